@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine: `make run` and `make test`. Both create .venv and install
+# what they need when pyproject.toml changed since the last install (a stamp file), so reruns are fast.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA ?= ../shared/data
+
+.PHONY: run test lint model bench
+
+$(PY):
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+
+$(VENV)/.run-installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[train,test]'
+	touch $@ $(VENV)/.run-installed
+
+run: $(VENV)/.run-installed
+	$(VENV)/bin/needlebot run
+
+test: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+lint: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check .
+
+# Rebuild the bundled model from the review tables and the GTZAN feature table.
+model: $(VENV)/.test-installed
+	$(PY) -m training bridge --data $(DATA)
+
+bench: $(VENV)/.test-installed
+	$(PY) -m benchmarks.features
+	$(PY) -m benchmarks.bot

@@ -1,0 +1,150 @@
+"""Feature extraction: the straightforward reference against model.features, on 3- and 60-minute mp3s.
+
+Run from the repository root: ``python -m benchmarks.features``. Each variant runs in its own child
+process (so its peak RSS is its own), warmed up on a short clip first (numba compiles librosa's kernels
+on first use). Children run with one BLAS thread, as the bot's audio workers do. Prints one markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+CASES = ((3, 3), (60, 1))  # (minutes, timed repeats; the best is kept)
+
+
+def reference_decode(path: str) -> tuple[np.ndarray, float]:
+    import librosa
+
+    return librosa.load(path, sr=22050, offset=1.0)
+
+
+def reference_features(y: np.ndarray, sr: float) -> np.ndarray:
+    import librosa
+
+    scalars = [
+        librosa.feature.chroma_stft(y=y, sr=sr),
+        librosa.feature.rms(y=y),
+        librosa.feature.spectral_centroid(y=y, sr=sr),
+        librosa.feature.spectral_bandwidth(y=y, sr=sr),
+        librosa.feature.spectral_rolloff(y=y, sr=sr),
+        librosa.feature.zero_crossing_rate(y),
+    ]
+    mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=20)
+    return np.array([np.mean(s) for s in scalars] + list(np.mean(mfcc, axis=1)))
+
+
+def run_reference(path: str) -> tuple[float, float]:
+    """(decode seconds, feature seconds)."""
+    start = time.perf_counter()
+    y, sr = reference_decode(path)
+    decoded = time.perf_counter()
+    reference_features(y, sr)
+    return decoded - start, time.perf_counter() - decoded
+
+
+def run_ours(path: str) -> tuple[float, float]:
+    """(decode seconds, feature seconds); ours streams, so features = whole run - decoding alone."""
+    from model.decode import decode
+    from model.features import extract_features
+
+    start = time.perf_counter()
+    decode(path, lambda block: None, max_seconds=4000.0)
+    decoded = time.perf_counter()
+    extract_features(path, max_seconds=4000.0)
+    whole = time.perf_counter() - decoded
+    return decoded - start, whole - (decoded - start)
+
+
+VARIANTS: dict[str, Callable[[str], tuple[float, float]]] = {"reference": run_reference, "ours": run_ours}
+
+
+def child(variant: str, path: str, warmup: str, repeats: int) -> None:
+    """Time one variant in this process and print JSON: best decode/features seconds, peak RSS."""
+    run = VARIANTS[variant]
+    run(warmup)
+    timings = [run(path) for _ in range(repeats)]
+    peak_mb = peak_rss_mb()
+    decode_s = min(t[0] for t in timings)
+    features_s = min(t[1] for t in timings)
+    print(json.dumps({"decode": decode_s, "features": features_s, "rss_mb": peak_mb}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM), in MB.
+
+    Not getrusage's ru_maxrss: Linux carries that across fork and exec, so a child would report the
+    parent's peak (here the parent synthesized the song).
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status (this benchmark needs Linux)")
+
+
+def make_inputs(directory: Path) -> tuple[Path, dict[int, Path]]:
+    """A 5 s warm-up clip, and a 3-minute synthesized song as mp3 repeated by stream copy to 60 minutes."""
+    from model.features import ffmpeg_executable
+    from tests.audio import synth_song, write_audio
+
+    warmup = write_audio(directory / "warmup.mp3", synth_song(5.0, seed=1), 44100, "mp3")
+    three = write_audio(directory / "song3.mp3", synth_song(180.0, seed=2), 44100, "mp3")
+    sixty = directory / "song60.mp3"
+    cmd = [ffmpeg_executable(), "-nostdin", "-loglevel", "error", "-stream_loop", "19", "-i", str(three)]
+    subprocess.run([*cmd, "-c", "copy", str(sixty)], check=True)
+    return warmup, {3: three, 60: sixty}
+
+
+def measure(variant: str, path: Path, warmup: Path, repeats: int) -> dict[str, float]:
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "benchmarks.features", "--child", variant, str(path), str(warmup)]
+    cmd.append(str(repeats))
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    child_args = ("VARIANT", "PATH", "WARMUP", "REPEATS")
+    parser.add_argument("--child", nargs=4, metavar=child_args, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        variant, path, warmup, repeats = args.child
+        child(variant, path, warmup, int(repeats))
+        return
+    with tempfile.TemporaryDirectory(prefix="needlebot-bench-") as tmp:
+        warmup, inputs = make_inputs(Path(tmp))
+        rows = []
+        for minutes, repeats in CASES:
+            ref = measure("reference", inputs[minutes], warmup, repeats)
+            ours = measure("ours", inputs[minutes], warmup, repeats)
+            rows.append((minutes, repeats, ref, ours))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"{time.strftime('%Y-%m-%d')}, {machine}, OPENBLAS_NUM_THREADS=1, best of the repeats")
+    print()
+    print("| input (mp3) | repeats | decode ref / ours (s) | features ref / ours (s) | total ref / ours (s) "
+          "| features speed-up | total speed-up | peak RSS ref / ours (MB) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for minutes, repeats, ref, ours in rows:
+        ref_total = ref["decode"] + ref["features"]
+        ours_total = ours["decode"] + ours["features"]
+        print(
+            f"| {minutes} min | {repeats} | {ref['decode']:.2f} / {ours['decode']:.2f} "
+            f"| {ref['features']:.2f} / {ours['features']:.2f} | {ref_total:.2f} / {ours_total:.2f} "
+            f"| {ref['features'] / ours['features']:.1f}x | {ref_total / ours_total:.1f}x "
+            f"| {ref['rss_mb']:.0f} / {ours['rss_mb']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""``needlebot``: run the bot, or try it without Discord.
+
+``needlebot run`` starts the bot; ``needlebot features PATH`` prints the 26 features of a file;
+``needlebot rate PATH_OR_URL`` rates a song through the same service the bot uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+
+NO_TOKEN = """\
+No Discord token: set DISCORD_TOKEN or put `token = "..."` under [discord] in config.toml.
+
+To get one:
+  1. Open https://discord.com/developers/applications and create an application.
+  2. Under "Bot", reset the token and copy it (keep it secret). No privileged intents are needed.
+  3. Under "OAuth2 > URL Generator", tick the scopes `bot` and `applications.commands` and the
+     permissions "Send Messages", "Embed Links" and "Attach Files"; open the URL to invite the bot.
+  4. DISCORD_TOKEN=... needlebot run, then mention the bot in your server: `@Needle Bot sync`.
+
+Meanwhile, try it without Discord:  needlebot rate some-song.mp3
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="needlebot", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, help="TOML settings file (default: config.toml if present)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="start the Discord bot")
+    features = commands.add_parser("features", help="print the 26 audio features of a file")
+    features.add_argument("path", type=Path)
+    features.add_argument("--json", action="store_true", help="print JSON")
+    rate = commands.add_parser("rate", help="rate a song file or YouTube link without Discord")
+    rate.add_argument("target", metavar="PATH_OR_URL")
+    rate.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as error:
+        print(f"needlebot: invalid configuration: {error}", file=sys.stderr)
+        return 2
+    if args.command == "run":
+        return _run(settings)
+    if args.command == "features":
+        return _features(args.path, settings, as_json=args.json)
+    return asyncio.run(_rate(args.target, settings, as_json=args.json))
+
+
+def _run(settings: Settings) -> int:
+    import discord
+
+    from bot.client import NeedleBot
+
+    if not settings.discord.token:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    discord.utils.setup_logging()
+
+    async def run() -> None:
+        async with NeedleBot(settings) as bot:
+            await bot.start(settings.discord.token.reveal())
+
+    try:
+        asyncio.run(run())
+    except discord.LoginFailure:
+        logging.getLogger(__name__).error("Discord refused the token; check DISCORD_TOKEN")
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _features(path: Path, settings: Settings, *, as_json: bool) -> int:
+    from model.features import AudioError, extract_features
+
+    try:
+        result = extract_features(
+            path, max_seconds=settings.limits.max_audio_seconds, ffmpeg=settings.audio.ffmpeg or None
+        )
+    except (AudioError, OSError) as error:
+        print(f"needlebot: {path}: {error}", file=sys.stderr)
+        return 1
+    values = result.as_dict()
+    if as_json:
+        print(
+            json.dumps(
+                {"features": values, "seconds": result.seconds, "truncated": result.truncated}, indent=2
+            )
+        )
+    else:
+        for name, value in values.items():
+            print(f"{name:>20}  {value:14.6f}")
+        print(
+            f"{'seconds analysed':>20}  {result.seconds:14.1f}"
+            + ("  (truncated)" if result.truncated else "")
+        )
+    return 0
+
+
+async def _rate(target: str, settings: Settings, *, as_json: bool) -> int:
+    from bot import replies
+    from bot.client import model_id
+    from bot.errors import UserFacingError
+    from bot.jobs import Jobs
+    from bot.service import RatingService, Requester
+    from bot.store import Store
+    from model import MODEL_DIR
+    from model.scorer import Scorer
+
+    model_dir = Path(settings.model.directory or MODEL_DIR)
+    scorer = asyncio.ensure_future(asyncio.to_thread(Scorer.load, model_dir))
+    jobs = Jobs(workers=1, max_pending=1, per_user=1, timeout=settings.limits.job_timeout_seconds)
+    store = await Store.open(settings.storage.database_path, model_id(model_dir))
+    jobs.start()
+    service = RatingService(settings, jobs, store, scorer)
+    requester = Requester(user_id=0)
+    try:
+        if target.startswith(("http://", "https://")):
+            rated = await service.rate_link(target, requester)
+        else:
+            rated = await service.rate_path(Path(target), requester)
+    except UserFacingError as error:
+        print(f"needlebot: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await jobs.close()
+        await store.close()
+    if as_json:
+        print(
+            json.dumps(
+                replies.rating_json(rated.song, cached=rated.cached, thresholds=service.thresholds), indent=2
+            )
+        )
+    else:
+        print(replies.rating_text(rated.song, cached=rated.cached, thresholds=service.thresholds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""Settings: defaults here, overridden by a TOML file and then by environment variables.
+
+``config.example.toml`` documents every setting with its default value; a test keeps the two equal.
+Secrets come from the environment (``DISCORD_TOKEN``, ``GENIUS_ACCESS_TOKEN``) or the TOML file and
+are held in :class:`Secret`, whose ``repr`` and ``str`` never show the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_FILE = Path("config.toml")
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message names the setting and says what is expected."""
+
+
+class Secret:
+    """A string that never shows itself in logs, reprs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class DiscordSettings:
+    token: Secret = field(default_factory=lambda: Secret(""))
+    owner_ids: tuple[int, ...] = ()
+    dev_guild_id: int = 0
+
+
+@dataclass(frozen=True)
+class GeniusSettings:
+    token: Secret = field(default_factory=lambda: Secret(""))
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    data_dir: Path = Path("data")
+    database: Path = Path("needlebot.sqlite3")
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / self.database
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    max_attachment_bytes: int = 25_000_000
+    max_audio_seconds: float = 900.0
+    max_video_seconds: float = 1800.0
+    max_download_bytes: int = 100_000_000
+    socket_timeout_seconds: float = 15.0
+    job_timeout_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    workers: int = 2
+    max_pending: int = 8
+    per_user: int = 1
+    cooldown_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    allowed_hosts: tuple[str, ...] = (
+        "youtube.com",
+        "www.youtube.com",
+        "m.youtube.com",
+        "music.youtube.com",
+        "youtu.be",
+    )
+    allowed_extractors: tuple[str, ...] = ("youtube",)
+    cookiefile: str = ""
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    ffmpeg: str = ""
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    directory: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    discord: DiscordSettings = field(default_factory=DiscordSettings)
+    genius: GeniusSettings = field(default_factory=GeniusSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    jobs: JobSettings = field(default_factory=JobSettings)
+    sources: SourceSettings = field(default_factory=SourceSettings)
+    audio: AudioSettings = field(default_factory=AudioSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+
+
+_ENV_SECRETS = {"DISCORD_TOKEN": ("discord", "token"), "GENIUS_ACCESS_TOKEN": ("genius", "token")}
+
+# Lower bounds of numeric settings; a value below one is a configuration error.
+_MINIMUMS = {
+    "limits.max_attachment_bytes": 1,
+    "limits.max_audio_seconds": 5,
+    "limits.max_video_seconds": 5,
+    "limits.max_download_bytes": 1,
+    "limits.socket_timeout_seconds": 1,
+    "limits.job_timeout_seconds": 5,
+    "jobs.workers": 1,
+    "jobs.max_pending": 1,
+    "jobs.per_user": 1,
+    "jobs.cooldown_seconds": 0,
+    "discord.dev_guild_id": 0,
+}
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from ``path`` (default ``config.toml`` if it exists) and the environment.
+
+    Raises
+    ------
+    ConfigError
+        The file is not valid TOML, a section or key is unknown, or a value has the wrong type or range.
+    """
+    environ = os.environ if environ is None else environ
+    if path is None:
+        path = Path(environ.get("NEEDLEBOT_CONFIG", DEFAULT_CONFIG_FILE))
+        raw = _read_toml(path) if path.exists() else {}
+    else:
+        raw = _read_toml(path)
+    for variable, (section, key) in _ENV_SECRETS.items():
+        if environ.get(variable):
+            raw.setdefault(section, {})[key] = environ[variable]
+    return settings_from_dict(raw)
+
+
+def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
+    """Build :class:`Settings` from nested mappings shaped like the TOML file."""
+    sections = {}
+    hints = typing.get_type_hints(Settings)
+    for name, value in raw.items():
+        if name not in hints:
+            raise ConfigError(f"unknown section [{name}]; known sections: {', '.join(hints)}")
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"[{name}] must be a table of settings")
+        sections[name] = _section(name, hints[name], value)
+    return Settings(**sections)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+
+
+def _section(name: str, cls: type, raw: Mapping[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in raw.items():
+        setting = f"{name}.{key}"
+        if key not in hints:
+            raise ConfigError(f"unknown setting {setting}; known in [{name}]: {', '.join(hints)}")
+        values[key] = _coerce(setting, hints[key], value)
+        minimum = _MINIMUMS.get(setting)
+        if minimum is not None and values[key] < minimum:
+            raise ConfigError(f"{setting} must be at least {minimum}, not {value!r}")
+    return cls(**values)
+
+
+def _coerce(setting: str, hint: Any, value: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if hint is Secret:
+        if not isinstance(value, str):
+            raise ConfigError(f"{setting} must be a string")
+        return Secret(value.strip())
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{setting} must be a non-empty path string")
+        return Path(value).expanduser()
+    if origin is tuple:
+        (item_type, _) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"{setting} must be a list")
+        return tuple(_coerce(f"{setting}[{i}]", item_type, item) for i, item in enumerate(value))
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{setting} must be a number, not {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{setting} must be a whole number, not {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{setting} must be a string, not {value!r}")
+        return value
+    raise TypeError(f"no coercion for {setting}: {hint}")
+
+
+def as_dict(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The settings as TOML-shaped mappings, secrets masked (for logs and the config test)."""
+    result: dict[str, dict[str, Any]] = {}
+    for section in dataclasses.fields(settings):
+        values = getattr(settings, section.name)
+        result[section.name] = {f.name: getattr(values, f.name) for f in dataclasses.fields(values)}
+    return result

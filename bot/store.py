@@ -1,0 +1,190 @@
+"""The ratings database: one SQLite file through aiosqlite, every SQL statement of the bot in this module.
+
+Songs are keyed by what identifies the audio (``file:<sha256>`` for uploads, ``youtube:<id>`` for
+links) together with the model that rated them, so a new model never answers from an old model's cache.
+Each /rate, cached or not, adds one row to ``ratings`` (who asked, where, when) for /history and /top.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiosqlite
+
+from model.scorer import Rating
+
+log = logging.getLogger(__name__)
+
+# Each entry migrates the schema from version i to i + 1; PRAGMA user_version holds the current one.
+MIGRATIONS: Sequence[str] = (
+    """
+    CREATE TABLE songs (
+        key TEXT NOT NULL,
+        model TEXT NOT NULL,
+        title TEXT NOT NULL,
+        url TEXT,
+        score INTEGER NOT NULL,
+        expected REAL NOT NULL,
+        rating TEXT NOT NULL,
+        seconds REAL NOT NULL,
+        truncated INTEGER NOT NULL,
+        picture BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (key, model)
+    );
+    CREATE TABLE ratings (
+        id INTEGER PRIMARY KEY,
+        song_key TEXT NOT NULL,
+        model TEXT NOT NULL,
+        user_id INTEGER NOT NULL,
+        guild_id INTEGER,
+        cached INTEGER NOT NULL,
+        rated_at TEXT NOT NULL,
+        FOREIGN KEY (song_key, model) REFERENCES songs (key, model)
+    );
+    CREATE INDEX ratings_by_user ON ratings (user_id, rated_at);
+    CREATE INDEX ratings_by_guild ON ratings (guild_id, song_key);
+    """,
+)
+
+
+@dataclass(frozen=True)
+class SongRecord:
+    """A rated song as stored: what the reply needs to be sent again without recomputing anything."""
+
+    key: str
+    title: str
+    url: str | None
+    rating: Rating
+    seconds: float
+    truncated: bool
+    picture: bytes
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    title: str
+    score: int
+    url: str | None
+    rated_at: datetime
+
+
+class Store:
+    """An open database. Use :meth:`open`; call :meth:`close` when done."""
+
+    def __init__(self, db: aiosqlite.Connection, model_id: str) -> None:
+        self._db = db
+        self.model_id = model_id
+
+    @classmethod
+    async def open(cls, path: Path | str, model_id: str) -> Store:
+        """Open (creating and migrating if needed) the database at ``path``; ``":memory:"`` works too."""
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await _migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, model_id)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def find_song(self, key: str) -> SongRecord | None:
+        """The song rated under ``key`` by the current model, if any."""
+        async with self._db.execute(
+            "SELECT key, title, url, rating, seconds, truncated, picture FROM songs"
+            " WHERE key = ? AND model = ?",
+            (key, self.model_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        key, title, url, rating, seconds, truncated, picture = row
+        return SongRecord(
+            key, title, url, Rating.from_dict(json.loads(rating)), seconds, bool(truncated), picture
+        )
+
+    async def record(self, song: SongRecord, *, user_id: int, guild_id: int | None, cached: bool) -> None:
+        """Store ``song`` (unless cached) and who asked for it, in one transaction."""
+        now = _now()
+        try:
+            if not cached:
+                await self._db.execute(
+                    "INSERT OR REPLACE INTO songs (key, model, title, url, score, expected, rating, seconds,"
+                    " truncated, picture, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        song.key,
+                        self.model_id,
+                        song.title,
+                        song.url,
+                        song.rating.score,
+                        song.rating.expected,
+                        json.dumps(song.rating.to_dict()),
+                        song.seconds,
+                        int(song.truncated),
+                        song.picture,
+                        now,
+                    ),
+                )
+            await self._db.execute(
+                "INSERT INTO ratings (song_key, model, user_id, guild_id, cached, rated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (song.key, self.model_id, user_id, guild_id, int(cached), now),
+            )
+            await self._db.commit()
+        except BaseException:
+            await self._db.rollback()
+            raise
+
+    async def history(self, user_id: int, limit: int = 10) -> list[HistoryRow]:
+        """A user's most recent ratings, newest first."""
+        return await self._rows(
+            "SELECT s.title, s.score, s.url, r.rated_at FROM ratings r"
+            " JOIN songs s ON s.key = r.song_key AND s.model = r.model"
+            " WHERE r.user_id = ? ORDER BY r.rated_at DESC, r.id DESC LIMIT ?",
+            (user_id, limit),
+        )
+
+    async def top(self, guild_id: int, limit: int = 10) -> list[HistoryRow]:
+        """A guild's best-rated songs (each song once, by the current model), best first."""
+        return await self._rows(
+            "SELECT s.title, s.score, s.url, MAX(r.rated_at) FROM ratings r"
+            " JOIN songs s ON s.key = r.song_key AND s.model = r.model"
+            " WHERE r.guild_id = ? AND r.model = ?"
+            " GROUP BY s.key ORDER BY s.score DESC, s.expected DESC, MAX(r.rated_at) DESC LIMIT ?",
+            (guild_id, self.model_id, limit),
+        )
+
+    async def _rows(self, sql: str, parameters: tuple[object, ...]) -> list[HistoryRow]:
+        async with self._db.execute(sql, parameters) as cursor:
+            rows = await cursor.fetchall()
+        return [HistoryRow(title, score, url, datetime.fromisoformat(at)) for title, score, url, at in rows]
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    async with db.execute("PRAGMA user_version") as cursor:
+        (version,) = await cursor.fetchone()
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the database schema is version {version}, newer than this bot knows ({len(MIGRATIONS)});"
+            " upgrade the bot or point storage.database at another file"
+        )
+    for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        # executescript commits first; the version bump goes in the same script so a crash mid-way
+        # leaves the old version number and the migration runs again.
+        await db.executescript(f"BEGIN; {script} PRAGMA user_version = {target}; COMMIT;")
+        log.info("database migrated to schema version %d", target)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")

@@ -1,0 +1,43 @@
+"""The command tree: one place that turns every command error into one clear reply."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+
+from bot import replies
+from bot.errors import UserFacingError
+
+log = logging.getLogger(__name__)
+
+
+class NeedleTree(app_commands.CommandTree):
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        message = self.message_for(interaction, error)
+        if interaction.is_expired():
+            log.warning(
+                "could not tell %s about an error, the interaction expired: %s", interaction.user, message
+            )
+            return
+        embed = replies.error_embed(message)
+        if interaction.response.is_done():
+            await interaction.followup.send(embed=embed, ephemeral=True)
+        else:
+            await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @staticmethod
+    def message_for(interaction: discord.Interaction, error: app_commands.AppCommandError) -> str:
+        """The user-facing text for ``error``; unexpected errors are logged with their traceback."""
+        if isinstance(error, UserFacingError):
+            return str(error)
+        if isinstance(error, app_commands.CommandOnCooldown):
+            return f"Easy there. You can rate another song in {error.retry_after:.0f} seconds."
+        if isinstance(error, app_commands.BotMissingPermissions):
+            return f"I need these permissions here: {', '.join(error.missing_permissions)}."
+        if isinstance(error, app_commands.CheckFailure):
+            return "You can't use that command here."
+        command = interaction.command.qualified_name if interaction.command else "?"
+        log.error("command %s failed", command, exc_info=error)
+        return "Something went wrong on my side. It's been logged; try again later."

@@ -1,0 +1,63 @@
+"""What runs inside the audio worker processes.
+
+Kept free of top-level numpy imports, so that :func:`init_worker` can cap BLAS threads before the
+numeric libraries start theirs (threadpoolctl then enforces it whatever was imported first).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from model.features import FeatureResult
+
+_SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def init_worker() -> None:
+    """Process-pool initializer: one BLAS thread per worker (two workers on two cores beat one pool of
+    oversubscribed threads, see DESIGN.md)."""
+    os.environ.update(_SINGLE_THREAD)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+
+
+def warm() -> int:
+    """Featurize a short synthetic tone so numba compiles (or loads its cache) before a user waits.
+
+    Returns
+    -------
+    int
+        The worker's process id, so a caller can tell that every worker was warmed.
+    """
+    import numpy as np
+    import soundfile
+
+    from model.features import SAMPLE_RATE, extract_features
+
+    t = np.arange(3 * SAMPLE_RATE) / SAMPLE_RATE
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, tone, SAMPLE_RATE, format="WAV")
+    extract_features(buffer.getvalue())
+    return os.getpid()
+
+
+def featurize(source: bytes | str, max_seconds: float, ffmpeg: str | None) -> FeatureResult:
+    """Features of one song (bytes or a path), analysing at most ``max_seconds`` of it."""
+    from model.features import extract_features
+
+    return extract_features(source, max_seconds=max_seconds, ffmpeg=ffmpeg or None)
+
+
+def render(mel_db: np.ndarray, distribution: Sequence[float], score: int, title: str) -> bytes:
+    """The reply's picture (PNG bytes): mel spectrogram beside the score distribution."""
+    from bot.pictures import render_rating_png
+
+    return render_rating_png(mel_db, distribution, score, title=title)

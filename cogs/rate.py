@@ -1,0 +1,110 @@
+"""/rate and the "Rate this song" message menu."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import replies
+from bot.errors import UserFacingError
+from bot.service import RatedSong, Requester, looks_like_audio
+
+if TYPE_CHECKING:
+    from bot.client import NeedleBot
+
+log = logging.getLogger(__name__)
+
+PICTURE = "rating.png"
+
+
+def _cooldown(interaction: discord.Interaction) -> app_commands.Cooldown | None:
+    seconds = interaction.client.settings.jobs.cooldown_seconds  # type: ignore[attr-defined]
+    return app_commands.Cooldown(1, seconds) if seconds else None
+
+
+class Rate(commands.Cog):
+    def __init__(self, bot: NeedleBot) -> None:
+        self.bot = bot
+        self.menu = app_commands.ContextMenu(name="Rate this song", callback=self.rate_message)
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    @app_commands.command()
+    @app_commands.describe(
+        file="An audio file: mp3, wav, ogg, flac, m4a, opus…", url="A YouTube link to the song"
+    )
+    @app_commands.checks.dynamic_cooldown(_cooldown)
+    async def rate(
+        self, interaction: discord.Interaction, file: discord.Attachment | None = None, url: str | None = None
+    ) -> None:
+        """Rate a song the way the internet's busiest music nerd would: attach audio or a YouTube link."""
+        if (file is None) == (url is None):
+            raise UserFacingError("Give me exactly one song: attach a file *or* paste a link, not both.")
+        requester = _requester(interaction)
+        if file is not None:
+            self._check_attachment(file)
+            await interaction.response.defer(thinking=True)
+            rated = await self.bot.service.rate_upload(await file.read(), file.filename, requester)
+        else:
+            assert url is not None
+            await interaction.response.defer(thinking=True)
+            rated = await self.bot.service.rate_link(url.strip(), requester)
+        await _send(interaction, rated, self.bot.service.thresholds)
+
+    @app_commands.checks.dynamic_cooldown(_cooldown)
+    async def rate_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """Rate the audio attached to a message."""
+        audio = [a for a in message.attachments if looks_like_audio(a.filename, a.content_type)]
+        if not audio:
+            raise UserFacingError("That message has no audio file attached. Try one with an mp3, wav or ogg.")
+        self._check_attachment(audio[0])
+        await interaction.response.defer(thinking=True)
+        rated = await self.bot.service.rate_upload(
+            await audio[0].read(), audio[0].filename, _requester(interaction)
+        )
+        await _send(interaction, rated, self.bot.service.thresholds)
+
+    def _check_attachment(self, attachment: discord.Attachment) -> None:
+        # Checked before downloading: Discord reports the size and type with the attachment.
+        limit = self.bot.settings.limits.max_attachment_bytes
+        if attachment.size > limit:
+            raise UserFacingError(
+                f"That file is {attachment.size / 1e6:.1f} MB; I take songs up to {limit / 1e6:.0f} MB."
+            )
+        if not looks_like_audio(attachment.filename, attachment.content_type):
+            raise UserFacingError(
+                f"`{discord.utils.escape_markdown(attachment.filename)}` doesn't look like audio."
+                " Send an mp3, wav, ogg, flac, m4a or opus file."
+            )
+
+
+def _requester(interaction: discord.Interaction) -> Requester:
+    return Requester(user_id=interaction.user.id, guild_id=interaction.guild_id)
+
+
+async def _send(interaction: discord.Interaction, rated: RatedSong, thresholds: Sequence[float]) -> None:
+    song = rated.song
+    embed = replies.rating_embed(
+        title=song.title,
+        rating=song.rating,
+        key=song.key,
+        cached=rated.cached,
+        seconds=song.seconds,
+        truncated=song.truncated,
+        url=song.url,
+        picture=PICTURE,
+        thresholds=thresholds,
+    )
+    await interaction.followup.send(embed=embed, file=discord.File(io.BytesIO(song.picture), PICTURE))
+
+
+async def setup(bot: NeedleBot) -> None:
+    await bot.add_cog(Rate(bot))

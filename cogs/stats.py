@@ -1,0 +1,41 @@
+"""/history and /top: what has been rated."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import replies
+
+if TYPE_CHECKING:
+    from bot.client import NeedleBot
+
+
+class Stats(commands.Cog):
+    def __init__(self, bot: NeedleBot) -> None:
+        self.bot = bot
+
+    @app_commands.command()
+    async def history(self, interaction: discord.Interaction) -> None:
+        """Your last ten rated songs."""
+        assert self.bot.store is not None
+        rows = await self.bot.store.history(interaction.user.id)
+        await interaction.response.send_message(
+            embed=replies.history_embed(rows, interaction.user.display_name), ephemeral=True
+        )
+
+    @app_commands.command()
+    @app_commands.guild_only()
+    async def top(self, interaction: discord.Interaction) -> None:
+        """This server's best-rated songs."""
+        assert self.bot.store is not None and interaction.guild_id is not None
+        rows = await self.bot.store.top(interaction.guild_id)
+        name = interaction.guild.name if interaction.guild else "this server"
+        await interaction.response.send_message(embed=replies.top_embed(rows, name))
+
+
+async def setup(bot: NeedleBot) -> None:
+    await bot.add_cog(Stats(bot))

@@ -1,0 +1,51 @@
+"""Quantile calibration: the model's expected score -> an integer score 1..10.
+
+A network trained like this regresses to the mean: its expected scores bunch around 6-7 (the original
+research's model answered 8 to everything). We keep the model's ORDER and take the SPREAD from Fantano.
+
+Fitting: run the model over a reference set of songs (GTZAN rows for the bundled model, the training
+tracks for a `fit` model) to get expected scores e_1..e_n, and take Fantano's histogram of review
+scores with 0 merged into 1 (the product shows 1-10), h_1..h_10. With cumulative shares
+c_k = h_1 + ... + h_k, threshold t_k is the c_k-quantile of the e_i, for k = 1..9.
+
+Applying: score = 1 + #{k : e >= t_k}, i.e. score k for t_{k-1} <= e < t_k (t_0 = -inf, t_10 = +inf).
+
+Over the reference set the integer scores then reproduce Fantano's histogram (up to ties), and a song
+the model likes more never gets a lower score. The nine thresholds are stored in the model card.
+"""
+
+import numpy as np
+
+MIN_SCORE = 1
+MAX_SCORE = 10
+
+
+def target_histogram(scores: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Shares of scores 1..10 (0 counted as 1), shape (10,), summing to 1.
+
+    scores: integer scores 0..10, shape (n,); weights: optional non-negative weights, shape (n,).
+    """
+    clipped = np.clip(np.asarray(scores, dtype=np.int64), MIN_SCORE, MAX_SCORE)
+    counts = np.bincount(clipped - MIN_SCORE, weights=weights, minlength=MAX_SCORE - MIN_SCORE + 1)
+    return counts / counts.sum()
+
+
+def fit_thresholds(expected: np.ndarray, histogram: np.ndarray) -> np.ndarray:
+    """Nine non-decreasing thresholds on expected score so that `calibrate` matches `histogram`.
+
+    expected: the model's expected scores over a reference set, shape (n,).
+    histogram: target shares of scores 1..10, shape (10,).
+    """
+    shares = np.asarray(histogram, dtype=np.float64)
+    if shares.shape != (MAX_SCORE - MIN_SCORE + 1,) or np.any(shares < 0) or shares.sum() <= 0:
+        raise ValueError("histogram must hold 10 non-negative shares for scores 1..10")
+    cumulative = np.cumsum(shares / shares.sum())[:-1]
+    # "higher" makes calibrate() put exactly the lowest c_k share of distinct values below t_k.
+    thresholds = np.quantile(np.asarray(expected, dtype=np.float64), cumulative, method="higher")
+    return np.maximum.accumulate(thresholds)
+
+
+def calibrate(expected: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Integer scores 1..10 for expected scores, shape (n,) -> (n,) int64."""
+    steps = np.searchsorted(np.asarray(thresholds, dtype=np.float64), np.asarray(expected), side="right")
+    return (MIN_SCORE + steps).astype(np.int64)

@@ -1,0 +1,463 @@
+"""Audio -> the 26 per-song features the model is trained on and served.
+
+The features are the frame means of librosa's chroma_stft, rms, spectral centroid, bandwidth, rolloff,
+zero-crossing rate and 20 MFCCs (librosa defaults: n_fft 2048, hop 512, centered frames, 128 mels) on the
+audio decoded like ``librosa.load(path, offset=1.0, sr=22050)``.
+
+One pass computes one STFT per block of frames as the audio decodes and accumulates every frame-local
+mean. Two features depend on the whole song, and are settled afterwards without another STFT:
+
+- chroma uses the tuning estimated from every frame's pitch peaks. After the first 48 s the pass
+  guesses it and accumulates chroma for the nine tunings around the guess (the final estimate lands
+  there in practice); when it does not, a second pass re-reads the decoded signal from a spool file.
+- the MFCCs clip the log-mel 80 dB below its loudest value; the mel rows are spooled and summed once
+  that maximum is known.
+
+Spools are anonymous temporary files, so memory stays bounded whatever the length.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import IO, Literal
+
+import librosa
+import numpy as np
+import scipy.fft
+import scipy.fftpack
+from librosa.core.pitch import _parabolic_interpolation
+
+from model.decode import (
+    OFFSET_S,
+    SAMPLE_RATE,
+    AudioError,
+    CorruptAudioError,
+    EmptyAudioError,
+    NotAudioError,
+    SilentAudioError,
+    TooLongError,
+    TooShortError,
+    decode,
+    ffmpeg_executable,
+)
+
+__all__ = [
+    "DEFAULT_MAX_SECONDS",
+    "FEATURE_NAMES",
+    "OFFSET_S",
+    "SAMPLE_RATE",
+    "AudioError",
+    "CorruptAudioError",
+    "EmptyAudioError",
+    "FeatureResult",
+    "NotAudioError",
+    "SilentAudioError",
+    "TooLongError",
+    "TooShortError",
+    "extract_features",
+    "ffmpeg_executable",
+]
+
+log = logging.getLogger(__name__)
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "chroma_stft",
+    "rms",
+    "spectral_centroid",
+    "spectral_bandwidth",
+    "rolloff",
+    "zero_crossing_rate",
+    *(f"mfcc{i}" for i in range(1, 21)),
+)
+DEFAULT_MAX_SECONDS = 900.0
+
+N_FFT = 2048
+HOP = 512
+N_MELS = 128
+N_MFCC = 20
+MEL_DB_COLUMNS = 512
+BLOCK_FRAMES = 1024  # frames per block: about 24 s of audio, 8 MB of complex STFT
+_PAD = N_FFT // 2
+_TINY = np.finfo(np.float32).tiny  # librosa.util.normalize leaves columns below this unnormalised
+_ZC_THRESHOLD = 1e-10  # librosa.zero_crossings: |x| <= this counts as zero
+_PIP_FMIN, _PIP_FMAX, _PIP_THRESHOLD = 150.0, 4000.0, 0.1  # piptrack defaults used by estimate_tuning
+_TOP_DB = 80.0
+# librosa.pitch_tuning's histogram bins: the estimate is always one of these, 0.01 apart.
+_TUNINGS = np.linspace(-0.5, 0.5, 101)[:-1]
+_TUNING_SPREAD = 4  # candidate tunings each side of the guess
+_GUESS_FRAMES = 2048  # frames (48 s, 8 MB of power spectra held back) the tuning guess is made from
+_WINDOW = librosa.filters.get_window("hann", N_FFT, fftbins=True)  # float64, as librosa.stft uses
+
+
+@dataclass(frozen=True)
+class FeatureResult:
+    """The 26 features of one input.
+
+    Attributes
+    ----------
+    values : shape (26,), float64, in FEATURE_NAMES order.
+    seconds : seconds of audio analysed (after the 1.0 s offset and the cap).
+    truncated : True when the input went on past offset + max_seconds and the rest was not analysed.
+    mel_db : (128, T) float32 log-mel (dB relative to its max), averaged in time to at most 512 columns.
+    """
+
+    values: np.ndarray
+    seconds: float
+    truncated: bool
+    mel_db: np.ndarray
+
+    def as_dict(self) -> dict[str, float]:
+        """Feature name -> value, in FEATURE_NAMES order."""
+        return {name: float(v) for name, v in zip(FEATURE_NAMES, self.values, strict=True)}
+
+
+def extract_features(
+    source: str | os.PathLike | bytes,
+    *,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+    too_long: Literal["truncate", "error"] = "truncate",
+    ffmpeg: str | None = None,
+) -> FeatureResult:
+    """Decode ``source`` (a path or a file's bytes) and compute its 26 features.
+
+    Parameters
+    ----------
+    source : audio or video file, by path or contents.
+    max_seconds : analyse at most this many seconds after the 1.0 s offset.
+    too_long : past ``max_seconds``, analyse the start ("truncate") or raise TooLongError ("error").
+    ffmpeg : ffmpeg binary for formats libsndfile cannot read (webm, m4a, ...); default imageio-ffmpeg's.
+
+    Raises
+    ------
+    AudioError : a subclass saying why the input cannot be analysed, with a message for the user.
+    """
+    return _extract(source, max_seconds=max_seconds, too_long=too_long, ffmpeg=ffmpeg)
+
+
+def _extract(
+    source: str | os.PathLike | bytes,
+    *,
+    max_seconds: float,
+    too_long: Literal["truncate", "error"],
+    ffmpeg: str | None,
+    block_frames: int = BLOCK_FRAMES,
+) -> FeatureResult:
+    """extract_features with the block size exposed, so tests can put block edges anywhere."""
+    with (
+        tempfile.TemporaryFile(prefix="needlebot-") as signal_spool,
+        tempfile.TemporaryFile(prefix="needlebot-") as mel_spool,
+    ):
+        first = _FirstPass(signal_spool, mel_spool, block_frames)
+        truncated = decode(source, first.feed, max_seconds=max_seconds, too_long=too_long, ffmpeg=ffmpeg)
+        first.finish()
+        tuning = first.tuning()
+        chroma = first.chroma_mean(tuning)
+        if chroma is None:
+            log.debug("tuning %.2f was not among the guessed candidates; second pass", tuning)
+            chroma = _chroma_pass(signal_spool, tuning, block_frames)
+        mfcc, mel_db = _mel_pass(mel_spool, first.n_frames, first.mel_max)
+    values = np.concatenate([[chroma], first.frame_means(), mfcc])
+    if not np.all(np.isfinite(values)):
+        raise CorruptAudioError("The audio could not be analysed (it decodes to invalid values).")
+    return FeatureResult(values, first.n_samples / SAMPLE_RATE, truncated, mel_db)
+
+
+class _Framer:
+    """Cut a stream of samples into blocks of centered frames (n_fft 2048, hop 512).
+
+    The signal is padded with n_fft // 2 zeros at each end, as librosa does for centered frames, so
+    frame t covers samples [t * HOP - 1024, t * HOP + 1024). Subclasses get ``_block(seg, head, tail)``:
+    ``seg`` is the padded waveform under the block's frames, ``head``/``tail`` the number of padding
+    samples at its start/end.
+    """
+
+    def __init__(self, block_frames: int) -> None:
+        self.block_frames = block_frames
+        self.n_samples = 0
+        self.n_frames = 0  # frames handed out so far
+        # Unprocessed samples: _buf (from padded index _buf_start) followed by the chunks in _pending.
+        # Chunks are joined once per block, not once per chunk, which would copy the buffer each time.
+        self._buf = np.zeros(_PAD, np.float32)
+        self._buf_start = 0
+        self._pending: list[np.ndarray] = []
+        self._pending_len = 0
+
+    def feed(self, chunk: np.ndarray) -> None:
+        """Add samples; processes every full block they complete."""
+        self.n_samples += len(chunk)
+        self._pending.append(chunk.astype(np.float32, copy=False))
+        self._pending_len += len(chunk)
+        if len(self._buf) + self._pending_len >= _span(self.block_frames):
+            self._join()
+            while len(self._buf) >= _span(self.block_frames):
+                self._emit(self.block_frames, tail=0)
+
+    def finish(self) -> None:
+        """Pad the end and process the remaining frames."""
+        total = 1 + self.n_samples // HOP
+        self._pending.append(np.zeros(_PAD, np.float32))
+        self._join()
+        real_end = self.n_samples + _PAD  # padded index where the tail padding starts
+        while self.n_frames < total:
+            n = min(self.block_frames, total - self.n_frames)
+            seg_end = self._buf_start + _span(n)
+            self._emit(n, tail=max(0, seg_end - real_end))
+
+    def _join(self) -> None:
+        self._buf = np.concatenate([self._buf, *self._pending])
+        self._pending = []
+        self._pending_len = 0
+
+    def _emit(self, n: int, tail: int) -> None:
+        self._block(self._buf[: _span(n)], max(0, _PAD - self._buf_start), tail)
+        self._buf = self._buf[n * HOP :]
+        self._buf_start += n * HOP
+        self.n_frames += n
+
+    def _block(self, seg: np.ndarray, head: int, tail: int) -> None:
+        raise NotImplementedError
+
+
+def _span(n_frames: int) -> int:
+    """Samples under ``n_frames`` consecutive frames."""
+    return (n_frames - 1) * HOP + N_FFT
+
+
+def _magnitude_spectrogram(seg: np.ndarray) -> np.ndarray:
+    """|STFT| of the frames under ``seg``, shape (n_frames, 1025) float32, one row per frame.
+
+    Bit-identical to ``np.abs(librosa.stft(seg, center=False)).T``: librosa also windows in float64 and
+    stores complex64; rows keep every per-frame reduction on contiguous memory.
+    """
+    frames = np.lib.stride_tricks.sliding_window_view(seg, N_FFT)[::HOP]
+    return np.abs(scipy.fft.rfft(frames * _WINDOW, axis=-1).astype(np.complex64))
+
+
+class _FirstPass(_Framer):
+    """The pass over the decoding audio.
+
+    Spools the signal and the mel rows; accumulates rms, zcr, centroid, bandwidth, rolloff and chroma at
+    the candidate tunings; collects the pitch peaks the tuning is estimated from.
+    """
+
+    def __init__(self, signal_spool: IO[bytes], mel_spool: IO[bytes], block_frames: int) -> None:
+        super().__init__(block_frames)
+        self._signal_spool = signal_spool
+        self._mel_spool = mel_spool
+        self._sums = np.zeros(5)  # rms, centroid, bandwidth, rolloff, zcr: FEATURE_NAMES order
+        self._peak = 0.0
+        self.mel_max = 0.0
+        self._pitches: list[np.ndarray] = []
+        self._pitch_mags: list[np.ndarray] = []
+        freqs = librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=N_FFT)
+        self._freqs = freqs
+        # (1025, 3): float32 sums are plenty for means checked to 1e-4, and 4x faster than float64
+        self._moments = np.stack([np.ones_like(freqs), freqs, freqs**2], axis=1).astype(np.float32)
+        band = np.flatnonzero((freqs >= _PIP_FMIN) & (freqs < _PIP_FMAX))
+        self._band = (int(band[0]), int(band[-1]) + 1)
+        self._mel_basis_t = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS).T  # (1025, 128)
+        self._tunings = np.zeros(0)  # candidate tunings, chosen after _GUESS_FRAMES frames
+        self._chroma: _Chroma | None = None
+        self._held: list[np.ndarray] = []  # power spectra of the frames before the guess
+
+    def feed(self, chunk: np.ndarray) -> None:
+        if not np.all(np.isfinite(chunk)):
+            raise CorruptAudioError("The audio is damaged: it decodes to invalid (NaN or infinite) samples.")
+        if len(chunk):
+            self._peak = max(self._peak, float(np.max(np.abs(chunk))))
+        chunk.astype(np.float32, copy=False).tofile(self._signal_spool)
+        super().feed(chunk)
+
+    def finish(self) -> None:
+        if self.n_samples == 0:
+            raise EmptyAudioError("The file contains no audio samples.")
+        if self._peak == 0.0:
+            raise SilentAudioError("The audio is completely silent.")
+        super().finish()
+        if self._chroma is None:
+            self._start_chroma()
+        self._signal_spool.flush()
+        self._mel_spool.flush()
+
+    def _block(self, seg: np.ndarray, head: int, tail: int) -> None:
+        n = (len(seg) - N_FFT) // HOP + 1
+        self._sums[0] += np.sum(_rms(seg, n))
+        self._sums[4] += np.sum(_zero_crossing_rate(_edge_pad(seg, head, tail), n))
+        magnitude = _magnitude_spectrogram(seg)
+        power = magnitude**2
+        self._spectral_shape(magnitude)
+        self._collect_pitches(power)
+        if self._chroma is not None:
+            self._chroma.add(power)
+        else:
+            self._held.append(power)
+            if self.n_frames + n >= _GUESS_FRAMES:
+                self._start_chroma()
+        mel = power @ self._mel_basis_t  # (n, 128)
+        self.mel_max = max(self.mel_max, float(np.max(mel)))
+        mel.tofile(self._mel_spool)
+
+    def _spectral_shape(self, magnitude: np.ndarray) -> None:
+        """Accumulate centroid, bandwidth (p=2) and rolloff (85 %) of (n, 1025) magnitudes."""
+        s0, s1, s2 = (magnitude @ self._moments).T.astype(np.float64)  # sums of M, f M, f^2 M per frame
+        norm = np.where(s0 < _TINY, 1.0, s0)
+        centroid = s1 / norm
+        # sum(M / norm * (f - c)^2), expanded over the moments
+        bandwidth = np.sqrt(np.maximum(0.0, (s2 - 2 * centroid * s1 + centroid**2 * s0) / norm))
+        cumulative = np.cumsum(magnitude, axis=1)
+        rolloff = self._freqs[np.argmax(cumulative >= 0.85 * cumulative[:, -1:], axis=1)]
+        self._sums[1] += centroid.sum()
+        self._sums[2] += bandwidth.sum()
+        self._sums[3] += rolloff.sum()
+
+    def _collect_pitches(self, power: np.ndarray) -> None:
+        """librosa.piptrack on a power spectrogram, computed only over the 150-4000 Hz band it reports.
+
+        Every step is per bin from its two neighbours, so one extra row each side makes the band exact;
+        the per-frame reference is still the max over all bins.
+        """
+        lo, hi = self._band
+        sub = power[:, lo - 1 : hi + 1]
+        ref = _PIP_THRESHOLD * np.max(power, axis=1, keepdims=True)
+        shift = _parabolic_interpolation(sub, axis=-1)
+        dskew = 0.5 * np.gradient(sub, axis=1) * shift
+        peaks = librosa.util.localmax(sub * (sub > ref), axis=-1)
+        frames, bins = np.nonzero(peaks[:, 1:-1])
+        bins_sub = bins + 1
+        pitch = ((bins + lo + shift[frames, bins_sub]) * float(SAMPLE_RATE) / N_FFT).astype(np.float32)
+        self._pitches.append(pitch)
+        self._pitch_mags.append(sub[frames, bins_sub] + dskew[frames, bins_sub])
+
+    def tuning(self) -> float:
+        """librosa.estimate_tuning over every frame: peaks at least as strong as the median, binned."""
+        pitch = np.concatenate(self._pitches)
+        mags = np.concatenate(self._pitch_mags)
+        keep = pitch > 0
+        if not keep.any():
+            return 0.0  # what librosa returns (with a warning) when no frame has a pitch peak
+        selected = pitch[(mags >= np.median(mags[keep])) & keep]
+        return float(librosa.pitch_tuning(selected, bins_per_octave=12))
+
+    def _start_chroma(self) -> None:
+        """Guess the tuning from the frames so far; from now on accumulate chroma at the tunings around it."""
+        guess = int(np.argmin(np.abs(_TUNINGS - self.tuning())))
+        self._tunings = _TUNINGS[max(0, guess - _TUNING_SPREAD) : guess + _TUNING_SPREAD + 1]
+        self._chroma = _Chroma(self._tunings)
+        for power in self._held:
+            self._chroma.add(power)
+        self._held = []
+
+    def chroma_mean(self, tuning: float) -> float | None:
+        """Mean chroma at ``tuning``, or None when it was not among the candidates."""
+        hit = np.flatnonzero(self._tunings == tuning)
+        if self._chroma is None or not len(hit):
+            return None
+        return float(self._chroma.means(self.n_frames)[hit[0]])
+
+    def frame_means(self) -> np.ndarray:
+        """Means of rms, centroid, bandwidth, rolloff, zero-crossing rate, in FEATURE_NAMES order."""
+        return self._sums / self.n_frames
+
+
+def _rms(seg: np.ndarray, n: int) -> np.ndarray:
+    """librosa.feature.rms of the n frames under ``seg``: sums of four 512-sample chunks of y**2."""
+    chunks = np.sum(np.square(seg, dtype=np.float64).reshape(-1, HOP), axis=1)
+    per_frame = chunks[0:n] + chunks[1 : n + 1] + chunks[2 : n + 2] + chunks[3 : n + 3]
+    return np.sqrt(per_frame / N_FFT)
+
+
+def _edge_pad(seg: np.ndarray, head: int, tail: int) -> np.ndarray:
+    """``seg`` with its zero padding replaced by the nearest real sample (zero_crossing_rate pads 'edge')."""
+    if not head and not tail:
+        return seg
+    out = seg.copy()
+    out[:head] = seg[head]
+    if tail:
+        out[len(seg) - tail :] = seg[len(seg) - tail - 1]
+    return out
+
+
+def _zero_crossing_rate(seg: np.ndarray, n: int) -> np.ndarray:
+    """librosa.feature.zero_crossing_rate of the n frames under ``seg``.
+
+    A crossing is a sign change between a sample and the one before it, both inside the frame; samples
+    within the threshold count as positive zero.
+    """
+    negative = seg.astype(np.float64) < -_ZC_THRESHOLD
+    crossings = np.concatenate([[0], np.cumsum(negative[1:] != negative[:-1])])
+    starts = np.arange(n) * HOP
+    return (crossings[starts + N_FFT - 1] - crossings[starts]) / N_FFT
+
+
+class _Chroma:
+    """Sums of librosa.feature.chroma_stft (max-normalised per frame) at several tunings at once."""
+
+    def __init__(self, tunings: np.ndarray) -> None:
+        banks = [librosa.filters.chroma(sr=SAMPLE_RATE, n_fft=N_FFT, tuning=t) for t in tunings]
+        self._banks_t = np.concatenate(banks).T if banks else np.zeros((N_FFT // 2 + 1, 0), np.float32)
+        self._sums = np.zeros(len(tunings))
+
+    def add(self, power: np.ndarray) -> None:
+        """Accumulate the chroma of (n, 1025) power spectra."""
+        raw = (power @ self._banks_t).reshape(len(power), len(self._sums), 12)
+        peak = np.max(raw, axis=2, keepdims=True)
+        self._sums += np.sum(raw / np.where(peak < _TINY, 1.0, peak), axis=(0, 2), dtype=np.float64)
+
+    def means(self, n_frames: int) -> np.ndarray:
+        """Mean over frames and the 12 pitch classes, one per tuning."""
+        return self._sums / (12 * n_frames)
+
+
+class _ChromaPass(_Framer):
+    """Chroma at a known tuning, from the spooled signal: the fallback when the first guess missed."""
+
+    def __init__(self, tuning: float, block_frames: int) -> None:
+        super().__init__(block_frames)
+        self.chroma = _Chroma(np.array([tuning]))
+
+    def _block(self, seg: np.ndarray, head: int, tail: int) -> None:
+        self.chroma.add(_magnitude_spectrogram(seg) ** 2)
+
+
+def _chroma_pass(signal_spool: IO[bytes], tuning: float, block_frames: int) -> float:
+    """Mean chroma at ``tuning`` of the signal in ``signal_spool`` (float32 samples)."""
+    chroma_pass = _ChromaPass(tuning, block_frames)
+    signal_spool.seek(0)
+    while len(chunk := np.fromfile(signal_spool, dtype=np.float32, count=block_frames * HOP)):
+        chroma_pass.feed(chunk)
+    chroma_pass.finish()
+    return float(chroma_pass.chroma.means(chroma_pass.n_frames)[0])
+
+
+def _mel_pass(mel_spool: IO[bytes], n_frames: int, mel_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """MFCC means and the mel picture from the spooled (n_frames, 128) float32 mel power rows.
+
+    power_to_db clips 80 dB below the loudest value; the DCT is linear, so the DCT of the mean clipped
+    log-mel is the mean of the per-frame MFCCs.
+    """
+    floor_db = _power_db(np.float32(mel_max)) - _TOP_DB
+    columns = min(MEL_DB_COLUMNS, n_frames)
+    db_sum = np.zeros(N_MELS)
+    pooled = np.zeros((columns, N_MELS))
+    mel_spool.seek(0)
+    start = 0
+    while len(rows := np.fromfile(mel_spool, dtype=np.float32, count=BLOCK_FRAMES * N_MELS)):
+        mel = rows.reshape(-1, N_MELS)
+        db_sum += np.sum(np.maximum(_power_db(mel), floor_db), axis=0, dtype=np.float64)
+        # picture column of frame t: t * columns // n_frames
+        bins = np.arange(start, start + len(mel)) * columns // n_frames
+        firsts = np.flatnonzero(np.diff(bins, prepend=-1))
+        pooled[bins[firsts]] += np.add.reduceat(mel, firsts, axis=0, dtype=np.float64)
+        start += len(mel)
+    mfcc = scipy.fftpack.dct(db_sum / n_frames, type=2, norm="ortho")[:N_MFCC]
+    counts = np.bincount(np.arange(n_frames) * columns // n_frames, minlength=columns)
+    mel_db = librosa.power_to_db((pooled / counts[:, None]).T, ref=np.max, top_db=_TOP_DB)
+    return mfcc, mel_db.astype(np.float32)
+
+
+def _power_db(power: np.ndarray) -> np.ndarray:
+    """librosa.power_to_db with ref=1.0 and no top_db clipping."""
+    return 10.0 * np.log10(np.maximum(1e-10, power))

@@ -1,0 +1,206 @@
+"""A media server on 127.0.0.1 for yt-dlp's generic extractor.
+
+It serves whatever a test registers: audio files (with or without Content-Length), slow responses,
+an HTML page embedding audio, an RSS feed of several enclosures, HLS playlists with a known duration
+or none (live). Unknown names are 404. Every request is counted, so a test can prove what was fetched.
+
+    with MediaServer() as media:
+        url = media.add_song("song.wav", seconds=3.0)
+        ...
+        assert media.hits("song.wav") == 2   # the generic extractor's probe, then the download
+"""
+
+from __future__ import annotations
+
+import html
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+from tests.audio import synth_song, write_audio
+
+CONTENT_TYPES: dict[str, str] = {
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "mp3": "audio/mpeg",
+    "webm": "audio/webm",
+    "m4a": "audio/mp4",
+}
+
+
+@dataclass(frozen=True)
+class _Resource:
+    data: bytes
+    content_type: str
+    content_length: bool
+    delay_s: float
+    status: int
+
+
+class MediaServer:
+    """Threaded HTTP/1.0 server on an ephemeral loopback port; use as a context manager."""
+
+    def __init__(self) -> None:
+        self._resources: dict[str, _Resource] = {}
+        self._hits: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="media-server", daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, name: str) -> str:
+        """The URL that serves ``name`` (registered or not: unknown names give 404)."""
+        return f"{self.base_url}/{quote(name)}"
+
+    def add(
+        self,
+        name: str,
+        data: bytes,
+        content_type: str,
+        *,
+        content_length: bool = True,
+        delay_s: float = 0.0,
+        status: int = 200,
+    ) -> str:
+        """Serve ``data`` at ``name`` and return its URL.
+
+        Parameters
+        ----------
+        content_length : False streams the body without a Content-Length header (ends at close).
+        delay_s : seconds to wait before answering, to trip a client's socket timeout.
+        status : HTTP status to answer with (the body is sent as well).
+        """
+        with self._lock:
+            self._resources[name] = _Resource(data, content_type, content_length, delay_s, status)
+        return self.url(name)
+
+    def add_song(
+        self,
+        name: str,
+        *,
+        seconds: float = 3.0,
+        seed: int = 0,
+        format: str = "wav",
+        content_length: bool = True,
+    ) -> str:
+        """Serve a synthesized song (tests/audio.py) as ``format`` at ``name``; return its URL."""
+        return self.add(
+            name, song_bytes(seconds, seed, format), CONTENT_TYPES[format], content_length=content_length
+        )
+
+    def add_page(self, name: str, audio_name: str, *, title: str = "A song") -> str:
+        """Serve an HTML page with an ``<audio>`` element pointing at ``audio_name``; return its URL."""
+        body = (
+            f"<!DOCTYPE html><html><head><title>{html.escape(title)}</title></head><body>"
+            f'<audio controls src="{html.escape(self.url(audio_name))}"></audio></body></html>'
+        )
+        return self.add(name, body.encode(), "text/html; charset=utf-8")
+
+    def add_feed(self, name: str, audio_names: Sequence[str], *, title: str = "A feed") -> str:
+        """Serve an RSS 2.0 feed with one item and enclosure per audio name; return its URL."""
+        items = "".join(
+            f"<item><title>{html.escape(n)}</title><guid>{html.escape(self.url(n))}</guid>"
+            f'<enclosure url="{html.escape(self.url(n))}" type="audio/wav" length="0"/></item>'
+            for n in audio_names
+        )
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+            f"<title>{html.escape(title)}</title><link>{self.base_url}</link>{items}</channel></rss>"
+        )
+        return self.add(name, body.encode(), "application/rss+xml")
+
+    def add_hls(self, name: str, *, seconds: float, live: bool = False, segment_s: float = 10.0) -> str:
+        """Serve an HLS media playlist of ``seconds`` total; ``live`` omits EXT-X-ENDLIST. Return its URL.
+
+        yt-dlp reads the duration of a finished playlist and calls one without an end marker live,
+        before fetching any segment (the segments themselves are not served).
+        """
+        n = max(1, round(seconds / segment_s))
+        lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{round(segment_s)}"]
+        lines += ["#EXT-X-MEDIA-SEQUENCE:0"]
+        for i in range(n):
+            lines += [f"#EXTINF:{segment_s:.3f},", f"{name}.seg{i}.ts"]
+        if not live:
+            lines.append("#EXT-X-ENDLIST")
+        return self.add(name, ("\n".join(lines) + "\n").encode(), "application/vnd.apple.mpegurl")
+
+    def hits(self, name: str | None = None) -> int:
+        """How many requests (any method) asked for ``name``; all requests when ``name`` is None."""
+        with self._lock:
+            return self._hits[name] if name is not None else sum(self._hits.values())
+
+    def start(self) -> MediaServer:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stopping.set()  # wakes handlers sleeping in a delay
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> MediaServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _lookup(self, path: str) -> _Resource | None:
+        name = unquote(urlsplit(path).path.lstrip("/"))
+        with self._lock:
+            self._hits[name] += 1
+            return self._resources.get(name)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._respond(body=True)
+
+            def do_HEAD(self) -> None:
+                self._respond(body=False)
+
+            def _respond(self, *, body: bool) -> None:
+                res = server._lookup(self.path)
+                if res is None:
+                    self.send_error(404, "Not Found")
+                    return
+                if res.delay_s and server._stopping.wait(res.delay_s):
+                    return
+                try:
+                    self.send_response(res.status)
+                    self.send_header("Content-Type", res.content_type)
+                    if res.content_length:
+                        self.send_header("Content-Length", str(len(res.data)))
+                    self.end_headers()
+                    if body:
+                        self.wfile.write(res.data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a size cap or a timeout): that is what some tests want
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # requests are counted instead; stderr noise would hide test output
+
+        return Handler
+
+
+def song_bytes(seconds: float = 3.0, seed: int = 0, format: str = "wav", sr: int = 22050) -> bytes:
+    """The bytes of a synthesized stereo song encoded as ``format`` (see tests/audio.py)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_audio(Path(tmp) / f"song.{format}", synth_song(seconds, sr=sr, seed=seed), sr, format)
+        return path.read_bytes()

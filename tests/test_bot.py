@@ -1,0 +1,325 @@
+"""The real bot, driven through the real discord.py client against a fake Discord on 127.0.0.1.
+
+One bot runs for the whole module (starting its worker pool costs seconds); each test uses its own
+songs, so the cache state a test sees is its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from bot.client import NeedleBot
+from bot.config import Secret, settings_from_dict
+from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage
+from tests.fakes.media import MediaServer, song_bytes
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+PNG = b"\x89PNG\r\n\x1a\n"
+DEFERRED = 5
+MESSAGE = 4
+
+
+@dataclasses.dataclass
+class Harness:
+    fake: FakeDiscord
+    bot: NeedleBot
+    media: MediaServer
+    logs: list[logging.LogRecord]
+    database: Path
+
+
+class _Collect(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(logging.DEBUG)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(scope="module")
+def media() -> Iterator[MediaServer]:
+    with MediaServer() as server:
+        yield server
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) -> AsyncIterator[Harness]:
+    data_dir = tmp_path_factory.mktemp("bot-data")
+    records: list[logging.LogRecord] = []
+    handler = _Collect(records)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous_level = root.level
+    root.setLevel(logging.DEBUG)
+    async with FakeDiscord() as fake:
+        settings = settings_from_dict(
+            {
+                "discord": {"owner_ids": [fake.owner_id], "dev_guild_id": fake.guild_id},
+                "storage": {"data_dir": str(data_dir)},
+                # Loopback links are allowed by the test configuration only.
+                "sources": {"allowed_hosts": ["127.0.0.1"], "allowed_extractors": ["generic"]},
+                "limits": {"max_attachment_bytes": 2_000_000, "max_audio_seconds": 20.0},
+                "jobs": {"workers": 2, "cooldown_seconds": 0, "max_pending": 4},
+            }
+        )
+        settings = dataclasses.replace(
+            settings, discord=dataclasses.replace(settings.discord, token=Secret(fake.token))
+        )
+        async with NeedleBot(settings) as bot:
+            task = asyncio.create_task(bot.start(fake.token))
+            await fake.wait_ready(timeout=30)
+            yield Harness(fake, bot, media, records, settings.storage.database_path)
+            await bot.close()
+            await task
+    root.removeHandler(handler)
+    root.setLevel(previous_level)
+    assert fake.unknown_routes == []
+    text = "\n".join(r.getMessage() + str(r.exc_info or "") for r in records)
+    assert fake.token not in text, "the Discord token reached a log"
+
+
+@pytest.fixture(autouse=True)
+def no_errors_logged(request: pytest.FixtureRequest) -> Iterator[None]:
+    if "harness" not in request.fixturenames:
+        yield
+        return
+    harness: Harness = request.getfixturevalue("harness")
+    start = len(harness.logs)
+    yield
+    errors = [r for r in harness.logs[start:] if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+
+
+async def rated(inter: FakeInteraction) -> SentMessage:
+    response = await inter.wait_response(timeout=3)
+    assert response.type == DEFERRED and not response.ephemeral
+    assert response.at < 3.0, "the interaction was not acknowledged within Discord's 3 s"
+    return await inter.wait_followup(timeout=60)
+
+
+def assert_rating(message: SentMessage, *, cached: bool) -> int:
+    (embed,) = message.embeds
+    assert embed["image"]["url"] == "attachment://rating.png"
+    ((name, picture),) = message.files
+    assert name == "rating.png" and picture.startswith(PNG)
+    text = (
+        embed.get("description", "") + str(embed.get("fields", "")) + embed.get("footer", {}).get("text", "")
+    )
+    assert ("cache" in text.lower()) == cached
+    score = int(embed["description"].split("/10")[0].split()[-1].strip("#* "))
+    assert 1 <= score <= 10
+    return score
+
+
+def rows(database: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(database) as db:
+        return db.execute(sql).fetchall()
+
+
+async def test_commands_synced_to_the_dev_guild_only(harness: Harness) -> None:
+    fake = harness.fake
+    assert None not in fake.synced_commands, "the bot must never sync globally on start"
+    names = {c["name"] for c in fake.synced_commands[fake.guild_id]}
+    assert names == {"rate", "history", "top", "Rate this song"}
+    (rate,) = [c for c in fake.synced_commands[fake.guild_id] if c["name"] == "rate"]
+    assert {o["name"]: o["type"] for o in rate["options"]} == {"file": 11, "url": 3}
+    assert all(o.get("description") for o in rate["options"])
+
+
+async def test_rate_an_upload_then_answer_it_from_the_cache(harness: Harness) -> None:
+    fake = harness.fake
+    data = song_bytes(12.0, seed=1, format="mp3")
+    inter = await fake.slash_command(
+        "rate", {"file": fake.add_attachment("first song.mp3", data, "audio/mpeg")}
+    )
+    message = await rated(inter)
+    score = assert_rating(message, cached=False)
+    assert message.embeds[0]["title"].startswith("first song")
+    assert rows(harness.database, "SELECT title, score FROM songs WHERE title = 'first song'") == [
+        ("first song", score)
+    ]
+
+    again = await fake.slash_command("rate", {"file": fake.add_attachment("renamed.mp3", data, "audio/mpeg")})
+    cached = await rated(again)
+    assert assert_rating(cached, cached=True) == score
+    assert cached.at < 1.0
+
+
+async def test_rate_a_link_then_answer_it_from_the_cache(harness: Harness) -> None:
+    url = harness.media.add_song("linked.ogg", seconds=8.0, seed=2, format="ogg")
+    message = await rated(await harness.fake.slash_command("rate", {"url": url}))
+    score = assert_rating(message, cached=False)
+    assert message.embeds[0].get("url") == url
+    hits = harness.media.hits("linked.ogg")
+    again = await rated(await harness.fake.slash_command("rate", {"url": f"  {url}  "}))
+    assert assert_rating(again, cached=True) == score
+    assert harness.media.hits("linked.ogg") == hits, "a cached link must not be downloaded again"
+
+
+async def test_rate_this_song_menu(harness: Harness) -> None:
+    fake = harness.fake
+    attachment = fake.add_attachment("menu.wav", song_bytes(6.0, seed=3), "audio/wav")
+    message = fake.make_message(content="listen to this", attachments=[attachment])
+    assert_rating(await rated(await fake.message_command("Rate this song", message=message)), cached=False)
+
+
+async def test_history_and_top(harness: Harness) -> None:
+    fake = harness.fake
+    user = fake.user_id + 1000
+    for seed in (4, 5):
+        data = song_bytes(5.0, seed=seed)
+        await rated(
+            await fake.slash_command(
+                "rate", {"file": fake.add_attachment(f"mine {seed}.wav", data, "audio/wav")}, user_id=user
+            )
+        )
+    history = await (await fake.slash_command("history", user_id=user)).wait_reply(timeout=5)
+    assert history.ephemeral
+    text = str(history.embeds)
+    assert "mine 5" in text and "mine 4" in text and text.index("mine 5") < text.index("mine 4")
+
+    top = await (await fake.slash_command("top")).wait_reply(timeout=5)
+    scores = [
+        score
+        for (score,) in rows(harness.database, "SELECT score FROM songs ORDER BY score DESC, expected DESC")
+    ]
+    assert "mine 4" in str(top.embeds) and str(scores[0]) in str(top.embeds)
+
+
+async def immediate_error(inter: FakeInteraction) -> str:
+    response = await inter.wait_response(timeout=3)
+    assert response.type == MESSAGE and response.ephemeral
+    return str(response.data["embeds"])
+
+
+async def later_error(inter: FakeInteraction) -> str:
+    message = await rated(inter)
+    assert not message.files
+    return str(message.embeds)
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({}, "exactly one song"),
+        (
+            {"url": "https://www.youtube.com/watch?v=x", "file": ("a.mp3", b"ID3", "audio/mpeg")},
+            "exactly one song",
+        ),
+        ({"file": ("notes.txt", b"these are not sounds", "text/plain")}, "doesn't look like audio"),
+        ({"file": ("huge.wav", b"\0" * 2_100_000, "audio/wav")}, "up to 2 MB"),
+        ({"url": "https://example.com/song.mp3"}, "link"),
+        ({"url": "ftp://127.0.0.1/song.mp3"}, "link"),
+    ],
+)
+async def test_refused_before_any_work(harness: Harness, options: dict, says: str) -> None:
+    fake = harness.fake
+    built = {
+        name: fake.add_attachment(*value) if isinstance(value, tuple) else value
+        for name, value in options.items()
+    }
+    assert says in (await immediate_error(await fake.slash_command("rate", built))).replace("\\'", "'")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "says"),
+    [
+        ("broken.mp3", b"\xff\xfb\x90\x00" + bytes(range(256)) * 40, "audio"),
+        ("empty-ish.wav", b"RIFF", "audio"),
+        ("silence.wav", None, "silent"),
+    ],
+)
+async def test_bad_audio_is_explained(harness: Harness, name: str, data: bytes | None, says: str) -> None:
+    if data is None:
+        import io
+
+        import numpy as np
+        import soundfile
+
+        buffer = io.BytesIO()
+        soundfile.write(buffer, np.zeros(22050 * 4, dtype=np.float32), 22050, format="WAV")
+        data = buffer.getvalue()
+    fake = harness.fake
+    text = await later_error(
+        await fake.slash_command("rate", {"file": fake.add_attachment(name, data, "audio/wav")})
+    )
+    assert says in text.lower()
+    assert rows(harness.database, f"SELECT count(*) FROM songs WHERE title = '{Path(name).stem}'") == [(0,)]
+
+
+async def test_bad_links_are_explained(harness: Harness) -> None:
+    media, fake = harness.media, harness.fake
+    missing = await later_error(await fake.slash_command("rate", {"url": media.url("nothing-here.mp3")}))
+    assert "couldn't" in missing.lower() or "not" in missing.lower()
+    media.add("page.txt", b"just text", "text/plain")
+    not_audio = await later_error(await fake.slash_command("rate", {"url": media.url("page.txt")}))
+    assert not_audio != "[]"
+
+
+async def test_menu_on_a_message_without_audio(harness: Harness) -> None:
+    fake = harness.fake
+    message = fake.make_message(content="no attachments here")
+    assert "no audio" in await immediate_error(await fake.message_command("Rate this song", message=message))
+
+
+async def test_cooldown(harness: Harness) -> None:
+    bot, fake = harness.bot, harness.fake
+    original = bot.settings
+    bot.settings = dataclasses.replace(original, jobs=dataclasses.replace(original.jobs, cooldown_seconds=60))
+    try:
+        user = fake.user_id + 2000
+        data = song_bytes(4.0, seed=6)
+        first = await fake.slash_command(
+            "rate", {"file": fake.add_attachment("cool.wav", data, "audio/wav")}, user_id=user
+        )
+        await rated(first)
+        second = await fake.slash_command(
+            "rate", {"file": fake.add_attachment("cool.wav", data, "audio/wav")}, user_id=user
+        )
+        assert "Easy there" in await immediate_error(second)
+    finally:
+        bot.settings = original
+
+
+async def test_heartbeats_continue_while_rating(harness: Harness) -> None:
+    fake = harness.fake
+    data = song_bytes(20.0, seed=7, format="mp3")
+    before = len(fake.heartbeats)
+    inter = await fake.slash_command("rate", {"file": fake.add_attachment("long.mp3", data, "audio/mpeg")})
+    await rated(inter)
+    beats = fake.heartbeats[before:]
+    assert fake.connected
+    # The loop never stalled longer than two heartbeat intervals while the song was processed.
+    gaps = [b - a for a, b in zip([inter.dispatched_at, *beats], beats, strict=False)]
+    assert all(gap < 2.5 * fake.heartbeat_interval for gap in gaps), gaps
+
+
+async def test_owner_sync_command(harness: Harness) -> None:
+    fake = harness.fake
+    before = len(fake.channel_messages)
+    mention = f"<@{fake.bot_user_id}> sync"
+    stranger = fake.make_message(content=mention, author_id=fake.user_id)
+    stranger["guild_id"] = str(fake.guild_id)
+    stranger["mentions"] = [fake.bot_user()]
+    await fake.dispatch("MESSAGE_CREATE", stranger)
+    owner = fake.make_message(content=mention, author_id=fake.owner_id)
+    owner["guild_id"] = str(fake.guild_id)
+    owner["mentions"] = [fake.bot_user()]
+    await fake.dispatch("MESSAGE_CREATE", owner)
+    for _ in range(100):
+        if len(fake.channel_messages) > before:
+            break
+        await asyncio.sleep(0.05)
+    replies = fake.channel_messages[before:]
+    assert len(replies) == 1, "only the owner gets an answer"
+    assert replies[0].content.startswith("Synced 4 commands")

@@ -1,0 +1,242 @@
+"""Verdicts, quips and embeds: Fantano's register, deterministic quips, and Discord's embed limits."""
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from bot import replies
+from bot.replies import (
+    OPENERS,
+    SIGN_OFFS,
+    error_embed,
+    history_embed,
+    quip,
+    rating_embed,
+    top_embed,
+    verdict,
+)
+from model.calibration import calibrate
+from model.scorer import Rating
+
+# t_k = k + 0.5, so score s covers expected in [s - 0.5, s + 0.5).
+THRESHOLDS = [k + 0.5 for k in range(1, 10)]
+WHEN = datetime(2024, 3, 9, 12, 0, tzinfo=UTC)
+
+
+def _rating(score: int = 7, expected: float = 7.1, genres=(("hiphop", 0.62), ("jazz", 0.2), ("rock", 0.03))):
+    distribution = np.full(11, 0.02)
+    distribution[score] = 0.8
+    return Rating(score=score, expected=expected, distribution=tuple(distribution / distribution.sum()),
+                  genres=tuple(genres))
+
+
+def _embed(**overrides):
+    kwargs = dict(title="Some Artist - Some Song", rating=_rating(), key="video123", cached=False,
+                  seconds=205.0, truncated=False, url="https://www.youtube.com/watch?v=video123",
+                  picture="rating.png", thresholds=THRESHOLDS)
+    kwargs.update(overrides)
+    return rating_embed(**kwargs)
+
+
+@dataclass
+class Row:
+    title: str
+    score: int
+    url: str | None
+    rated_at: datetime
+
+
+# --- verdicts -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("score", "offset", "expected_words"),
+    [(1, 0.0, "NOT GOOD"), (10, 0.0, "CLASSIC"), (10, 0.4, "CLASSIC")]
+    + [(s, -0.4, f"light {s}") for s in range(2, 10)]
+    + [(s, 0.0, f"decent {s}") for s in range(2, 10)]
+    + [(s, 0.4, f"strong {s}") for s in range(2, 10)],
+)
+def test_verdict_for_every_score_and_band_third(score: int, offset: float, expected_words: str) -> None:
+    assert verdict(score, score + offset, THRESHOLDS) == expected_words
+
+
+def test_verdict_agrees_with_the_real_calibration() -> None:
+    # Uneven bands like a real model card's: the number in the verdict is the calibrated score.
+    thresholds = np.array([3.1, 4.0, 4.8, 5.5, 6.0, 6.4, 6.9, 7.6, 7.9])
+    for expected in np.linspace(2.0, 9.0, 301):
+        score = int(calibrate(np.array([expected]), thresholds)[0])
+        words = verdict(score, float(expected), thresholds)
+        if 2 <= score <= 9:
+            qualifier, number = words.split()
+            assert number == str(score)
+            assert qualifier in ("light", "decent", "strong")
+    # Just above a threshold is the bottom of its band, just below the next one the top.
+    assert verdict(7, 6.41, thresholds) == "light 7"
+    assert verdict(7, 6.89, thresholds) == "strong 7"
+
+
+def test_verdict_without_thresholds_is_just_the_number() -> None:
+    assert verdict(7, 6.4) == "7"
+    assert verdict(1) == "NOT GOOD"
+
+
+def test_verdict_clamps_an_expected_score_outside_its_band() -> None:
+    # A cached rating can predate the current card's thresholds.
+    assert verdict(5, 0.0, THRESHOLDS) == "light 5"
+    assert verdict(5, 10.0, THRESHOLDS) == "strong 5"
+
+
+@pytest.mark.parametrize("score", [0, 11])
+def test_verdict_rejects_scores_outside_one_to_ten(score: int) -> None:
+    with pytest.raises(ValueError):
+        verdict(score)
+
+
+# --- quips --------------------------------------------------------------------------------------------
+
+def test_there_are_many_quips_in_every_band() -> None:
+    assert sum(len(lines) for lines in OPENERS.values()) >= 40
+    assert all(len(lines) >= 10 for lines in OPENERS.values())
+    assert all("opinion" in sign_off for sign_off in SIGN_OFFS)
+
+
+@pytest.mark.parametrize("score", range(1, 11))
+def test_quips_are_deterministic_varied_short_and_signed_off(score: int) -> None:
+    keys = [f"song-{i}" for i in range(200)]
+    quips = [quip(key, score) for key in keys]
+    assert len(set(quips)) >= 30
+    assert [quip(key, score) for key in keys] == quips
+    for text in quips:
+        assert any(text.endswith(sign_off) for sign_off in SIGN_OFFS)
+        assert len(text) < 200
+
+
+def test_quips_fit_the_score_band() -> None:
+    assert any(quip("x", 2).startswith(line) for line in OPENERS["low"])
+    assert any(quip("x", 9).startswith(line) for line in OPENERS["top"])
+    assert not any(quip("x", 9).startswith(line) for line in OPENERS["low"])
+
+
+# --- the rating embed ---------------------------------------------------------------------------------
+
+def test_rating_embed_shows_score_verdict_quip_genres_picture_and_link() -> None:
+    embed = _embed()
+    assert embed.title == "Some Artist - Some Song"
+    assert embed.url == "https://www.youtube.com/watch?v=video123"
+    assert embed.description.startswith("# 7/10\n")
+    assert "I'm feeling a **decent 7**." in embed.description
+    assert quip("video123", 7) in embed.description
+    assert embed.image.url == "attachment://rating.png"
+    (field,) = embed.fields
+    assert field.name == "Sounds like"
+    assert "**hip hop** to me (62%)" in field.value
+    assert "jazz (20%)" in field.value
+    assert "rock" not in field.value  # 3% is noise
+    assert embed.footer.text == "analysed 3 min 25 s"
+    json.dumps(embed.to_dict())  # what discord.py sends must be JSON
+
+
+def test_special_verdicts_and_colours_follow_the_score() -> None:
+    assert "**NOT GOOD**" in _embed(rating=_rating(1, 1.0)).description
+    assert "**CLASSIC**" in _embed(rating=_rating(10, 9.6)).description
+    colours = {_embed(rating=_rating(s, float(s))).colour for s in (2, 5, 7, 9, 10)}
+    assert len(colours) == 5
+
+
+@pytest.mark.parametrize(
+    ("cached", "truncated", "seconds", "footer"),
+    [
+        (True, False, 42.4, "analysed 42 s · from the cache"),
+        (False, True, 900.0, "analysed the first 15 min only"),
+        (True, True, 900.0, "analysed the first 15 min only · from the cache"),
+    ],
+)
+def test_footer_says_cached_and_truncated(cached: bool, truncated: bool, seconds: float, footer: str) -> None:
+    assert _embed(cached=cached, truncated=truncated, seconds=seconds).footer.text == footer
+
+
+def test_rating_embed_without_picture_genres_or_link() -> None:
+    embed = _embed(picture=None, url=None, rating=_rating(genres=()))
+    assert embed.image.url is None
+    assert embed.url is None
+    assert embed.fields == []
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "file:///etc/passwd", "https://x/" + "a" * 3000, ""])
+def test_links_discord_would_reject_are_left_out(url: str) -> None:
+    assert _embed(url=url).url is None
+
+
+def test_huge_inputs_stay_within_discord_limits() -> None:
+    genres = (("x" * 5000, 0.5), ("y" * 5000, 0.3), ("z" * 5000, 0.2))
+    embed = _embed(title="An Absurdly Long Title " * 5000, rating=_rating(genres=genres), key="k" * 10_000)
+    assert len(embed.title) == replies.TITLE_LIMIT
+    assert embed.title.endswith("…")
+    assert len(embed.description) <= replies.DESCRIPTION_LIMIT
+    assert all(len(f.value) <= replies.FIELD_VALUE_LIMIT for f in embed.fields)
+    assert len(embed) <= replies.TOTAL_LIMIT
+
+
+def test_blank_title_becomes_untitled() -> None:
+    assert _embed(title=" \n\t ").title == "Untitled"
+
+
+# --- errors and lists ---------------------------------------------------------------------------------
+
+def test_error_embed_is_red_short_and_bounded() -> None:
+    embed = error_embed("That link isn't a YouTube video. Paste a youtube.com or youtu.be link.")
+    assert embed.title == "Hmm, that didn't work"
+    assert error_embed("x", title="I couldn't rate that").title == "I couldn't rate that"
+    assert embed.colour == replies.ERROR_COLOUR
+    assert "youtu.be" in embed.description
+    assert len(error_embed("!" * 10_000)) <= replies.TOTAL_LIMIT
+
+
+@pytest.fixture
+def away_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A host clock away from UTC, so reading a naive time as local time would show."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("away_from_utc")
+def test_history_lists_numbered_rows_with_links_and_relative_times() -> None:
+    rows = [
+        Row("First *Song*", 8, "https://youtu.be/aaa", WHEN),
+        {"title": "Second [Song]", "score": 3, "url": None, "rated_at": datetime(2024, 3, 9, 12, 0)},
+    ]
+    embed = history_embed(rows, "fantanofan")
+    assert "fantanofan" in embed.title
+    first, second = embed.description.split("\n")
+    unix = int(WHEN.timestamp())
+    assert first == f"1. **8/10** [First \\*Song\\*](https://youtu.be/aaa) · <t:{unix}:R>"
+    # A naive datetime from the store is UTC, not the host's local time.
+    assert second == f"2. **3/10** Second \\[Song\\] · <t:{unix}:R>"
+
+
+def test_top_names_the_guild() -> None:
+    embed = top_embed([Row("Song", 10, None, WHEN)], "The Server")
+    assert embed.title == "Top rated in The Server"
+    assert embed.description.startswith("1. **10/10** Song")
+
+
+def test_empty_lists_are_friendly() -> None:
+    assert "/rate" in history_embed([], "someone").description
+    assert "/rate" in top_embed([], "The Server").description
+
+
+def test_long_lists_are_cut_with_a_note() -> None:
+    rows = [Row("T" * 500, 7, "https://youtu.be/" + "v" * 50, WHEN) for _ in range(300)]
+    embed = history_embed(rows, "n" * 1000)
+    assert len(embed.description) <= replies.DESCRIPTION_LIMIT
+    assert len(embed) <= replies.TOTAL_LIMIT
+    lines = embed.description.split("\n")
+    assert lines[-1] == f"…and {300 - (len(lines) - 1)} more"
+    assert all(len(line) < 250 for line in lines)  # titles clipped per row

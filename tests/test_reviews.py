@@ -1,0 +1,98 @@
+"""Reading and cleaning review tables in both formats, from tiny tables written here and the real files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training.reviews import Review, read_reviews
+
+DATA = Path(__file__).parents[1].parent / "shared" / "data"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"real review tables not found at {DATA}")
+
+KAGGLE = (
+    ",title,artist,review_date,review_type,score,word_score,best_tracks,worst_track,link\n"
+    "0,Cosmogramma,Flying Lotus,2010-05-05,Album,8.0,,[],,https://www.youtube.com/watch?v=KCuamde9Atc\n"
+    "1,Hippies, Harlem,2010-05-20,Album,7.0,,\"['Someday Soon ', 'N/A', 'Friendly Ghost']\",Torture ,"
+    "https://www.youtube.com/watch?v=DxDiyg9IMKU&t=3s\n"
+    "2,Some Classic,Band,2011-01-01,Album,,classic,[],,https://www.youtube.com/watch?v=aaaaaaaaaaa\n"
+    "3,All Love's Legal,Planningtorock,2014-04-01,Album,10.0,,[],,https://www.youtube.com/watch?v=bbbbbbbbbbb\n"
+    "4,All Love's Legal,PLANNINGTOROCK,2014-04-01,Album,0.0,,[],,https://www.youtube.com/watch?v=ccccccccccc\n"
+    "5,cosmogramma ,flying lotus,2010-05-06,Album,7.0,,[],,https://www.youtube.com/watch?v=ddddddddddd\n"
+    "6,Caf\u00e9 Tacvba \u2013 Re,Caf\u00e9 Tacvba,2012-01-01,Album,9.0,,__import__('os'),\u2013,\n"
+    "7,Odd,Band,2012-01-01,Album,burp,,[],,https://www.youtube.com/watch?v=eeeeeeeeeee\n"
+)
+FETCHER = (
+    "id,video_id,publish_date,title,artist,album,rating,yellow_flannel,fav_tracks,least_fav_track,genres\n"
+    '1,KCuamde9Atc,2010-05-05,x,Flying Lotus,Cosmogramma,8,0,"ZODIAC SHIT, MMMHMM , N/A",ASTRAL PLANE,\n'
+    "2,zzzzzzzzzzz,2015-01-01,x,Kanye West,Retro,classic,0,,,\n"
+    "3,yyyyyyyyyyy,2016-01-01,x,Band,Nothing,,0,ALL,...,\n"
+    '4,xxxxxxxxxxx,2017-01-01,x,Death Grips,The Money Store,10,1,"GET GOT, THE FEVER (AYE AYE), GET GOT",,\n'
+    "5,,2018-01-01,x,Someone,Untitled,5,0,...,N/A,\n"
+)
+
+
+def test_kaggle_format_in_cp1252(tmp_path: Path) -> None:
+    path = tmp_path / "fantano_reviews.csv"
+    path.write_bytes(KAGGLE.encode("cp1252"))
+    reviews, report = read_reviews(path)
+    assert report.format == "kaggle" and report.rows == 8 and report.kept == 3
+    assert report.dropped == {"no numeric score": 2, "April Fools' joke review": 2, "duplicate album": 1}
+    assert reviews[0] == Review("KCuamde9Atc", "Flying Lotus", "Cosmogramma", 8, (), None)
+    assert reviews[1] == Review(
+        "DxDiyg9IMKU", "Harlem", "Hippies", 7, ("Someday Soon", "Friendly Ghost"), "Torture"
+    )
+    # No link: a slug id; the list "literal" that is code is not evaluated; the en dash decoded from 0x96.
+    assert reviews[2] == Review("cafe-tacvba-cafe-tacvba-re", "Café Tacvba", "Café Tacvba – Re", 9, (), None)
+
+
+def test_same_table_in_utf8_reads_the_same(tmp_path: Path) -> None:
+    cp1252, utf8 = tmp_path / "a.csv", tmp_path / "b.csv"
+    cp1252.write_bytes(KAGGLE.encode("cp1252"))
+    utf8.write_bytes(KAGGLE.encode("utf-8"))
+    assert read_reviews(cp1252)[0] == read_reviews(utf8)[0]
+
+
+def test_fetcher_format(tmp_path: Path) -> None:
+    path = tmp_path / "fantano_fetcher_reviews.csv"
+    path.write_text(FETCHER, encoding="utf-8")
+    reviews, report = read_reviews(path)
+    assert report.format == "fetcher" and report.rows == 5 and report.kept == 3
+    assert report.dropped == {"no numeric score": 2}
+    assert reviews == [
+        Review("KCuamde9Atc", "Flying Lotus", "Cosmogramma", 8, ("ZODIAC SHIT", "MMMHMM"), "ASTRAL PLANE"),
+        Review("xxxxxxxxxxx", "Death Grips", "The Money Store", 10, ("GET GOT", "THE FEVER (AYE AYE)"), None),
+        Review("someone-untitled", "Someone", "Untitled", 5, (), None),
+    ]
+    assert "kept 3" in str(report) and "2 no numeric score" in str(report)
+
+
+def test_unknown_table_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "other.csv"
+    path.write_text("publishedAt,artist,title,rating\n2020-01-01,A,B,5\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="not a review table I know"):
+        read_reviews(path)
+
+
+@needs_data
+@pytest.mark.parametrize("name", ["fantano_reviews.csv", "fantano_reviews_utf8.csv"])
+def test_real_kaggle_table(name: str) -> None:
+    reviews, report = read_reviews(DATA / name)
+    # 1,734 rows; 157 without a score; the April Fools' pair (the only duplicate album).
+    assert (report.rows, report.kept) == (1734, 1575)
+    assert report.dropped == {"no numeric score": 157, "April Fools' joke review": 2}
+    assert all(len(r.album_id) == 11 for r in reviews)  # every link carries its video id
+    assert sum(r.score == 10 for r in reviews) == 3 and min(r.score for r in reviews) == 1
+    assert all(not f.endswith(" ") for r in reviews for f in r.favourites)
+
+
+@needs_data
+def test_real_fetcher_table() -> None:
+    reviews, report = read_reviews(DATA / "fantano_fetcher_reviews.csv")
+    # 2,701 rows, 2,529 with a numeric rating, less the April Fools' pair.
+    assert (report.rows, report.kept) == (2701, 2527)
+    assert sum(r.score == 0 for r in reviews) == 4
+    picks = {f for r in reviews for f in r.favourites}
+    assert not picks & {"N/A", "...", "ALL"}
+    assert sum(bool(r.favourites) for r in reviews) > 2400

@@ -1,0 +1,108 @@
+"""`python -m training {bridge,collect,fit}`: build models offline.
+
+bridge   the bundled model from the GTZAN feature table and Fantano's review tables
+collect  audio features of reviewed albums' tracks into a tracks table (needs the network)
+fit      the direct model from a collected tracks table, with a grouped, baseline-checked evaluation
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from model import MODEL_DIR
+
+log = logging.getLogger("training")
+REPORTS = Path(__file__).resolve().parent / "reports"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bridge = sub.add_parser("bridge", help="build the bundled model from the shared data tables")
+    bridge.add_argument("--data", type=Path, required=True, help="the shared data directory")
+    bridge.add_argument("--out", type=Path, default=MODEL_DIR, help="model directory (default: model/)")
+    bridge.add_argument("--seed", type=int, default=0)
+    bridge.add_argument("--report", type=Path, default=REPORTS / "bridge.md", help="markdown report path")
+    bridge.add_argument("--no-report", action="store_true", help="skip the report and its plots")
+    bridge.add_argument("--cv-folds", type=int, default=10, help="genre cross-validation folds (>= 2)")
+    bridge.add_argument("--steps", type=int, default=None, help="training minibatches (default 1500)")
+
+    collect = sub.add_parser("collect", help="download and featurize tracks of reviewed albums")
+    collect.add_argument("reviews_csv", type=Path, metavar="REVIEWS_CSV")
+    collect.add_argument("--out", type=Path, required=True, help="output directory for tracks.csv")
+    collect.add_argument("--genius-token", default=None, help="Genius API token (prefer --env)")
+    collect.add_argument("--env", default="GENIUS_ACCESS_TOKEN", help="environment variable with the token")
+    collect.add_argument("--workers", type=int, default=2)
+    collect.add_argument("--limit", type=int, default=None, help="only the first N albums")
+
+    fit = sub.add_parser("fit", help="train and evaluate the direct model on a collected tracks table")
+    fit.add_argument("tracks_csv", type=Path, metavar="TRACKS_CSV")
+    fit.add_argument("--out", type=Path, required=True, help="output directory (model + card + report)")
+    fit.add_argument("--favourite-bonus", type=float, default=0.5, help="added to favourite tracks' labels")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--folds", type=int, default=5, help="artist-grouped cross-validation folds (>= 2)")
+    fit.add_argument("--steps", type=int, default=None, help="training minibatches (default 1000)")
+    fit.add_argument("--permutations", type=int, default=1000, help="label shuffles for the p-value")
+    return parser
+
+
+def _bridge(args: argparse.Namespace) -> int:
+    from training.bridge import DEFAULT_STEPS, run_bridge
+
+    card = run_bridge(
+        args.data, args.out, None if args.no_report else args.report,
+        seed=args.seed, cv_folds=args.cv_folds, steps=args.steps or DEFAULT_STEPS,
+    )
+    accuracy = card["metrics"]["genre_cv_accuracy"]
+    histogram = [round(x, 3) for x in card["calibration"]["output_histogram_1_to_10"]]
+    print(f"wrote {args.out}: genre CV accuracy {accuracy:.3f}, calibrated histogram 1..10 {histogram}")
+    return 0
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from training.collect import run_collect
+
+    token = args.genius_token or os.environ.get(args.env, "")
+    if not token:
+        print(f"error: no Genius token: set {args.env} or pass --genius-token", file=sys.stderr)
+        return 2
+    path = run_collect(args.reviews_csv, args.out, genius_token=token, workers=args.workers, limit=args.limit)
+    print(f"wrote {path}")
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from training.fit import DEFAULT_STEPS, run_fit
+
+    card = run_fit(
+        args.tracks_csv, args.out, favourite_bonus=args.favourite_bonus, seed=args.seed, folds=args.folds,
+        steps=args.steps or DEFAULT_STEPS, permutations=args.permutations,
+    )
+    album = card["metrics"]["album"]
+    print(f"wrote {args.out}: album MAE {album['mae']:.2f}, Spearman {album['spearman']:.3f} "
+          f"(p = {card['metrics']['spearman_p_value']:.3g})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "cv_folds", 2) < 2 or getattr(args, "folds", 2) < 2:
+        print("error: cross-validation needs at least 2 folds", file=sys.stderr)
+        return 2
+    from training.bridge import DataError
+
+    try:
+        return {"bridge": _bridge, "collect": _collect, "fit": _fit}[args.command](args)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

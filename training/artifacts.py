@@ -1,0 +1,90 @@
+"""Writing a model directory: needlebot.keras, needlebot.tflite and card.json, all or nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from model.features import FEATURE_NAMES
+from model.scorer import CARD_NAME, KERAS_NAME, N_SCORES, TFLITE_NAME, sha256_file
+
+PACKAGES = ("numpy", "keras", "tensorflow-cpu", "ai-edge-litert", "scikit-learn", "librosa")
+
+
+def versions() -> dict[str, str]:
+    """Python and the training packages' versions."""
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "absent"
+    return found
+
+
+def base_card(kind: str, seed: int, inputs: list[Path]) -> dict:
+    """The card fields every model has; sha256 of each input table keyed by file name."""
+    return {
+        "kind": kind,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "seed": seed,
+        "feature_names": list(FEATURE_NAMES),
+        "classes": list(range(N_SCORES)),
+        "data_sha256": {p.name: sha256_file(p) for p in inputs},
+        "versions": versions(),
+    }
+
+
+def tflite_outputs(path: Path, features: np.ndarray) -> list[np.ndarray]:
+    """Run a flatbuffer row by row over features (n, 26); one (n, width) array per output, by tensor order."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    source = interpreter.get_input_details()[0]["index"]
+    outputs = interpreter.get_output_details()
+    rows: list[list[np.ndarray]] = [[] for _ in outputs]
+    for row in np.asarray(features, np.float32):
+        interpreter.set_tensor(source, row[np.newaxis, :])
+        interpreter.invoke()
+        for i, detail in enumerate(outputs):
+            rows[i].append(interpreter.get_tensor(detail["index"])[0].copy())
+    return [np.stack(r) for r in rows]
+
+
+def write_model(model: object, card: dict, out_dir: Path, check_features: np.ndarray) -> dict:
+    """Save model + card into out_dir; return the card with hashes and the keras-vs-tflite difference.
+
+    Everything is built in a temporary directory inside out_dir and moved into place only when the
+    flatbuffer reproduces the Keras outputs on check_features (n, 26), so a failed run leaves the old
+    model untouched.
+    """
+    from model import network
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as tmp:
+        staging = Path(tmp)
+        network.export(model, staging / KERAS_NAME, staging / TFLITE_NAME)
+        expected = network.predict(model, check_features)
+        expected = expected if isinstance(expected, list) else [expected]
+        by_width = {int(a.shape[-1]): a for a in expected}
+        got = {int(a.shape[-1]): a for a in tflite_outputs(staging / TFLITE_NAME, check_features)}
+        diff = max(float(np.max(np.abs(by_width[w] - got[w]))) for w in by_width)
+        if diff > 1e-4:
+            raise RuntimeError(f"the LiteRT export differs from the Keras model by {diff:.2g}")
+        card = {
+            **card,
+            "tflite_max_abs_diff": diff,
+            "sha256": {name: sha256_file(staging / name) for name in (KERAS_NAME, TFLITE_NAME)},
+        }
+        (staging / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+        for name in (KERAS_NAME, TFLITE_NAME, CARD_NAME):  # card last: it vouches for the other two
+            os.replace(staging / name, out_dir / name)
+    return card

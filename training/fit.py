@@ -1,0 +1,213 @@
+"""Train and evaluate the direct model (features -> scores 0..10) on a collected tracks table.
+
+Labels: each track gets its album's score; a favourite track gets `favourite_bonus` more (the original
+research used +0.5), capped at 10. A fractional label enters the 11-class softmax as a soft target
+split between its two neighbouring classes: 7.5 -> half class 7, half class 8; 7.25 -> 0.75 / 0.25.
+
+Evaluation is honest about what a song-level model can know:
+- folds are grouped by artist (hence by album), so no album and no artist straddles train and test;
+- metrics are at the album level: a track's expected score is averaged over its album, and the integer
+  score is that mean through a quantile calibration fitted on the training folds' albums;
+- every metric stands beside the baselines (always 7, the mean, random draws from the histogram of
+  album scores), and the Spearman correlation gets a permutation p-value (album labels shuffled
+  against the fixed out-of-fold predictions).
+The baselines use the histogram and mean of ALL albums, which favours them slightly.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import GroupKFold
+from tqdm import tqdm
+
+from model.calibration import calibrate, fit_thresholds, target_histogram
+from model.features import FEATURE_NAMES
+from training import report
+from training.bridge import DataError, _read_rows
+from training.evaluate import Metrics, baselines, permutation_p_value, score_metrics
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STEPS = 1000
+ID_COLUMNS = ("album_id", "artist", "album", "track", "album_score", "is_favourite", "is_least_favourite")
+
+
+@dataclass(frozen=True)
+class Tracks:
+    """A collected tracks table: n tracks, features (n, 26), album scores (n,) int 0..10."""
+
+    album_ids: np.ndarray
+    artists: np.ndarray
+    scores: np.ndarray
+    favourite: np.ndarray
+    features: np.ndarray
+
+
+def load_tracks(path: Path) -> Tracks:
+    """Read a tracks CSV (format: see the shared contract); rows with unusable values are skipped."""
+    rows = _read_rows(path, set(ID_COLUMNS) | set(FEATURE_NAMES))
+    kept: list[tuple[str, str, int, bool, list[float]]] = []
+    for row in rows:
+        try:
+            score = int(row["album_score"])
+            values = [float(row[name]) for name in FEATURE_NAMES]
+        except ValueError:
+            continue
+        if 0 <= score <= 10 and np.all(np.isfinite(values)):
+            kept.append((row["album_id"], row["artist"], score, row["is_favourite"].strip() == "1", values))
+    if len(kept) < len(rows):
+        log.warning("skipped %d of %d rows of %s with missing or invalid values", len(rows) - len(kept),
+                    len(rows), path)
+    if not kept:
+        raise DataError(f"{path} has no usable track rows")
+    album_ids, artists, scores, favourite, features = zip(*kept, strict=True)
+    return Tracks(
+        album_ids=np.array(album_ids),
+        artists=np.array([re.sub(r"\W", "", a.casefold()) for a in artists]),
+        scores=np.array(scores),
+        favourite=np.array(favourite),
+        features=np.array(features),
+    )
+
+
+def soft_labels(scores: np.ndarray, favourite: np.ndarray, bonus: float) -> np.ndarray:
+    """(n, 11) targets: score (+ bonus for favourites, capped at 10) split between neighbouring classes."""
+    label = np.minimum(scores + bonus * favourite, 10.0)
+    low = np.floor(label).astype(int)
+    high = np.minimum(low + 1, 10)
+    upper_share = label - low
+    targets = np.zeros((len(label), 11))
+    rows = np.arange(len(label))
+    np.add.at(targets, (rows, low), 1.0 - upper_share)
+    np.add.at(targets, (rows, high), upper_share)
+    return targets
+
+
+def album_means(album_ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unique album ids (m,) and the mean of values per album (m,)."""
+    albums, index = np.unique(album_ids, return_inverse=True)
+    return albums, np.bincount(index, weights=values) / np.bincount(index)
+
+
+def artist_folds(tracks: Tracks, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) track index pairs; an artist's tracks, hence an album's, fall on one side only."""
+    splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(tracks.features, groups=tracks.artists))
+
+
+def cross_validate(tracks: Tracks, bonus: float, folds: int, steps: int, seed: int) -> dict[str, np.ndarray]:
+    """Out-of-fold album predictions: ids, true scores, mean expected score, calibrated integer score."""
+    from model import network
+
+    albums, album_score = album_means(tracks.album_ids, tracks.scores.astype(float))
+    expected = np.zeros(len(albums))
+    integer = np.zeros(len(albums), dtype=np.int64)
+    labels = soft_labels(tracks.scores, tracks.favourite, bonus)
+    for i, (train, test) in enumerate(tqdm(artist_folds(tracks, folds, seed), desc="album CV", unit="fold")):
+        network.seed_everything(seed + i)
+        model = network.direct_model(tracks.features[train])
+        network.train(model, tracks.features[train], labels[train], steps=steps, seed=seed + i)
+        per_track = network.predict(model, tracks.features) @ np.arange(11)
+        _, train_mean = album_means(tracks.album_ids[train], per_track[train])
+        _, train_truth = album_means(tracks.album_ids[train], tracks.scores[train].astype(float))
+        thresholds = fit_thresholds(train_mean, target_histogram(train_truth.astype(int)))
+        test_ids, test_mean = album_means(tracks.album_ids[test], per_track[test])
+        where = np.searchsorted(albums, test_ids)
+        expected[where] = test_mean
+        integer[where] = calibrate(test_mean, thresholds)
+    return {"albums": albums, "truth": album_score.astype(int), "expected": expected, "integer": integer}
+
+
+def run_fit(
+    tracks_csv: Path, out_dir: Path, *, favourite_bonus: float, seed: int, folds: int, steps: int,
+    permutations: int,
+) -> dict:
+    """Evaluate by grouped CV, then train on everything and write model, card and report into out_dir."""
+    from model import network
+    from training.artifacts import base_card, write_model
+
+    tracks = load_tracks(tracks_csv)
+    n_artists = len(np.unique(tracks.artists))
+    if n_artists < folds:
+        raise DataError(f"{tracks_csv} has {n_artists} artists: too few for {folds} artist-grouped folds")
+    oof = cross_validate(tracks, favourite_bonus, folds, steps, seed)
+    model_metrics = score_metrics(oof["truth"], oof["expected"], oof["integer"])
+    base = baselines(oof["truth"], oof["truth"], seed)
+    rho, p_value = permutation_p_value(oof["truth"], oof["expected"], permutations, seed)
+    log.info("album-level CV: %s; Spearman p = %.3g", model_metrics, p_value)
+
+    network.seed_everything(seed)
+    model = network.direct_model(tracks.features)
+    network.train(model, tracks.features, soft_labels(tracks.scores, tracks.favourite, favourite_bonus),
+                  steps=steps, seed=seed)
+    expected = network.predict(model, tracks.features) @ np.arange(11)
+    target = target_histogram(oof["truth"])
+    thresholds = fit_thresholds(expected, target)
+    output = np.bincount(calibrate(expected, thresholds) - 1, minlength=10) / len(expected)
+
+    card = base_card("direct", seed, [tracks_csv]) | {
+        "genres": [],
+        "calibration": {
+            "method": "quantile: score = 1 + #{k: expected >= thresholds[k]}",
+            "reference": f"the {len(expected)} training tracks through this model",
+            "thresholds": thresholds.tolist(),
+            "target_histogram_1_to_10": target.tolist(),
+            "output_histogram_1_to_10": output.tolist(),
+        },
+        "labels": {"favourite_bonus": favourite_bonus, "fractional": "split between neighbouring classes"},
+        "training": {"hidden": list(network.HIDDEN), "dropout": network.DROPOUT, "l2": network.L2,
+                     "batch_size": network.BATCH_SIZE, "steps": steps},
+        "metrics": {
+            "folds": folds, "grouped_by": "artist", "level": "album",
+            "tracks": len(tracks.scores), "albums": len(oof["albums"]), "artists": n_artists,
+            "album": model_metrics.as_dict(),
+            "baselines": {k: m.as_dict() for k, m in base.items()},
+            "spearman": rho, "spearman_p_value": p_value, "permutations": permutations,
+        },
+    }
+    card = write_model(model, card, out_dir, tracks.features)
+    write_report(out_dir / "report.md", card, model_metrics, base, oof)
+    return card
+
+
+def write_report(
+    path: Path, card: dict, model_metrics: Metrics, base: dict[str, Metrics], oof: dict[str, np.ndarray]
+) -> None:
+    """The fit report (markdown) and its histogram PNG."""
+    m = card["metrics"]
+    cal = card["calibration"]
+    picture = path.with_name(f"{path.stem}_histogram.png")
+    oof_hist = np.bincount(oof["integer"] - 1, minlength=10) / len(oof["integer"])
+    hist = {"model (out-of-fold albums)": oof_hist,
+            "Fantano (these albums)": np.array(cal["target_histogram_1_to_10"])}
+    report.plot_histograms(range(1, 11), hist, picture, "Album scores: model vs Fantano")
+    text = f"""# Direct model report
+
+Created {card["created"]}, seed {card["seed"]}, kind `direct`. {m["tracks"]} tracks, {m["albums"]} albums,
+{m["artists"]} artists. Labels: album score, +{card["labels"]["favourite_bonus"]} for favourite tracks
+(a fractional label is split between its two neighbouring classes).
+
+## Album-level cross-validation
+{m["folds"]} folds grouped by artist (no album or artist in both train and test). An album's prediction is
+the mean expected score of its tracks; its integer score goes through a quantile calibration fitted on the
+training folds' albums (in-sample predictions spread wider than out-of-fold ones, so the out-of-fold
+histogram below is narrower than Fantano's).
+
+{report.metrics_table({"model": model_metrics, **base})}
+
+Spearman {report.fmt(m["spearman"])}, permutation p-value {m["spearman_p_value"]:.3g}
+({m["permutations"]} shuffles of the album labels against the out-of-fold predictions).
+
+{report.histogram_table(range(1, 11), hist)}
+
+![histogram]({picture.name})
+
+Largest difference between the Keras model and the LiteRT file on the training tracks:
+{card["tflite_max_abs_diff"]:.1e}.
+"""
+    report.write_text(path, text)
