@@ -12,6 +12,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from yt_dlp.extractor import get_info_extractor
@@ -22,8 +23,11 @@ from bot.jobs import Jobs
 from bot.sources import youtube
 from bot.store import SongRecord, Store
 from bot.worker import featurize, render
-from model.features import AudioError, FeatureResult
+from model.decode import AudioError
 from model.scorer import ModelError, Scorer
+
+if TYPE_CHECKING:
+    from model.features import FeatureResult
 
 log = logging.getLogger(__name__)
 

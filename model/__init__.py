@@ -8,3 +8,15 @@ from pathlib import Path
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "needlebot" / "numba"))
 
 MODEL_DIR = Path(__file__).resolve().parent
+
+# The model's input: the 26 per-song means of the original research, in this order (the `_mean` columns
+# of the GTZAN feature table). Defined here, not in features.py, so serving never has to import librosa.
+FEATURE_NAMES: tuple[str, ...] = (
+    "chroma_stft",
+    "rms",
+    "spectral_centroid",
+    "spectral_bandwidth",
+    "rolloff",
+    "zero_crossing_rate",
+    *(f"mfcc{i}" for i in range(1, 21)),
+)

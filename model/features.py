@@ -30,6 +30,7 @@ import scipy.fft
 import scipy.fftpack
 from librosa.core.pitch import _parabolic_interpolation
 
+from model import FEATURE_NAMES
 from model.decode import (
     OFFSET_S,
     SAMPLE_RATE,
@@ -63,15 +64,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FEATURE_NAMES: tuple[str, ...] = (
-    "chroma_stft",
-    "rms",
-    "spectral_centroid",
-    "spectral_bandwidth",
-    "rolloff",
-    "zero_crossing_rate",
-    *(f"mfcc{i}" for i in range(1, 21)),
-)
 DEFAULT_MAX_SECONDS = 900.0
 
 N_FFT = 2048
@@ -259,7 +251,7 @@ class _FirstPass(_Framer):
         band = np.flatnonzero((freqs >= _PIP_FMIN) & (freqs < _PIP_FMAX))
         self._band = (int(band[0]), int(band[-1]) + 1)
         self._mel_basis_t = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS).T  # (1025, 128)
-        self._tunings = np.zeros(0)  # candidate tunings, chosen after _GUESS_FRAMES frames
+        self._tunings = np.zeros(0)  # candidate tunings, chosen after _GUESS_FRAMES frames (or at the end)
         self._chroma: _Chroma | None = None
         self._held: list[np.ndarray] = []  # power spectra of the frames before the guess
 
@@ -397,7 +389,7 @@ class _Chroma:
 
     def __init__(self, tunings: np.ndarray) -> None:
         banks = [librosa.filters.chroma(sr=SAMPLE_RATE, n_fft=N_FFT, tuning=t) for t in tunings]
-        self._banks_t = np.concatenate(banks).T if banks else np.zeros((N_FFT // 2 + 1, 0), np.float32)
+        self._banks_t = np.concatenate(banks).T  # (1025, 12 * len(tunings))
         self._sums = np.zeros(len(tunings))
 
     def add(self, power: np.ndarray) -> None:
@@ -412,7 +404,7 @@ class _Chroma:
 
 
 class _ChromaPass(_Framer):
-    """Chroma at a known tuning, from the spooled signal: the fallback when the first guess missed."""
+    """Chroma at a known tuning, from the spooled signal: the fallback when the guess missed."""
 
     def __init__(self, tuning: float, block_frames: int) -> None:
         super().__init__(block_frames)

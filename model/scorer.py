@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model import MODEL_DIR
+from model import FEATURE_NAMES, MODEL_DIR
 from model.calibration import calibrate
-from model.features import FEATURE_NAMES
 
 log = logging.getLogger(__name__)
 
