@@ -29,27 +29,14 @@ def reference_decode(path: str) -> tuple[np.ndarray, float]:
     return librosa.load(path, sr=22050, offset=1.0)
 
 
-def reference_features(y: np.ndarray, sr: float) -> np.ndarray:
-    import librosa
-
-    scalars = [
-        librosa.feature.chroma_stft(y=y, sr=sr),
-        librosa.feature.rms(y=y),
-        librosa.feature.spectral_centroid(y=y, sr=sr),
-        librosa.feature.spectral_bandwidth(y=y, sr=sr),
-        librosa.feature.spectral_rolloff(y=y, sr=sr),
-        librosa.feature.zero_crossing_rate(y),
-    ]
-    mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=20)
-    return np.array([np.mean(s) for s in scalars] + list(np.mean(mfcc, axis=1)))
-
-
 def run_reference(path: str) -> tuple[float, float]:
     """(decode seconds, feature seconds)."""
+    from tests.reference import reference_from_signal
+
     start = time.perf_counter()
     y, sr = reference_decode(path)
     decoded = time.perf_counter()
-    reference_features(y, sr)
+    reference_from_signal(y, sr)
     return decoded - start, time.perf_counter() - decoded
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.sources.youtube import YouTubeOptions
+
 DEFAULT_CONFIG_FILE = Path("config.toml")
 
 
@@ -91,14 +93,8 @@ class JobSettings:
 
 @dataclass(frozen=True)
 class SourceSettings:
-    allowed_hosts: tuple[str, ...] = (
-        "youtube.com",
-        "www.youtube.com",
-        "m.youtube.com",
-        "music.youtube.com",
-        "youtu.be",
-    )
-    allowed_extractors: tuple[str, ...] = ("youtube",)
+    allowed_hosts: tuple[str, ...] = YouTubeOptions.allowed_hosts
+    allowed_extractors: tuple[str, ...] = YouTubeOptions.allowed_extractors
     cookiefile: str = ""
 
 

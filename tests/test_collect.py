@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import csv
 import math
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.sources.tracklists import GeniusTracklists
 from bot.sources.youtube import YouTubeOptions
 from model.features import FEATURE_NAMES
+from model.scorer import Scorer
 from tests.fakes.genius import FakeAlbum, FakeGenius
 from tests.fakes.media import MediaServer
 from training.collect import FAILURE_COLUMNS, TRACK_COLUMNS, Finder, run_collect
@@ -174,3 +178,25 @@ def test_torn_last_row_is_cut_and_collected_again(
     _run(tmp_path, genius, media, limit=1)
     assert media.hits() - before == 2  # just the torn row's track: probe + download
     assert sorted(tracks_path.read_bytes().splitlines()) == sorted(complete.splitlines())
+
+
+def test_collect_then_fit_then_serve(tmp_path: Path, servers: tuple[FakeGenius, MediaServer]) -> None:
+    # The whole original pipeline on loopback: what collect writes, fit trains on, and the scorer serves.
+    tracks = _run(tmp_path, *servers)
+    out = tmp_path / "model"
+    quick = ("--folds", "2", "--steps", "50", "--permutations", "20")
+    fit = subprocess.run(
+        [sys.executable, "-m", "training", "fit", str(tracks), "--out", str(out), *quick],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    with tracks.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    scorer = Scorer.load(out)
+    assert scorer.card["kind"] == "direct" and scorer.card["metrics"]["tracks"] == len(rows)
+    features = [[float(row[name]) for name in FEATURE_NAMES] for row in rows]
+    ratings = scorer.rate_batch(np.array(features))
+    assert len(ratings) == len(rows) and all(1 <= r.score <= 10 for r in ratings)

@@ -34,6 +34,7 @@ from model.features import (
     ffmpeg_executable,
 )
 from tests.audio import synth_song, write_audio
+from tests.reference import reference_from_signal
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data"
 AUDIO_DIR = DATA / "audio"
@@ -44,18 +45,7 @@ RTOL, ATOL = 1e-4, 1e-6
 def reference_features(path: Path, duration: float | None = None) -> np.ndarray:
     """The 26 features computed the straightforward way: librosa.load, then one librosa call per feature."""
     y, sr = librosa.load(path, sr=SAMPLE_RATE, offset=OFFSET_S, duration=duration)
-    scalars = [
-        librosa.feature.chroma_stft(y=y, sr=sr),
-        librosa.feature.rms(y=y),
-        librosa.feature.spectral_centroid(y=y, sr=sr),
-        librosa.feature.spectral_bandwidth(y=y, sr=sr),
-        librosa.feature.spectral_rolloff(y=y, sr=sr),
-        librosa.feature.zero_crossing_rate(y),
-    ]
-    mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=20)
-    return np.array(
-        [np.mean(s, dtype=np.float64) for s in scalars] + list(np.mean(mfcc, axis=1, dtype=np.float64))
-    )
+    return reference_from_signal(y, sr)
 
 
 def assert_matches(ours: np.ndarray, reference: np.ndarray, rtol: float = RTOL, atol: float = ATOL) -> None:

@@ -1,0 +1,87 @@
+"""The ``needlebot`` command, run as a user would: a child process with its own working directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from model import FEATURE_NAMES
+from tests.audio import synth_song, write_audio
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def needlebot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "NEEDLEBOT_CONFIG")}
+    environ["PYTHONPATH"] = str(ROOT)
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_audio(tmp_path_factory.mktemp("cli") / "my song.ogg", synth_song(6.0, seed=11), 44100, "ogg")
+
+
+def test_run_without_a_token_says_how_to_get_one(tmp_path: Path) -> None:
+    result = needlebot("run", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "DISCORD_TOKEN" in result.stderr and "applications.commands" in result.stderr
+    assert "needlebot rate some-song.mp3" in result.stderr
+
+
+def test_invalid_config_names_the_setting(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[jobs]\nworkers = -1\n")
+    result = needlebot("run", cwd=tmp_path, env={"DISCORD_TOKEN": "not-shown-anywhere"})
+    assert result.returncode == 2
+    assert "jobs.workers" in result.stderr
+    assert "not-shown-anywhere" not in result.stderr + result.stdout
+
+
+def test_features_json(song: Path, tmp_path: Path) -> None:
+    result = needlebot("features", str(song), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert list(data["features"]) == list(FEATURE_NAMES)
+    assert data["seconds"] == pytest.approx(5.0, abs=0.05) and data["truncated"] is False
+
+
+def test_features_of_a_bad_file(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.mp3"
+    bogus.write_text("not a song")
+    result = needlebot("features", str(bogus), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "notes.mp3" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_rate_prints_the_verdict_then_answers_from_the_cache(song: Path, tmp_path: Path) -> None:
+    first = needlebot("rate", str(song), "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    rating = json.loads(first.stdout)
+    assert rating["title"] == "my song" and 1 <= rating["score"] <= 10 and not rating["cached"]
+    assert rating["verdict"].endswith(str(rating["score"])) or rating["verdict"] in ("NOT GOOD", "CLASSIC")
+    assert "opinion" in rating["quip"].lower()
+    assert (tmp_path / "data" / "needlebot.sqlite3").exists()
+
+    text = needlebot("rate", str(song), cwd=tmp_path)
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.startswith(f"my song: {rating['score']}/10, {rating['verdict']}")
+    assert "from the cache" in text.stdout
+
+
+def test_rate_a_missing_file(tmp_path: Path) -> None:
+    result = needlebot("rate", str(tmp_path / "absent.mp3"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Can't read" in result.stderr and "Traceback" not in result.stderr
