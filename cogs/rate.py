@@ -52,7 +52,7 @@ class Rate(commands.Cog):
         if file is not None:
             self._check_attachment(file)
             await interaction.response.defer(thinking=True)
-            rated = await self.bot.service.rate_upload(await file.read(), file.filename, requester)
+            rated = await self.bot.service.rate_upload(await _read(file), file.filename, requester)
         else:
             assert url is not None
             await interaction.response.defer(thinking=True)
@@ -84,6 +84,14 @@ class Rate(commands.Cog):
                 f"`{discord.utils.escape_markdown(attachment.filename)}` doesn't look like audio."
                 " Send an mp3, wav, ogg, flac, m4a or opus file."
             )
+
+
+async def _read(attachment: discord.Attachment) -> bytes:
+    try:
+        return await attachment.read()
+    except discord.HTTPException as error:
+        log.warning("could not fetch attachment %s: HTTP %s", attachment.filename, error.status)
+        raise UserFacingError("I couldn't download that file from Discord. Try uploading it again.") from None
 
 
 def _requester(interaction: discord.Interaction) -> Requester:

@@ -85,3 +85,11 @@ def test_rate_a_missing_file(tmp_path: Path) -> None:
     result = needlebot("rate", str(tmp_path / "absent.mp3"), cwd=tmp_path)
     assert result.returncode == 1
     assert "Can't read" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_bot_process_imports_neither_librosa_nor_tensorflow() -> None:
+    # Audio work happens in the workers and the model is served by LiteRT: the bot process stays light.
+    heavy = "{'librosa', 'tensorflow', 'keras'}"
+    code = f"import sys, bot.client, bot.cli; print(sorted({heavy} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
