@@ -98,10 +98,11 @@ class RatingService:
     async def rate_path(self, path: Path, requester: Requester) -> RatedSong:
         """Rate a local audio file (the CLI)."""
         try:
-            data = await asyncio.to_thread(path.read_bytes)
+            digest = await asyncio.to_thread(_sha256_file, path)
         except OSError as error:
             raise UserFacingError(f"Can't read {path}: {error.strerror}.") from None
-        return await self.rate_upload(data, path.name, requester)
+        # The worker decodes from the path, streaming: a long file is never held in memory whole.
+        return await self._rate("file:" + digest, path.stem or path.name, None, requester, str(path))
 
     async def rate_link(self, url: str, requester: Requester) -> RatedSong:
         """Download the audio behind a (YouTube) link and rate it."""
@@ -112,8 +113,9 @@ class RatingService:
         return await self._rate(link_key(url), None, url, requester, None)
 
     async def _rate(
-        self, key: str, title: str | None, url: str | None, requester: Requester, data: bytes | None
+        self, key: str, title: str | None, url: str | None, requester: Requester, source: bytes | str | None
     ) -> RatedSong:
+        """Rate ``source`` (bytes or a path; None: download ``url``) unless ``key`` is cached."""
         started = time.perf_counter()
         try:
             scorer = await asyncio.shield(self._scorer)
@@ -130,13 +132,11 @@ class RatingService:
         async with self.jobs.slot(requester.user_id):
             with tempfile.TemporaryDirectory(prefix="needlebot-") as scratch:
                 timings: dict[str, float] = {}
-                if data is None:
+                if source is None:
                     assert url is not None
                     path, info = await self._download(url, Path(scratch), timings)
-                    source: bytes | str = str(path)
+                    source = str(path)
                     title = info.title
-                else:
-                    source = data
                 mark = time.perf_counter()
                 features = await self._featurize(source)
                 timings["features"] = time.perf_counter() - mark
@@ -173,6 +173,14 @@ class RatingService:
             )
         except AudioError as error:
             raise UserFacingError(str(error)) from None
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def link_key(url: str) -> str:

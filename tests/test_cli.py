@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,13 @@ def test_the_bot_process_imports_neither_librosa_nor_tensorflow() -> None:
     code = f"import sys, bot.client, bot.cli; print(sorted({heavy} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_rate_an_empty_file_leaves_nothing_behind(tmp_path: Path) -> None:
+    (tmp_path / "empty.mp3").write_bytes(b"")
+    result = needlebot("rate", str(tmp_path / "empty.mp3"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "empty" in result.stderr.lower() and "Traceback" not in result.stderr
+    with sqlite3.connect(tmp_path / "data" / "needlebot.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM songs").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM ratings").fetchone() == (0,)
