@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--env", default="GENIUS_ACCESS_TOKEN", help="environment variable with the token")
     collect.add_argument("--workers", type=int, default=2)
     collect.add_argument("--limit", type=int, default=None, help="only the first N albums")
+    collect.add_argument(
+        "--retry-failures", action="store_true", help="retry what failures.csv lists"
+    )
 
     fit = sub.add_parser("fit", help="train and evaluate the direct model on a collected tracks table")
     fit.add_argument("tracks_csv", type=Path, metavar="TRACKS_CSV")
@@ -71,7 +74,14 @@ def _collect(args: argparse.Namespace) -> int:
     if not token:
         print(f"error: no Genius token: set {args.env} or pass --genius-token", file=sys.stderr)
         return 2
-    path = run_collect(args.reviews_csv, args.out, genius_token=token, workers=args.workers, limit=args.limit)
+    path = run_collect(
+        args.reviews_csv,
+        args.out,
+        genius_token=token,
+        workers=args.workers,
+        limit=args.limit,
+        retry_failures=args.retry_failures,
+    )
     print(f"wrote {path}")
     return 0
 
