@@ -39,9 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--env", default="GENIUS_ACCESS_TOKEN", help="environment variable with the token")
     collect.add_argument("--workers", type=int, default=2)
     collect.add_argument("--limit", type=int, default=None, help="only the first N albums")
-    collect.add_argument(
-        "--retry-failures", action="store_true", help="retry what failures.csv lists"
-    )
+    collect.add_argument("--retry-failures", action="store_true", help="retry what failures.csv lists")
 
     fit = sub.add_parser("fit", help="train and evaluate the direct model on a collected tracks table")
     fit.add_argument("tracks_csv", type=Path, metavar="TRACKS_CSV")
