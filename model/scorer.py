@@ -95,6 +95,9 @@ def _check_card(card: dict, tflite: Path) -> None:
     thresholds = card.get("calibration", {}).get("thresholds")
     if not isinstance(thresholds, list) or len(thresholds) != 9 or np.any(np.diff(thresholds) < 0):
         raise ModelError(f"The model card's calibration table is missing or not monotone. {REBUILD_HINT}")
+    album = card["calibration"].get("album_thresholds", thresholds)
+    if not isinstance(album, list) or len(album) != 9 or np.any(np.diff(album) < 0):
+        raise ModelError(f"The model card's album calibration is not 9 monotone thresholds. {REBUILD_HINT}")
     if not tflite.is_file():
         raise ModelError(f"The model file {tflite} is missing. {REBUILD_HINT}")
     if sha256_file(tflite) != card.get("sha256", {}).get(TFLITE_NAME):
@@ -110,6 +113,12 @@ class Scorer:
         # The interpreter keeps per-call tensor state, so one call at a time.
         self._lock = threading.Lock()
         self._thresholds = np.asarray(card["calibration"]["thresholds"], dtype=np.float64)
+        if "album_thresholds" not in card["calibration"]:
+            # Cards written before album calibration: album scores come out bunched around the middle.
+            log.warning("the model card has no album_thresholds; album scores use the song thresholds")
+        self.album_thresholds: tuple[float, ...] = tuple(
+            card["calibration"].get("album_thresholds", card["calibration"]["thresholds"])
+        )
         self._genre_labels: tuple[str, ...] = tuple(card.get("genres", ()))
         self._input_index, self._score_index, self._genre_index = self._map_tensors()
 

@@ -25,6 +25,7 @@ import numpy as np
 from sklearn.model_selection import GroupKFold
 from tqdm import tqdm
 
+from model.album import album_expected
 from model.calibration import calibrate, fit_thresholds, target_histogram
 from model.features import FEATURE_NAMES
 from training import report
@@ -89,9 +90,11 @@ def soft_labels(scores: np.ndarray, favourite: np.ndarray, bonus: float) -> np.n
 
 
 def album_means(album_ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unique album ids (m,) and the mean of values per album (m,)."""
+    """Unique album ids (m,) and each album's value by the bot's album rule (``model.album``), (m,)."""
     albums, index = np.unique(album_ids, return_inverse=True)
-    return albums, np.bincount(index, weights=values) / np.bincount(index)
+    order = np.argsort(index, kind="stable")
+    groups = np.split(np.asarray(values, dtype=np.float64)[order], np.cumsum(np.bincount(index))[:-1])
+    return albums, np.array([album_expected(group) for group in groups])
 
 
 def artist_folds(tracks: Tracks, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
