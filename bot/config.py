@@ -109,6 +109,14 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class AlbumSettings:
+    max_tracks: int = 30
+    max_minutes: float = 120.0
+    concurrency: int = 3
+    time_budget_seconds: float = 840.0
+
+
+@dataclass(frozen=True)
 class Settings:
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     genius: GeniusSettings = field(default_factory=GeniusSettings)
@@ -118,6 +126,7 @@ class Settings:
     sources: SourceSettings = field(default_factory=SourceSettings)
     audio: AudioSettings = field(default_factory=AudioSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
+    albums: AlbumSettings = field(default_factory=AlbumSettings)
 
 
 _ENV_SECRETS = {"DISCORD_TOKEN": ("discord", "token"), "GENIUS_ACCESS_TOKEN": ("genius", "token")}
@@ -135,6 +144,10 @@ _MINIMUMS = {
     "jobs.per_user": 1,
     "jobs.cooldown_seconds": 0,
     "discord.dev_guild_id": 0,
+    "albums.max_tracks": 1,
+    "albums.max_minutes": 1,
+    "albums.concurrency": 1,
+    "albums.time_budget_seconds": 10,
 }
 
 

@@ -88,6 +88,10 @@ class RatingService:
             return ()
         return tuple(scorer.result().card["calibration"]["thresholds"])
 
+    async def album_thresholds(self) -> tuple[float, ...]:
+        """The model's album calibration (``model.album``); waits for the model to load."""
+        return (await asyncio.shield(self._scorer)).album_thresholds
+
     async def rate_upload(self, data: bytes, filename: str, requester: Requester) -> RatedSong:
         """Rate uploaded audio bytes; ``filename`` becomes the title."""
         if not data:

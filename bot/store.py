@@ -3,6 +3,8 @@
 Songs are keyed by what identifies the audio (``file:<sha256>`` for uploads, ``youtube:<id>`` for
 links) together with the model that rated them, so a new model never answers from an old model's cache.
 Each /rate, cached or not, adds one row to ``ratings`` (who asked, where, when) for /history and /top.
+Albums keep their resolved tracklist and what each track became (``album_tracks``), written as each track
+finishes, so an album asked again, even after a crash mid-way, resumes from what is done.
 """
 
 from __future__ import annotations
@@ -50,6 +52,45 @@ MIGRATIONS: Sequence[str] = (
     CREATE INDEX ratings_by_user ON ratings (user_id, rated_at);
     CREATE INDEX ratings_by_guild ON ratings (guild_id, song_key);
     """,
+    # Albums: the tracklist as resolved (after the caps), the way users asked for it, what each track
+    # became (the video used and its song key, or why it failed), and who asked. Scores are not stored:
+    # they are recomputed from the songs, which the model id already keys.
+    """
+    CREATE TABLE albums (
+        release_id TEXT PRIMARY KEY,
+        artist TEXT NOT NULL,
+        title TEXT NOT NULL,
+        year INTEGER,
+        cover_url TEXT,
+        source TEXT NOT NULL,
+        tracks TEXT NOT NULL,
+        note TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE album_lookups (
+        query TEXT PRIMARY KEY,
+        release_id TEXT NOT NULL REFERENCES albums (release_id)
+    );
+    CREATE TABLE album_tracks (
+        release_id TEXT NOT NULL REFERENCES albums (release_id),
+        number INTEGER NOT NULL,
+        video_url TEXT,
+        video_title TEXT,
+        song_key TEXT,
+        error TEXT,
+        PRIMARY KEY (release_id, number)
+    );
+    CREATE TABLE album_ratings (
+        id INTEGER PRIMARY KEY,
+        release_id TEXT NOT NULL REFERENCES albums (release_id),
+        model TEXT NOT NULL,
+        user_id INTEGER NOT NULL,
+        guild_id INTEGER,
+        score INTEGER NOT NULL,
+        rated_at TEXT NOT NULL
+    );
+    CREATE INDEX album_ratings_by_user ON album_ratings (user_id, rated_at);
+    """,
 )
 
 
@@ -64,6 +105,40 @@ class SongRecord:
     seconds: float
     truncated: bool
     picture: bytes
+
+
+@dataclass(frozen=True)
+class StoredTrack:
+    """One track of a stored tracklist: its title, disc and position, and length in seconds if known."""
+
+    title: str
+    disc: int
+    position: int
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class AlbumRecord:
+    """An album as resolved and stored: the tracklist after the caps, and ``note`` saying what they cut."""
+
+    release_id: str
+    artist: str
+    title: str
+    year: int | None
+    cover_url: str | None
+    source: str
+    tracks: tuple[StoredTrack, ...]
+    note: str
+
+
+@dataclass(frozen=True)
+class TrackOutcome:
+    """What one album track became: the video used and its song key, or why it failed (``error``)."""
+
+    video_url: str | None
+    video_title: str | None
+    song_key: str | None
+    error: str | None
 
 
 @dataclass(frozen=True)
@@ -165,6 +240,82 @@ class Store:
             (guild_id, self.model_id, limit),
         )
 
+    async def find_album(self, query: str) -> AlbumRecord | None:
+        """The album stored for a lookup ``query`` (see :meth:`save_album`), if any."""
+        async with self._db.execute(
+            "SELECT a.release_id, a.artist, a.title, a.year, a.cover_url, a.source, a.tracks, a.note"
+            " FROM album_lookups l JOIN albums a ON a.release_id = l.release_id WHERE l.query = ?",
+            (query,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        release_id, artist, title, year, cover_url, source, tracks, note = row
+        stored = tuple(StoredTrack(*track) for track in json.loads(tracks))
+        return AlbumRecord(release_id, artist, title, year, cover_url, source, stored, note)
+
+    async def save_album(self, album: AlbumRecord, query: str) -> None:
+        """Store ``album`` (kept if already there, with its tracks' outcomes) and map ``query`` to it."""
+        tracks = json.dumps([[t.title, t.disc, t.position, t.seconds] for t in album.tracks])
+        await self._db.execute(
+            "INSERT OR IGNORE INTO albums (release_id, artist, title, year, cover_url, source, tracks, note,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (album.release_id, album.artist, album.title, album.year, album.cover_url, album.source, tracks,
+             album.note, _now()),
+        )
+        await self._db.execute(
+            "INSERT OR REPLACE INTO album_lookups (query, release_id) VALUES (?, ?)",
+            (query, album.release_id),
+        )
+        await self._db.commit()
+
+    async def track_outcomes(self, release_id: str) -> dict[int, TrackOutcome]:
+        """Each finished track of an album by its 0-based number in the stored tracklist."""
+        async with self._db.execute(
+            "SELECT number, video_url, video_title, song_key, error FROM album_tracks WHERE release_id = ?",
+            (release_id,),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return {number: TrackOutcome(*rest) for number, *rest in rows}
+
+    async def save_track_outcome(self, release_id: str, number: int, outcome: TrackOutcome) -> None:
+        """Record what track ``number`` of an album became, so a later ask resumes after it."""
+        await self._db.execute(
+            "INSERT OR REPLACE INTO album_tracks"
+            " (release_id, number, video_url, video_title, song_key, error) VALUES (?, ?, ?, ?, ?, ?)",
+            (release_id, number, outcome.video_url, outcome.video_title, outcome.song_key, outcome.error),
+        )
+        await self._db.commit()
+
+    async def record_album(self, release_id: str, score: int, *, user_id: int, guild_id: int | None) -> None:
+        """Remember that a user had an album rated (for autocomplete and statistics)."""
+        await self._db.execute(
+            "INSERT INTO album_ratings (release_id, model, user_id, guild_id, score, rated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (release_id, self.model_id, user_id, guild_id, score, _now()),
+        )
+        await self._db.commit()
+
+    async def rated_artists(self, prefix: str, limit: int = 25) -> list[str]:
+        """Artists of albums users had rated, starting with ``prefix`` (case-insensitive)."""
+        return await self._names(
+            "SELECT DISTINCT a.artist FROM albums a JOIN album_ratings r ON r.release_id = a.release_id"
+            " WHERE a.artist LIKE ? ESCAPE '\\' ORDER BY a.artist LIMIT ?",
+            (_like(prefix), limit),
+        )
+
+    async def rated_albums(self, artist: str, prefix: str, limit: int = 25) -> list[str]:
+        """Titles of albums users had rated, by ``artist`` (any case) and starting with ``prefix``."""
+        return await self._names(
+            "SELECT DISTINCT a.title FROM albums a JOIN album_ratings r ON r.release_id = a.release_id"
+            " WHERE a.artist = ? COLLATE NOCASE AND a.title LIKE ? ESCAPE '\\' ORDER BY a.title LIMIT ?",
+            (artist.strip(), _like(prefix), limit),
+        )
+
+    async def _names(self, sql: str, parameters: tuple[object, ...]) -> list[str]:
+        async with self._db.execute(sql, parameters) as cursor:
+            return [name for (name,) in await cursor.fetchall()]
+
     async def _rows(self, sql: str, parameters: tuple[object, ...]) -> list[HistoryRow]:
         async with self._db.execute(sql, parameters) as cursor:
             rows = await cursor.fetchall()
@@ -184,6 +335,12 @@ async def _migrate(db: aiosqlite.Connection) -> None:
         # leaves the old version number and the migration runs again.
         await db.executescript(f"BEGIN; {script} PRAGMA user_version = {target}; COMMIT;")
         log.info("database migrated to schema version %d", target)
+
+
+def _like(prefix: str) -> str:
+    """A LIKE pattern matching text that starts with ``prefix`` literally."""
+    escaped = prefix.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
 
 
 def _now() -> str:

@@ -1,0 +1,259 @@
+"""Rating a whole album: tracklist, one search per track, every track through the /rate pipeline.
+
+``/album`` and ``needlebot album`` both call :class:`AlbumService`. Tracks go through
+:class:`~bot.service.RatingService`, so they share the worker pool, the limits and the song cache with
+everyone's ``/rate``; at most ``[albums] concurrency`` tracks of one album are in flight at once, so a long
+album queues behind itself, not in front of other users' single songs.
+
+What each track became (the video used and its song key, or why it failed) is stored as soon as it is
+known, and the album under its release id together with the words it was asked for. Asking again answers
+from the store without any network call, and an album interrupted by a crash resumes where it stopped.
+The score follows ``model.album``: the mean of the rated tracks' expected scores through the album
+thresholds, given when at least half the tracks were rated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from bot.config import AlbumSettings, Settings
+from bot.errors import BusyError, UserFacingError
+from bot.service import RatingService, Requester
+from bot.sources import youtube
+from bot.sources.tracklists import GeniusTracklists, TracklistError, normalize_title
+from bot.store import AlbumRecord, SongRecord, StoredTrack, TrackOutcome
+from model.album import album_expected, album_score, picks
+
+log = logging.getLogger(__name__)
+
+NOT_REACHED = "not rated in time"
+
+Resolver = Callable[[str, str], Awaitable[AlbumRecord]]  # (artist, title) -> album, note empty
+Finder = Callable[[str, str, float | None], youtube.VideoInfo]  # blocking (artist, track, seconds)
+
+
+class AlbumError(UserFacingError):
+    """An album we cannot rate at all (no tracklist); ``str(e)`` is for the user."""
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """One track of the album: its rating (``song``) or why there is none (``error``)."""
+
+    number: int
+    track: StoredTrack
+    song: SongRecord | None
+    video_title: str | None
+    video_url: str | None
+    error: str | None
+    cached: bool
+
+
+@dataclass(frozen=True)
+class RatedAlbum:
+    """An album's outcome; ``score`` is None when fewer than half its tracks were rated.
+
+    ``results`` follow the tracklist; ``favourites`` and ``least`` index into it. ``complete`` is False
+    when the time budget ran out before every track was tried.
+    """
+
+    album: AlbumRecord
+    results: tuple[TrackResult, ...]
+    score: int | None
+    expected: float | None
+    favourites: tuple[int, ...]
+    least: int | None
+    complete: bool
+    cached: bool
+
+    @property
+    def rated(self) -> list[TrackResult]:
+        return [r for r in self.results if r.song is not None]
+
+    @property
+    def failed(self) -> list[TrackResult]:
+        return [r for r in self.results if r.song is None]
+
+
+Progress = Callable[[AlbumRecord, Sequence[TrackResult]], Awaitable[None]]
+
+
+class AlbumService:
+    """Rates albums through a :class:`RatingService`.
+
+    Parameters
+    ----------
+    ratings
+        The song pipeline (pool, cache, store).
+    settings
+        Caps, concurrency and time budget.
+    resolve
+        Finds an album's tracklist; raises :class:`UserFacingError` (or a tracklist error) when it can't.
+    find_track
+        Finds the video of one track (blocking; run in a thread); raises ``youtube.SourceError``.
+    """
+
+    def __init__(
+        self, ratings: RatingService, settings: AlbumSettings, resolve: Resolver, find_track: Finder
+    ) -> None:
+        self.ratings = ratings
+        self.store = ratings.store
+        self.settings = settings
+        self._resolve = resolve
+        self._find_track = find_track
+
+    async def rate_album(
+        self, artist: str, title: str, requester: Requester, progress: Progress | None = None
+    ) -> RatedAlbum:
+        """Rate the album ``title`` by ``artist``; ``progress`` is awaited after every finished track."""
+        started = time.monotonic()
+        artist, title = " ".join(artist.split()), " ".join(title.split())
+        if not artist or not title:
+            raise AlbumError("Give me both an artist and an album title.")
+        query = f"{normalize_title(artist)}\x1f{normalize_title(title)}"
+        album = await self.store.find_album(query)
+        if album is None:
+            album = self._capped(await self._resolve(artist, title))
+            await self.store.save_album(album, query)
+        outcomes = await self.store.track_outcomes(album.release_id)
+        done: list[TrackResult] = []
+        limit = asyncio.Semaphore(self.settings.concurrency)
+
+        async def one(number: int) -> TrackResult:
+            async with limit:
+                result = await self._track(album, number, outcomes.get(number), requester)
+            done.append(result)
+            if progress is not None:
+                try:
+                    await progress(album, tuple(done))
+                except Exception:
+                    log.exception("album progress callback failed")  # the album itself goes on
+            return result
+
+        tasks = [asyncio.create_task(one(n)) for n in range(len(album.tracks))]
+        budget = self.settings.time_budget_seconds - (time.monotonic() - started)
+        finished, pending = await asyncio.wait(tasks, timeout=max(budget, 0.0))
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        by_number = {r.number: r for r in (t.result() for t in finished)}
+        results = tuple(
+            by_number.get(n) or TrackResult(n, track, None, None, None, NOT_REACHED, cached=False)
+            for n, track in enumerate(album.tracks)
+        )
+        rated = await self._summarize(album, results, complete=not pending)
+        if rated.score is not None:
+            await self.store.record_album(
+                album.release_id, rated.score, user_id=requester.user_id, guild_id=requester.guild_id
+            )
+        log.info(
+            "album %s: %d/%d tracks rated, score %s, in %.1f s%s",
+            album.release_id,
+            len(rated.rated),
+            len(results),
+            rated.score,
+            time.monotonic() - started,
+            "" if rated.complete else " (time budget ran out)",
+        )
+        return rated
+
+    async def _track(
+        self, album: AlbumRecord, number: int, outcome: TrackOutcome | None, requester: Requester
+    ) -> TrackResult:
+        track = album.tracks[number]
+        known = outcome or TrackOutcome(None, None, None, None)
+        video_url, video_title = known.video_url, known.video_title
+        if known.error is not None:
+            return TrackResult(number, track, None, video_title, video_url, known.error, cached=True)
+        if known.song_key is not None and (song := await self.store.find_song(known.song_key)) is not None:
+            return TrackResult(number, track, song, video_title, video_url, None, cached=True)
+        try:
+            if video_url is None:
+                video = await asyncio.to_thread(self._find_track, album.artist, track.title, track.seconds)
+                video_url, video_title = video.url, video.title
+                # Kept before rating, so a crash during the download does not repeat the search.
+                await self.store.save_track_outcome(
+                    album.release_id, number, TrackOutcome(video_url, video_title, None, None)
+                )
+            rated = await self.ratings.rate_link(video_url, requester)
+        except BusyError:
+            raise  # not the track's fault: nothing is remembered about it
+        except (UserFacingError, youtube.SourceError) as error:
+            await self.store.save_track_outcome(
+                album.release_id, number, TrackOutcome(video_url, video_title, None, str(error))
+            )
+            return TrackResult(number, track, None, video_title, video_url, str(error), cached=False)
+        await self.store.save_track_outcome(
+            album.release_id, number, TrackOutcome(video_url, video_title, rated.song.key, None)
+        )
+        return TrackResult(number, track, rated.song, video_title, video_url, None, rated.cached)
+
+    async def _summarize(
+        self, album: AlbumRecord, results: tuple[TrackResult, ...], *, complete: bool
+    ) -> RatedAlbum:
+        rated = [r for r in results if r.song is not None]
+        cached = all(r.cached for r in results)
+        if not rated or 2 * len(rated) < len(results):
+            return RatedAlbum(album, results, None, None, (), None, complete, cached)
+        expected = [r.song.rating.expected for r in rated if r.song is not None]
+        thresholds = await self.ratings.album_thresholds()
+        favourites, least = picks(expected)
+        return RatedAlbum(
+            album,
+            results,
+            album_score(expected, thresholds),
+            album_expected(expected),
+            tuple(rated[i].number for i in favourites),
+            None if least is None else rated[least].number,
+            complete,
+            cached,
+        )
+
+    def _capped(self, album: AlbumRecord) -> AlbumRecord:
+        """The album cut to ``max_tracks`` tracks and ``max_minutes`` of music, with a note saying so."""
+        tracks, note = album.tracks, ""
+        if len(tracks) > self.settings.max_tracks:
+            tracks = tracks[: self.settings.max_tracks]
+            note = f"Rated the first {len(tracks)} of {len(album.tracks)} tracks (my limit per album)."
+        total = 0.0
+        for kept, track in enumerate(tracks):
+            total += track.seconds or 0.0
+            if total > 60 * self.settings.max_minutes and kept > 0:
+                note = (
+                    f"Rated the first {kept} of {len(album.tracks)} tracks: I rate up to"
+                    f" {self.settings.max_minutes:g} minutes of music per album."
+                )
+                tracks = tracks[:kept]
+                break
+        return dataclasses.replace(album, tracks=tracks, note=note)
+
+
+def make_album_service(settings: Settings, ratings: RatingService) -> AlbumService:
+    """The album service on the configured tracklist and search sources."""
+    genius_token = settings.genius.token.reveal()
+
+    async def resolve(artist: str, title: str) -> AlbumRecord:
+        try:
+            tracklist = await asyncio.to_thread(GeniusTracklists(genius_token).tracklist, artist, title)
+        except TracklistError as error:
+            raise AlbumError(str(error)) from None
+        return AlbumRecord(
+            release_id=f"genius:{normalize_title(tracklist.artist)}/{normalize_title(tracklist.album)}",
+            artist=tracklist.artist,
+            title=tracklist.album,
+            year=None,
+            cover_url=None,
+            source="genius",
+            tracks=tuple(StoredTrack(t, 1, i, None) for i, t in enumerate(tracklist.tracks, start=1)),
+            note="",
+        )
+
+    def find_track(artist: str, title: str, seconds: float | None) -> youtube.VideoInfo:
+        return youtube.search(f"{artist} {title}", ratings.youtube_options, 1)[0]
+
+    return AlbumService(ratings, settings.albums, resolve, find_track)
