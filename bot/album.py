@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.config import AlbumSettings, Settings
 from bot.errors import BusyError, UserFacingError
@@ -28,6 +29,9 @@ from bot.sources import youtube
 from bot.sources.tracklists import GeniusTracklists, TracklistError, normalize_title
 from bot.store import AlbumRecord, SongRecord, StoredTrack, TrackOutcome
 from model.album import album_expected, album_score, picks
+
+if TYPE_CHECKING:
+    from bot.sources.fantano import FantanoReview, FantanoScores
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +74,16 @@ class RatedAlbum:
     least: int | None
     complete: bool
     cached: bool
+    fantano: FantanoReview | None = None
 
     @property
     def rated(self) -> list[TrackResult]:
         return [r for r in self.results if r.song is not None]
 
     @property
-    def failed(self) -> list[TrackResult]:
-        return [r for r in self.results if r.song is None]
+    def tried(self) -> int:
+        """Tracks that were rated or failed, as opposed to not reached in time."""
+        return sum(1 for r in self.results if r.error != NOT_REACHED)
 
 
 Progress = Callable[[AlbumRecord, Sequence[TrackResult]], Awaitable[None]]
@@ -96,14 +102,22 @@ class AlbumService:
         Finds an album's tracklist; raises :class:`UserFacingError` (or a tracklist error) when it can't.
     find_track
         Finds the video of one track (blocking; run in a thread); raises ``youtube.SourceError``.
+    fantano
+        Fantano's own scores, shown beside ours when he reviewed the album.
     """
 
     def __init__(
-        self, ratings: RatingService, settings: AlbumSettings, resolve: Resolver, find_track: Finder
+        self,
+        ratings: RatingService,
+        settings: AlbumSettings,
+        resolve: Resolver,
+        find_track: Finder,
+        fantano: FantanoScores | None = None,
     ) -> None:
         self.ratings = ratings
         self.store = ratings.store
         self.settings = settings
+        self.fantano = fantano
         self._resolve = resolve
         self._find_track = find_track
 
@@ -147,6 +161,9 @@ class AlbumService:
             for n, track in enumerate(album.tracks)
         )
         rated = await self._summarize(album, results, complete=not pending)
+        if self.fantano is not None:
+            review = self.fantano.find(album.artist, album.title) or self.fantano.find(artist, title)
+            rated = dataclasses.replace(rated, fantano=review)
         if rated.score is not None:
             await self.store.record_album(
                 album.release_id, rated.score, user_id=requester.user_id, guild_id=requester.guild_id

@@ -10,6 +10,7 @@ from pathlib import Path
 import discord
 from discord.ext import commands
 
+from bot.album import AlbumService, make_album_service
 from bot.config import Settings
 from bot.jobs import Jobs
 from bot.service import RatingService
@@ -20,7 +21,7 @@ from model.scorer import ModelError, Scorer
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.rate", "cogs.stats", "cogs.owner")
+EXTENSIONS = ("cogs.rate", "cogs.album", "cogs.stats", "cogs.owner")
 
 
 class NeedleBot(commands.Bot):
@@ -31,6 +32,7 @@ class NeedleBot(commands.Bot):
     """
 
     service: RatingService
+    albums: AlbumService
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -61,6 +63,7 @@ class NeedleBot(commands.Bot):
         self.jobs.start()
         self._keep(asyncio.create_task(self.jobs.warm(), name="warm-workers"))
         self.service = RatingService(self.settings, self.jobs, self.store, scorer)
+        self.albums = make_album_service(self.settings, self.service)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if guild_id := self.settings.discord.dev_guild_id:

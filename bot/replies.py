@@ -22,12 +22,15 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.store import SongRecord
+from bot.store import AlbumRecord, SongRecord
 from model.scorer import Rating
+
+if TYPE_CHECKING:
+    from bot.album import RatedAlbum, TrackResult
 
 log = logging.getLogger(__name__)
 
@@ -311,13 +314,17 @@ def _list_embed(rows: Iterable[Any], *, title: str, empty: str) -> discord.Embed
 
 
 def _list_line(number: int, row: Any) -> str:
-    title = clip(" ".join(str(_field(row, "title")).split()) or "Untitled", LIST_TITLE_CHARS)
+    text = _linked(str(_field(row, "title")), _field(row, "url"))
+    return f"{number}. **{int(_field(row, 'score'))}/10** {text} · {_timestamp(_field(row, 'rated_at'))}"
+
+
+def _linked(title: str, url: str | None) -> str:
+    """``title`` (one line, clipped, markdown-escaped) as a markdown link to ``url`` when it is a sane one."""
+    title = clip(" ".join(title.split()) or "Untitled", LIST_TITLE_CHARS)
     # escape_markdown only escapes "[" where it looks like a link; inside link text either bracket breaks it.
     text = discord.utils.escape_markdown(title).replace("\\[", "[").replace("[", "\\[").replace("]", "\\]")
-    url = _safe_url(_field(row, "url"))
-    if url:
-        text = f"[{text}]({url.replace('(', '%28').replace(')', '%29')})"
-    return f"{number}. **{int(_field(row, 'score'))}/10** {text} · {_timestamp(_field(row, 'rated_at'))}"
+    url = _safe_url(url)
+    return f"[{text}]({url.replace('(', '%28').replace(')', '%29')})" if url else text
 
 
 def _field(row: Any, name: str) -> Any:
@@ -374,3 +381,172 @@ def rating_json(
         "truncated": song.truncated,
         "cached": cached,
     }
+
+
+PROGRESS_CELLS = 12
+TRACK_TITLE_CHARS = 60
+VIDEO_TITLE_CHARS = 40
+REASON_CHARS = 90
+
+
+def progress_bar(done: int, total: int) -> str:
+    """``▰▰▰▱▱▱… 3/12``: ``PROGRESS_CELLS`` cells filled in proportion to ``done`` of ``total``."""
+    filled = round(PROGRESS_CELLS * done / total) if total else PROGRESS_CELLS
+    return "▰" * filled + "▱" * (PROGRESS_CELLS - filled) + f" {done}/{total}"
+
+
+def fantano_picks(favourites: Sequence[str], least: str | None) -> str:
+    """Picks written the way Fantano writes them: ``FAV TRACKS: A, B`` / ``LEAST FAV TRACK: C``."""
+    lines = []
+    if favourites:
+        lines.append("FAV TRACKS: " + ", ".join(" ".join(t.split()).upper() for t in favourites))
+    if least:
+        lines.append("LEAST FAV TRACK: " + " ".join(least.split()).upper())
+    return "\n".join(lines)
+
+
+def album_progress_embed(album: AlbumRecord, done: Sequence[TrackResult]) -> discord.Embed:
+    """The reply to /album while it runs: a progress bar and the tracks done so far."""
+    lines = [progress_bar(len(done), len(album.tracks)), ""]
+    lines += _track_lines(album, sorted(done, key=lambda r: r.number))
+    embed = discord.Embed(
+        title=clip(f"Listening to {album.artist} - {album.title}…", TITLE_LIMIT),
+        description=_join_within(lines, DESCRIPTION_LIMIT),
+        colour=LIST_COLOUR,
+    )
+    if url := _safe_url(album.cover_url):
+        embed.set_thumbnail(url=url)
+    return embed
+
+
+def album_embed(rated: RatedAlbum, thresholds: Sequence[float] | None = None) -> discord.Embed:
+    """The final reply to /album: score, picks, quip, the per-track table, the art, Fantano's own review.
+
+    ``thresholds`` are the model's album thresholds, for the verdict's light/decent/strong.
+    """
+    album = rated.album
+    head = _album_head(rated, thresholds)
+    embed = discord.Embed(
+        title=clip(_album_title(album), TITLE_LIMIT),
+        description=_join_within([*head, "", *_track_lines(album, rated.results)], DESCRIPTION_LIMIT),
+        colour=score_colour(rated.score) if rated.score is not None else LIST_COLOUR,
+    )
+    if url := _safe_url(album.cover_url):
+        embed.set_thumbnail(url=url)
+    if (review := rated.fantano) is not None:
+        value = f"**{review.score}/10**\n" + fantano_picks(review.favourites, review.least_favourite)
+        embed.add_field(name="Fantano's actual review", value=clip(value, FIELD_VALUE_LIMIT), inline=False)
+    embed.set_footer(text=clip(_album_footer(rated), FOOTER_LIMIT))
+    return embed
+
+
+def album_text(rated: RatedAlbum, thresholds: Sequence[float] | None = None) -> str:
+    """The album verdict as plain text, for ``needlebot album``: the same words as the embed."""
+    lines = [_album_title(rated.album), *_album_head(rated, thresholds), ""]
+    for result in rated.results:
+        mark = f"{result.song.rating.score:>2}" if result.song is not None else "--"
+        what = result.video_url if result.song is not None else result.error
+        lines.append(f"{mark}  {_track_number(rated.album, result)}. {result.track.title}  ({what})")
+    if rated.fantano is not None:
+        review = rated.fantano
+        lines += ["", f"Fantano's actual review: {review.score}/10"]
+        lines += fantano_picks(review.favourites, review.least_favourite).splitlines()
+    lines += ["", _album_footer(rated)]
+    return "\n".join(lines)
+
+
+def album_json(rated: RatedAlbum, thresholds: Sequence[float] | None = None) -> dict[str, Any]:
+    """The album verdict as JSON-safe data, for ``needlebot album --json``."""
+    album = rated.album
+    review = rated.fantano
+    return {
+        "artist": album.artist,
+        "album": album.title,
+        "year": album.year,
+        "release_id": album.release_id,
+        "tracklist_source": album.source,
+        "cover_url": album.cover_url,
+        "score": rated.score,
+        "expected": rated.expected,
+        "verdict": None if rated.score is None else verdict(rated.score, rated.expected, thresholds),
+        "favourites": [rated.results[i].track.title for i in rated.favourites],
+        "least_favourite": None if rated.least is None else rated.results[rated.least].track.title,
+        "tracks": [
+            {
+                "title": r.track.title,
+                "disc": r.track.disc,
+                "position": r.track.position,
+                "video_title": r.video_title,
+                "video_url": r.video_url,
+                "score": None if r.song is None else r.song.rating.score,
+                "expected": None if r.song is None else r.song.rating.expected,
+                "error": r.error,
+                "cached": r.cached,
+            }
+            for r in rated.results
+        ],
+        "complete": rated.complete,
+        "cached": rated.cached,
+        "note": album.note,
+        "fantano": None if review is None else {
+            "score": review.score,
+            "favourites": list(review.favourites),
+            "least_favourite": review.least_favourite,
+        },
+    }
+
+
+def _album_title(album: AlbumRecord) -> str:
+    year = f" ({album.year})" if album.year else ""
+    return " ".join(f"{album.artist} - {album.title}{year}".split())
+
+
+def _album_head(rated: RatedAlbum, thresholds: Sequence[float] | None) -> list[str]:
+    """Score, verdict, picks and quip; or why there is no score."""
+    lines = []
+    if not rated.complete:
+        lines.append(
+            f"⏱ Time ran out after {rated.tried} of {len(rated.results)} tracks."
+            " Ask again and I'll pick up where I stopped."
+        )
+    if rated.score is None:
+        lines += [
+            "# No score",
+            f"I could only rate {len(rated.rated)} of {len(rated.results)} tracks; I need at least half.",
+        ]
+        return lines
+    words = verdict(rated.score, rated.expected, thresholds)
+    line = f"**{words}**." if words in ("NOT GOOD", "CLASSIC") else f"I'm feeling a **{words}** on this one."
+    favourites = [rated.results[i].track.title for i in rated.favourites]
+    least = None if rated.least is None else rated.results[rated.least].track.title
+    lines += [f"# {rated.score}/10", line, fantano_picks(favourites, least)]
+    lines += ["", quip(rated.album.release_id, rated.score)]
+    return lines
+
+
+def _track_lines(album: AlbumRecord, results: Iterable[TrackResult]) -> list[str]:
+    lines = []
+    for result in results:
+        title = discord.utils.escape_markdown(clip(" ".join(result.track.title.split()), TRACK_TITLE_CHARS))
+        number = _track_number(album, result)
+        if result.song is not None:
+            video = _linked(clip(result.video_title or "video", VIDEO_TITLE_CHARS), result.video_url)
+            lines.append(f"`{result.song.rating.score:>2}` {number}. {title} · {video}")
+        else:
+            reason = discord.utils.escape_markdown(clip(result.error or "failed", REASON_CHARS))
+            lines.append(f"`--` {number}. ~~{title}~~ · {reason}")
+    return lines
+
+
+def _track_number(album: AlbumRecord, result: TrackResult) -> str:
+    multi_disc = any(t.disc != album.tracks[0].disc for t in album.tracks)
+    return f"{result.track.disc}-{result.track.position}" if multi_disc else str(result.track.position)
+
+
+def _album_footer(rated: RatedAlbum) -> str:
+    parts = [f"{len(rated.rated)} of {len(rated.results)} tracks rated"]
+    parts.append(f"tracklist from {rated.album.source}")
+    if rated.cached:
+        parts.append("from the cache")
+    footer = " · ".join(parts)
+    return f"{footer}\n{rated.album.note}" if rated.album.note else footer

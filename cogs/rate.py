@@ -41,6 +41,8 @@ class Rate(commands.Cog):
     @app_commands.describe(
         file="An audio file: mp3, wav, ogg, flac, m4a, opus…", url="A YouTube link to the song"
     )
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.checks.dynamic_cooldown(_cooldown)
     async def rate(
         self, interaction: discord.Interaction, file: discord.Attachment | None = None, url: str | None = None
@@ -59,6 +61,8 @@ class Rate(commands.Cog):
             rated = await self.bot.service.rate_link(url.strip(), requester)
         await _send(interaction, rated, self.bot.service.thresholds)
 
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.checks.dynamic_cooldown(_cooldown)
     async def rate_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Rate the audio attached to a message."""

@@ -19,6 +19,8 @@ class Stats(commands.Cog):
         self.bot = bot
 
     @app_commands.command()
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     async def history(self, interaction: discord.Interaction) -> None:
         """Your last ten rated songs."""
         assert self.bot.store is not None

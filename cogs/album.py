@@ -1,0 +1,148 @@
+"""/album artist title: rate a whole album, editing the reply as tracks finish."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import replies
+from bot.album import TrackResult
+from bot.service import Requester
+from bot.store import AlbumRecord
+
+if TYPE_CHECKING:
+    from bot.client import NeedleBot
+
+log = logging.getLogger(__name__)
+
+EDIT_INTERVAL = 1.5  # seconds between two edits of one response: webhook edits are rate-limited
+CHOICES = 25  # Discord shows at most 25 autocomplete choices
+CHOICE_CHARS = 100  # ... each at most 100 characters long
+
+
+def _cooldown(interaction: discord.Interaction) -> app_commands.Cooldown | None:
+    seconds = interaction.client.settings.jobs.cooldown_seconds  # type: ignore[attr-defined]
+    return app_commands.Cooldown(1, seconds) if seconds else None
+
+
+class ProgressEdits:
+    """Edits an interaction's response with the album's progress, at most once per ``EDIT_INTERVAL``.
+
+    The clock starts at the defer, so an album answered from the cache gets its final reply at once and
+    no progress edit at all. A progress update that comes too soon is held and sent when the interval is
+    over (only the latest one); the final reply replaces any held update.
+    """
+
+    def __init__(self, interaction: discord.Interaction) -> None:
+        self.interaction = interaction
+        self.edits = 0
+        self._last = time.monotonic()
+        self._held: discord.Embed | None = None
+        self._timer: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def update(self, album: AlbumRecord, done: Sequence[TrackResult]) -> None:
+        self._held = replies.album_progress_embed(album, done)
+        if self._timer is None:
+            self._timer = asyncio.create_task(self._send_held())
+
+    async def _send_held(self) -> None:
+        while self._held is not None:
+            await asyncio.sleep(max(0.0, self._last + EDIT_INTERVAL - time.monotonic()))
+            embed, self._held = self._held, None
+            await self._edit(final=False, embed=embed)
+        self._timer = None
+
+    def cancel(self) -> None:
+        """Drop any held progress update: an error reply must not be overwritten by it."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._held = None
+
+    async def finish(self, **fields: object) -> None:
+        """Send the final reply (no sooner than the interval after the last edit); no progress after it."""
+        self.cancel()
+        await self._edit(final=True, **fields)
+
+    async def _edit(self, *, final: bool, **fields: object) -> None:
+        async with self._lock:
+            # The defer is not an edit: a final reply with no progress before it goes at once.
+            if self.edits or not final:
+                await asyncio.sleep(max(0.0, self._last + EDIT_INTERVAL - time.monotonic()))
+            try:
+                await self.interaction.edit_original_response(**fields)  # type: ignore[arg-type]
+            except discord.HTTPException as error:
+                log.warning("could not edit the /album response: HTTP %s", error.status)
+            self._last = time.monotonic()
+            self.edits += 1
+
+
+class Album(commands.Cog):
+    def __init__(self, bot: NeedleBot) -> None:
+        self.bot = bot
+
+    @app_commands.command()
+    @app_commands.describe(artist="Who made it", title="The album's title")
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    @app_commands.checks.dynamic_cooldown(_cooldown)
+    async def album(
+        self,
+        interaction: discord.Interaction,
+        artist: app_commands.Range[str, 1, 100],
+        title: app_commands.Range[str, 1, 200],
+    ) -> None:
+        """Rate a whole album, track by track, the way the internet's busiest music nerd would."""
+        await interaction.response.defer(thinking=True)
+        edits = ProgressEdits(interaction)
+        requester = Requester(user_id=interaction.user.id, guild_id=interaction.guild_id)
+        try:
+            rated = await self.bot.albums.rate_album(artist, title, requester, edits.update)
+        finally:
+            edits.cancel()
+        thresholds = await self.bot.service.album_thresholds()
+        await edits.finish(embed=replies.album_embed(rated, thresholds))
+
+    @album.autocomplete("artist")
+    async def artist_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        names: list[str] = []
+        if (fantano := self.bot.albums.fantano) is not None:
+            names += fantano.artists(current, limit=CHOICES)
+        names += await self.bot.albums.store.rated_artists(current, limit=CHOICES)
+        return _choices(names)
+
+    @album.autocomplete("title")
+    async def title_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        artist = str(getattr(interaction.namespace, "artist", "") or "")
+        names: list[str] = []
+        if (fantano := self.bot.albums.fantano) is not None:
+            names += fantano.albums(artist, current, limit=CHOICES)
+        names += await self.bot.albums.store.rated_albums(artist, current, limit=CHOICES)
+        return _choices(names)
+
+
+def _choices(names: Sequence[str]) -> list[app_commands.Choice[str]]:
+    """Distinct names (the first spelling of each, case-insensitively) as at most 25 choices."""
+    seen: set[str] = set()
+    kept = []
+    for name in names:
+        if 0 < len(name) <= CHOICE_CHARS and name.casefold() not in seen:
+            seen.add(name.casefold())
+            kept.append(name)
+    return [app_commands.Choice(name=name, value=name) for name in kept[:CHOICES]]
+
+
+async def setup(bot: NeedleBot) -> None:
+    await bot.add_cog(Album(bot))
