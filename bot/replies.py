@@ -18,6 +18,8 @@ this is just my opinion, right?", both picked from sha256 of a song key, so a so
 line and different songs usually get different ones.
 """
 
+from __future__ import annotations
+
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence

@@ -130,7 +130,7 @@ async def test_commands_synced_to_the_dev_guild_only(harness: Harness) -> None:
     fake = harness.fake
     assert None not in fake.synced_commands, "the bot must never sync globally on start"
     names = {c["name"] for c in fake.synced_commands[fake.guild_id]}
-    assert names == {"rate", "history", "top", "Rate this song"}
+    assert names == {"rate", "album", "history", "top", "Rate this song"}
     (rate,) = [c for c in fake.synced_commands[fake.guild_id] if c["name"] == "rate"]
     assert {o["name"]: o["type"] for o in rate["options"]} == {"file": 11, "url": 3}
     assert all(o.get("description") for o in rate["options"])
@@ -337,4 +337,4 @@ async def test_owner_sync_command(harness: Harness) -> None:
         await asyncio.sleep(0.05)
     replies = fake.channel_messages[before:]
     assert len(replies) == 1, "only the owner gets an answer"
-    assert replies[0].content.startswith("Synced 4 commands")
+    assert replies[0].content.startswith("Synced 5 commands")

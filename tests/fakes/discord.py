@@ -55,6 +55,11 @@ ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024  # bytes; what Discord sends for an unb
 SUB_COMMAND, SUB_COMMAND_GROUP, STRING, INTEGER, BOOLEAN, USER, NUMBER, ATTACHMENT = 1, 2, 3, 4, 5, 6, 10, 11
 # Interaction callback types.
 CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE = 4, 5, 6, 7
+AUTOCOMPLETE_RESULT = 8
+# Interaction types, contexts (where a command runs) and installation types (who added the app).
+APPLICATION_COMMAND, APPLICATION_COMMAND_AUTOCOMPLETE = 2, 4
+GUILD_CONTEXT, BOT_DM_CONTEXT, PRIVATE_CHANNEL_CONTEXT = 0, 1, 2
+GUILD_INSTALL, USER_INSTALL = 0, 1
 # Gateway opcodes.
 OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_RESUME, OP_RECONNECT = 0, 1, 2, 6, 7
 OP_REQUEST_MEMBERS, OP_INVALID_SESSION, OP_HELLO, OP_HEARTBEAT_ACK = 8, 9, 10, 11
@@ -566,13 +571,21 @@ class FakeDiscord:
         *,
         user_id: int | None = None,
         guild_id: int | EllipsisType | None = ...,
+        user_install: bool = False,
+        private_channel: bool = False,
+        focused: str | None = None,
     ) -> FakeInteraction:
         """Dispatch a chat-input command ("name" or "group sub" for subcommands).
 
         Options are typed from the synced command schema when one was synced (unknown or missing
         required options raise ValueError, as Discord would never send them); otherwise inferred:
         str -> STRING, bool -> BOOLEAN, int -> INTEGER, float -> NUMBER, attachment dict -> ATTACHMENT.
-        ``guild_id`` defaults to the fake guild; None makes it a DM.
+        ``guild_id`` defaults to the fake guild; None makes it a DM with the bot, or with
+        ``private_channel`` a group DM or DM between users. ``user_install`` sends it as through a user's
+        install of the app (in a guild: one that never added the bot). A command whose synced
+        ``contexts``/``integration_types`` leave that out raises ValueError: Discord never offers it.
+        ``focused`` names an option being typed: an autocomplete interaction (type 4) is sent instead,
+        answered by callback type 8 (``Callback.data["choices"]``).
         """
         guild_id = self.guild_id if guild_id is ... else guild_id
         path = name.split()
@@ -584,7 +597,13 @@ class FakeDiscord:
             if schema_options is not None and sub_schema is None:
                 raise ValueError(f"/{path[0]} has no subcommand {sub!r}")
             schema_options = sub_schema.get("options", []) if sub_schema is not None else None
+        if focused is not None and schema_options is not None:
+            # While typing, required options may be missing and the focused one is incomplete text.
+            schema_options = [{**o, "required": False} for o in schema_options]
         built = self._build_options(dict(options or {}), schema_options, resolved, guild_id)
+        for option in built:
+            if option["name"] == focused:
+                option["focused"] = True
         for depth, sub in reversed(list(enumerate(path[1:], start=1))):
             kind = SUB_COMMAND if depth == len(path) - 1 else SUB_COMMAND_GROUP
             built = [{"name": sub, "type": kind, "options": built}]
@@ -593,7 +612,31 @@ class FakeDiscord:
             data["options"] = built
         if resolved:
             data["resolved"] = resolved
-        return await self._dispatch_command(data, scope, user_id, guild_id)
+        kind = APPLICATION_COMMAND if focused is None else APPLICATION_COMMAND_AUTOCOMPLETE
+        self._check_offered(schema, guild_id, user_install=user_install, private_channel=private_channel)
+        return await self._dispatch_command(
+            data, scope, user_id, guild_id, kind=kind, user_install=user_install,
+            private_channel=private_channel,
+        )
+
+    @staticmethod
+    def _check_offered(
+        schema: dict[str, Any] | None, guild_id: int | None, *, user_install: bool, private_channel: bool
+    ) -> None:
+        if schema is None:
+            return
+        context = BOT_DM_CONTEXT
+        if guild_id is not None:
+            context = GUILD_CONTEXT
+        elif private_channel:
+            context = PRIVATE_CHANNEL_CONTEXT
+        install = USER_INSTALL if user_install else GUILD_INSTALL
+        # Discord's defaults: every context, and guild installs only.
+        every = [GUILD_CONTEXT, BOT_DM_CONTEXT, PRIVATE_CHANNEL_CONTEXT]
+        if context not in (schema.get("contexts") or every):
+            raise ValueError(f"/{schema['name']} is not offered in context {context}")
+        if install not in (schema.get("integration_types") or [GUILD_INSTALL]):
+            raise ValueError(f"/{schema['name']} is not offered to installation type {install}")
 
     async def message_command(
         self,
@@ -726,7 +769,15 @@ class FakeDiscord:
         return value
 
     async def _dispatch_command(
-        self, data: dict[str, Any], scope: int | None, user_id: int | None, guild_id: int | None
+        self,
+        data: dict[str, Any],
+        scope: int | None,
+        user_id: int | None,
+        guild_id: int | None,
+        *,
+        kind: int = APPLICATION_COMMAND,
+        user_install: bool = False,
+        private_channel: bool = False,
     ) -> FakeInteraction:
         if scope is not None:
             data["guild_id"] = str(scope)
@@ -734,7 +785,7 @@ class FakeDiscord:
         payload: dict[str, Any] = {
             "id": str(self._next_id()),
             "application_id": str(self.application_id),
-            "type": 2,
+            "type": kind,
             "token": f"aW50ZXJhY3Rpb24.{secrets.token_urlsafe(32)}",
             "version": 1,
             "data": data,
@@ -753,7 +804,16 @@ class FakeDiscord:
                 "channel": {**self.channel(), "permissions": payload["app_permissions"]},
                 "member": self.make_member(user_id),
                 "authorizing_integration_owners": {"0": str(guild_id)},
-                "context": 0,
+                "context": GUILD_CONTEXT,
+            }
+        elif private_channel:
+            # A group DM the bot is not in: only the user's install can be what answers.
+            channel = {"id": str(self._next_id()), "type": 3, "recipients": [self.make_user(user_id)]}
+            payload |= {
+                "channel_id": channel["id"],
+                "channel": channel,
+                "user": self.make_user(user_id),
+                "context": PRIVATE_CHANNEL_CONTEXT,
             }
         else:
             channel = self.dm_channel(user_id)
@@ -762,8 +822,10 @@ class FakeDiscord:
                 "channel": channel,
                 "user": self.make_user(user_id),
                 "authorizing_integration_owners": {"0": "0"},
-                "context": 1,
+                "context": BOT_DM_CONTEXT,
             }
+        if user_install:
+            payload["authorizing_integration_owners"] = {str(USER_INSTALL): str(user_id)}
         inter = FakeInteraction(self, payload)
         self.interactions.append(inter)
         self._by_token[inter.token] = inter
@@ -1097,6 +1159,10 @@ class FakeDiscord:
         body = rec.json if isinstance(rec.json, dict) else {}
         ctype, data = int(body.get("type", 0)), body.get("data") or {}
         flags = int(data.get("flags") or 0)
+        if (ctype == AUTOCOMPLETE_RESULT) != (inter.payload["type"] == APPLICATION_COMMAND_AUTOCOMPLETE):
+            return _error(400, "Interaction response type is not valid for this interaction", 50035)
+        if ctype == AUTOCOMPLETE_RESULT and len(data.get("choices") or []) > 25:
+            return _error(400, "Invalid Form Body: at most 25 choices", 50035)
         if ctype == CHANNEL_MESSAGE:
             inter._original = self._message_from(data, rec, interaction=inter)
         elif ctype == DEFERRED_CHANNEL_MESSAGE:

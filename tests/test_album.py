@@ -1,0 +1,313 @@
+"""/album through the real bot and the fake Discord, tracks served by the loopback media server.
+
+One bot runs for the whole module; each test rates its own album, so the cache state it sees is its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from bot.album import AlbumError, AlbumService
+from bot.client import NeedleBot
+from bot.config import Secret, settings_from_dict
+from bot.service import Requester
+from bot.sources import youtube
+from bot.store import AlbumRecord, StoredTrack
+from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage
+from tests.fakes.media import MediaServer
+from tests.test_bot import DEFERRED, _Collect, rows
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+COVER = "https://coverartarchive.org/release/1234/front-500"
+
+
+@dataclasses.dataclass
+class Catalogue:
+    """What the test's tracklist and search sources know: albums by (artist, title), videos by track."""
+
+    media: MediaServer
+    albums: dict[tuple[str, str], AlbumRecord] = dataclasses.field(default_factory=dict)
+    videos: dict[str, str] = dataclasses.field(default_factory=dict)  # track title -> media name
+    resolved: int = 0
+    searched: int = 0
+
+    def add_album(
+        self, artist: str, title: str, tracks: list[str], *, seed: int, missing: tuple[str, ...] = (),
+        broken: tuple[str, ...] = (), seconds: float = 3.0, discs: tuple[int, ...] = (),
+    ) -> AlbumRecord:
+        for i, track in enumerate(tracks):
+            name = f"{artist}-{title}-{i}.wav".replace(" ", "_")
+            if track not in missing:
+                self.videos[track] = name
+            if track not in missing + broken:
+                self.media.add_song(name, seconds=seconds, seed=seed * 100 + i)
+        stored = tuple(
+            StoredTrack(t, discs[i] if discs else 1, i + 1, 200.0) for i, t in enumerate(tracks)
+        )
+        album = AlbumRecord(f"test:{artist}/{title}", artist, title, 2016, COVER, "testdb", stored, "")
+        self.albums[(artist.casefold(), title.casefold())] = album
+        return album
+
+    async def resolve(self, artist: str, title: str) -> AlbumRecord:
+        self.resolved += 1
+        album = self.albums.get((artist.casefold(), title.casefold()))
+        if album is None:
+            raise AlbumError(f"No album “{title}” by {artist}.")
+        return album
+
+    def find_track(self, artist: str, title: str, seconds: float | None) -> youtube.VideoInfo:
+        self.searched += 1
+        name = self.videos.get(title)
+        if name is None:
+            raise youtube.NoResultsError(f"Nothing usable on YouTube for “{artist} {title}”.")
+        return youtube.VideoInfo(name, f"{artist} - {title} (Official Audio)", self.media.url(name), 3.0, None)
+
+
+@dataclasses.dataclass
+class Harness:
+    fake: FakeDiscord
+    bot: NeedleBot
+    catalogue: Catalogue
+    logs: list[logging.LogRecord]
+    database: Path
+
+
+@pytest.fixture(scope="module")
+def media() -> Iterator[MediaServer]:
+    with MediaServer() as server:
+        yield server
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) -> AsyncIterator[Harness]:
+    records: list[logging.LogRecord] = []
+    handler = _Collect(records)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    async with FakeDiscord() as fake:
+        settings = settings_from_dict(
+            {
+                "discord": {"owner_ids": [fake.owner_id], "dev_guild_id": fake.guild_id},
+                "storage": {"data_dir": str(tmp_path_factory.mktemp("album-data"))},
+                "sources": {"allowed_hosts": ["127.0.0.1"], "allowed_extractors": ["generic"]},
+                "limits": {"max_audio_seconds": 20.0},
+                "jobs": {"workers": 2, "cooldown_seconds": 0, "max_pending": 8, "per_user": 3},
+                "albums": {"concurrency": 3, "max_tracks": 6},
+            }
+        )
+        settings = dataclasses.replace(
+            settings, discord=dataclasses.replace(settings.discord, token=Secret(fake.token))
+        )
+        catalogue = Catalogue(media)
+        async with NeedleBot(settings) as bot:
+            task = asyncio.create_task(bot.start(fake.token))
+            await fake.wait_ready(timeout=30)
+            bot.albums = AlbumService(
+                bot.service, settings.albums, catalogue.resolve, catalogue.find_track, bot.albums.fantano
+            )
+            await bot.tree.sync()  # global commands too, as for a user-installed app
+            yield Harness(fake, bot, catalogue, records, settings.storage.database_path)
+            await bot.close()
+            await task
+    root.removeHandler(handler)
+    assert fake.unknown_routes == []
+
+
+@pytest.fixture(autouse=True)
+def no_errors_logged(request: pytest.FixtureRequest) -> Iterator[None]:
+    harness: Harness = request.getfixturevalue("harness")
+    start = len(harness.logs)
+    yield
+    errors = [r for r in harness.logs[start:] if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+
+
+def is_final(message: SentMessage) -> bool:
+    return bool(message.embeds) and "Listening to" not in message.embeds[0].get("title", "")
+
+
+async def album_reply(inter: FakeInteraction, timeout: float = 120) -> SentMessage:  # noqa: ASYNC109
+    response = await inter.wait_response(timeout=3)
+    assert response.type == DEFERRED and not response.ephemeral
+    assert response.at < 3.0
+    return await inter.wait_message(is_final, timeout=timeout)
+
+
+def text_of(message: SentMessage) -> str:
+    (embed,) = message.embeds
+    return "\n".join(
+        [embed.get("title", ""), embed.get("description", ""), str(embed.get("fields", "")),
+         embed.get("footer", {}).get("text", "")]
+    )
+
+
+async def test_album_edits_progress_then_answers_from_the_cache(harness: Harness) -> None:
+    fake, catalogue = harness.fake, harness.catalogue
+    tracks = ["Ultralight Beam", "Father Stretch My Hands", "Famous", "Feedback", "Highlights"]
+    catalogue.add_album("Kanye West", "The Life of Pablo", tracks, seed=1)
+    inter = await fake.slash_command("album", {"artist": "Kanye West", "title": "The Life of Pablo"})
+    final = await album_reply(inter)
+    progress = [m for m in inter.messages if not is_final(m)]
+    assert progress, "no progress edit was sent"
+    assert all(m.kind == "edit" for m in inter.messages)
+    assert "▰" in progress[0].embeds[0]["description"] and "/5" in progress[0].embeds[0]["description"]
+    times = [m.at for m in inter.messages]
+    assert all(b - a >= 1.4 for a, b in zip(times, times[1:], strict=False)), times
+    assert inter.messages[-1] is final
+
+    text = text_of(final)
+    (embed,) = final.embeds
+    assert embed["title"] == "Kanye West - The Life of Pablo (2016)"
+    assert embed["thumbnail"]["url"] == COVER
+    score = int(embed["description"].split("/10")[0].split()[-1].strip("#* "))
+    assert 1 <= score <= 10
+    fav = next(line for line in text.splitlines() if line.startswith("FAV TRACKS: "))
+    least = next(line for line in text.splitlines() if line.startswith("LEAST FAV TRACK: "))
+    assert fav == fav.upper() and least == least.upper()
+    picked = fav.removeprefix("FAV TRACKS: ").split(", ")
+    assert len(picked) == 1 and picked[0] in {t.upper() for t in tracks}
+    assert least.removeprefix("LEAST FAV TRACK: ") not in picked
+    for number, track in enumerate(tracks, start=1):
+        assert f"{number}. {track} · [Kanye West - {track} (Official Audio)](http://127.0.0.1" in text
+    assert "5 of 5 tracks rated" in text and "from the cache" not in text
+    assert len(rows(harness.database, "SELECT song_key FROM album_tracks WHERE song_key IS NOT NULL")) >= 5
+
+    hits, resolved, searched = catalogue.media.hits(), catalogue.resolved, catalogue.searched
+    again = await fake.slash_command("album", {"artist": "kanye  west", "title": "THE LIFE OF PABLO"})
+    cached = await album_reply(again, timeout=5)
+    assert cached.at < 1.0 and len(again.messages) == 1, "a cached album answers at once, in one edit"
+    assert "from the cache" in text_of(cached)
+    assert text_of(cached).split("\n")[:3] == text.split("\n")[:3]
+    assert (catalogue.media.hits(), catalogue.resolved, catalogue.searched) == (hits, resolved, searched)
+
+
+async def test_failures_are_listed_and_half_is_enough(harness: Harness) -> None:
+    fake, catalogue = harness.fake, harness.catalogue
+    tracks = ["Opener", "Gone Missing", "Broken Link", "Closer"]
+    catalogue.add_album("Half Band", "Half Album", tracks, seed=2, missing=("Gone Missing",),
+                        broken=("Broken Link",))
+    final = await album_reply(await fake.slash_command("album", {"artist": "Half Band", "title": "Half Album"}))
+    text = text_of(final)
+    assert "2 of 4 tracks rated" in text and "/10" in text
+    assert "~~Gone Missing~~ · Nothing usable on YouTube" in text
+    assert "~~Broken Link~~ · That video is unavailable" in text
+
+    catalogue.add_album("Worse Band", "Worse Album", tracks, seed=3, missing=("Opener", "Gone Missing"),
+                        broken=("Broken Link",))
+    final = await album_reply(await fake.slash_command("album", {"artist": "Worse Band", "title": "Worse Album"}))
+    text = text_of(final)
+    assert "No score" in text and "1 of 4" in text and "/10" not in text
+    assert rows(harness.database, "SELECT count(*) FROM album_ratings r JOIN albums a USING (release_id)"
+                                  " WHERE a.artist = 'Worse Band'") == [(0,)]
+
+
+async def test_unknown_album_is_explained(harness: Harness) -> None:
+    inter = await harness.fake.slash_command("album", {"artist": "Nobody", "title": "Nothing"})
+    await inter.wait_response(timeout=3)
+    message = await inter.wait_followup(timeout=10)
+    assert "No album “Nothing” by Nobody" in str(message.embeds)
+
+
+async def test_long_albums_are_cut_and_two_discs_keep_their_order(harness: Harness) -> None:
+    catalogue = harness.catalogue
+    tracks = [f"Side {i}" for i in range(8)]
+    catalogue.add_album("Long Band", "Double Album", tracks, seed=4, discs=(1, 1, 1, 1, 2, 2, 2, 2))
+    final = await album_reply(
+        await harness.fake.slash_command("album", {"artist": "Long Band", "title": "Double Album"})
+    )
+    text = text_of(final)
+    assert "Rated the first 6 of 8 tracks (my limit per album)." in text
+    assert "6 of 6 tracks rated" in text
+    assert text.index("1-4. Side 3") < text.index("2-5. Side 4") < text.index("2-6. Side 5")
+    assert "Side 6" not in text
+
+
+async def test_an_interrupted_album_resumes_from_the_tracks_already_rated(harness: Harness) -> None:
+    bot, catalogue = harness.bot, harness.catalogue
+    tracks = [f"Resume {i}" for i in range(5)]
+    catalogue.add_album("Crash Band", "Crash Album", tracks, seed=5)
+    two_done = asyncio.Event()
+
+    async def progress(album: AlbumRecord, done: object) -> None:
+        if len(done) >= 2:  # type: ignore[arg-type]
+            two_done.set()
+
+    requester = Requester(user_id=harness.fake.user_id + 500)
+    first = asyncio.create_task(bot.albums.rate_album("Crash Band", "Crash Album", requester, progress))
+    await asyncio.wait_for(two_done.wait(), 60)
+    first.cancel()  # as if the bot were killed here
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    rated_before = {
+        key for (key,) in rows(harness.database, "SELECT song_key FROM album_tracks WHERE song_key IS NOT NULL"
+                                                 " AND release_id = 'test:Crash Band/Crash Album'")
+    }
+    assert len(rated_before) >= 2
+    hits = {i: catalogue.media.hits(f"Crash_Band-Crash_Album-{i}.wav") for i in range(5)}
+
+    rated = await bot.albums.rate_album("Crash Band", "Crash Album", requester)
+    assert len(rated.rated) == 5 and rated.score is not None
+    again = [r for r in rated.results if r.cached]
+    assert len(again) >= 2
+    for result in again:
+        number = result.number
+        assert catalogue.media.hits(f"Crash_Band-Crash_Album-{number}.wav") == hits[number]
+
+
+async def test_autocomplete_offers_albums_users_rated(harness: Harness) -> None:
+    fake, catalogue = harness.fake, harness.catalogue
+    catalogue.add_album("Autocomplete Artist", "First Record", ["One", "Two"], seed=6)
+    await album_reply(
+        await fake.slash_command("album", {"artist": "Autocomplete Artist", "title": "First Record"})
+    )
+    inter = await fake.slash_command("album", {"artist": "autoc"}, focused="artist")
+    response = await inter.wait_response(timeout=3)
+    assert response.type == 8
+    assert {"name": "Autocomplete Artist", "value": "Autocomplete Artist"} in response.data["choices"]
+
+    inter = await fake.slash_command(
+        "album", {"artist": "Autocomplete Artist", "title": "fir"}, focused="title"
+    )
+    assert (await inter.wait_response(timeout=3)).data["choices"] == [
+        {"name": "First Record", "value": "First Record"}
+    ]
+    inter = await fake.slash_command("album", {"artist": "Someone Else", "title": "fir"}, focused="title")
+    assert (await inter.wait_response(timeout=3)).data["choices"] == []
+
+
+async def test_commands_are_user_installable_except_top(harness: Harness) -> None:
+    commands = {c["name"]: c for c in harness.fake.synced_commands[None]}
+    for name in ("rate", "album", "history", "Rate this song"):
+        assert sorted(commands[name]["integration_types"]) == [0, 1], name
+        assert sorted(commands[name]["contexts"]) == [0, 1, 2], name
+    assert commands["top"]["contexts"] == [0]
+    with pytest.raises(ValueError, match="not offered"):
+        await harness.fake.slash_command("top", guild_id=None)
+
+
+@pytest.mark.parametrize(
+    ("where", "kwargs"),
+    [
+        ("a DM with the bot", {"guild_id": None}),
+        ("a group DM through the user's install", {"guild_id": None, "private_channel": True,
+                                                   "user_install": True}),
+        ("a server that never added the bot", {"guild_id": 1234567890, "user_install": True}),
+    ],
+)
+async def test_album_works_where_the_bot_was_not_added(harness: Harness, where: str, kwargs: dict) -> None:
+    catalogue = harness.catalogue
+    title = f"Anywhere {where}"
+    catalogue.add_album("Travelling Band", title, ["Road", "Home"], seed=7)
+    inter = await harness.fake.slash_command("album", {"artist": "Travelling Band", "title": title}, **kwargs)
+    final = await album_reply(inter)
+    assert "2 of 2 tracks rated" in text_of(final), where
+    history = await (await harness.fake.slash_command("history", **kwargs)).wait_reply(timeout=5)
+    assert history.ephemeral and "Travelling Band" in str(history.embeds)
