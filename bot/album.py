@@ -151,10 +151,16 @@ class AlbumService:
 
         tasks = [asyncio.create_task(one(n)) for n in range(len(album.tracks))]
         budget = self.settings.time_budget_seconds - (time.monotonic() - started)
-        finished, pending = await asyncio.wait(tasks, timeout=max(budget, 0.0))
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        try:
+            finished, pending = await asyncio.wait(tasks, timeout=max(budget, 0.0))
+        finally:
+            # Out of time, or cancelled ourselves: no track may go on rating (or holding a slot) unseen.
+            for task in tasks:
+                task.cancel()
+            outcomes_or_errors = await asyncio.gather(*tasks, return_exceptions=True)
+        for error in outcomes_or_errors:
+            if isinstance(error, BusyError):
+                raise error
         by_number = {r.number: r for r in (t.result() for t in finished)}
         results = tuple(
             by_number.get(n) or TrackResult(n, track, None, None, None, NOT_REACHED, cached=False)
