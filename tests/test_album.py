@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -68,7 +69,8 @@ class Catalogue:
         name = self.videos.get((artist, title))
         if name is None:
             raise youtube.NoResultsError(f"Nothing usable on YouTube for “{artist} {title}”.")
-        return youtube.VideoInfo(name, f"{artist} - {title} (Official Audio)", self.media.url(name), 3.0, None)
+        video_title = f"{artist} - {title} (Official Audio)"
+        return youtube.VideoInfo(name, video_title, self.media.url(name), 3.0, None)
 
 
 @dataclasses.dataclass
@@ -160,7 +162,7 @@ async def test_album_edits_progress_then_answers_from_the_cache(harness: Harness
     assert all(m.kind == "edit" for m in inter.messages)
     assert "▰" in progress[0].embeds[0]["description"] and "/5" in progress[0].embeds[0]["description"]
     times = [m.at for m in inter.messages]
-    assert all(b - a >= 1.4 for a, b in zip(times, times[1:], strict=False)), times
+    assert all(b - a >= 1.4 for a, b in itertools.pairwise(times)), times
     assert inter.messages[-1] is final
 
     text = text_of(final)
@@ -197,7 +199,8 @@ async def test_failures_are_listed_and_half_is_enough(harness: Harness) -> None:
     tracks = ["Opener", "Gone Missing", "Broken Link", "Closer"]
     catalogue.add_album("Half Band", "Half Album", tracks, seed=2, missing=("Gone Missing",),
                         broken=("Broken Link",))
-    final = await album_reply(await fake.slash_command("album", {"artist": "Half Band", "title": "Half Album"}))
+    inter = await fake.slash_command("album", {"artist": "Half Band", "title": "Half Album"})
+    final = await album_reply(inter)
     text = text_of(final)
     assert "2 of 4 tracks rated" in text and "/10" in text
     assert "~~Gone Missing~~ · Nothing usable on YouTube" in text
@@ -205,7 +208,8 @@ async def test_failures_are_listed_and_half_is_enough(harness: Harness) -> None:
 
     catalogue.add_album("Worse Band", "Worse Album", tracks, seed=3, missing=("Opener", "Gone Missing"),
                         broken=("Broken Link",))
-    final = await album_reply(await fake.slash_command("album", {"artist": "Worse Band", "title": "Worse Album"}))
+    inter = await fake.slash_command("album", {"artist": "Worse Band", "title": "Worse Album"})
+    final = await album_reply(inter)
     text = text_of(final)
     assert "No score" in text and "1 of 4" in text and "/10" not in text
     assert rows(harness.database, "SELECT count(*) FROM album_ratings r JOIN albums a USING (release_id)"
@@ -249,10 +253,11 @@ async def test_an_interrupted_album_resumes_from_the_tracks_already_rated(harnes
     first.cancel()  # as if the bot were killed here
     with pytest.raises(asyncio.CancelledError):
         await first
-    rated_before = {
-        key for (key,) in rows(harness.database, "SELECT song_key FROM album_tracks WHERE song_key IS NOT NULL"
-                                                 " AND release_id = 'test:Crash Band/Crash Album'")
-    }
+    rated_before = rows(
+        harness.database,
+        "SELECT song_key FROM album_tracks WHERE song_key IS NOT NULL"
+        " AND release_id = 'test:Crash Band/Crash Album'",
+    )
     assert len(rated_before) >= 2
     hits = {i: catalogue.media.hits(f"Crash_Band-Crash_Album-{i}.wav") for i in range(5)}
 
