@@ -1,7 +1,8 @@
 """``needlebot``: run the bot, or try it without Discord.
 
 ``needlebot run`` starts the bot; ``needlebot features PATH`` prints the 26 features of a file;
-``needlebot rate PATH_OR_URL`` rates a song through the same service the bot uses.
+``needlebot rate PATH_OR_URL`` rates a song through the same service the bot uses;
+``needlebot album ARTIST TITLE`` rates a whole album the way /album does.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
@@ -40,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     rate = commands.add_parser("rate", help="rate a song file or YouTube link without Discord")
     rate.add_argument("target", metavar="PATH_OR_URL")
     rate.add_argument("--json", action="store_true", help="print JSON")
+    album = commands.add_parser("album", help="rate a whole album without Discord")
+    album.add_argument("artist")
+    album.add_argument("title")
+    album.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
 
     try:
@@ -51,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(settings)
     if args.command == "features":
         return _features(args.path, settings, as_json=args.json)
+    if args.command == "album":
+        return asyncio.run(_album(args.artist, args.title, settings, as_json=args.json))
     return asyncio.run(_rate(args.target, settings, as_json=args.json))
 
 
@@ -142,6 +150,51 @@ async def _rate(target: str, settings: Settings, *, as_json: bool) -> int:
     else:
         print(replies.rating_text(rated.song, cached=rated.cached, thresholds=service.thresholds))
     return 0
+
+
+async def _album(artist: str, title: str, settings: Settings, *, as_json: bool) -> int:
+    from bot import replies
+    from bot.album import TrackResult, make_album_service
+    from bot.client import model_id
+    from bot.errors import UserFacingError
+    from bot.jobs import Jobs
+    from bot.service import RatingService, Requester
+    from bot.store import AlbumRecord, Store
+    from model import MODEL_DIR
+    from model.scorer import Scorer
+
+    model_dir = Path(settings.model.directory or MODEL_DIR)
+    scorer = asyncio.ensure_future(asyncio.to_thread(Scorer.load, model_dir))
+    concurrency = settings.albums.concurrency
+    jobs = Jobs(
+        workers=settings.jobs.workers,
+        max_pending=concurrency,
+        per_user=concurrency,
+        timeout=settings.limits.job_timeout_seconds,
+    )
+    store = await Store.open(settings.storage.database_path, model_id(model_dir))
+    jobs.start()
+    service = make_album_service(settings, RatingService(settings, jobs, store, scorer))
+
+    async def progress(album: AlbumRecord, done: Sequence[TrackResult]) -> None:
+        total, count = len(album.tracks), len(done)
+        ending = "\n" if count == total or not sys.stderr.isatty() else ""
+        print(f"\r{replies.progress_bar(count, total)}", end=ending, file=sys.stderr, flush=True)
+
+    try:
+        rated = await service.rate_album(artist, title, Requester(user_id=0), progress)
+        thresholds = await service.ratings.album_thresholds()
+    except UserFacingError as error:
+        print(f"needlebot: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await jobs.close()
+        await store.close()
+    if as_json:
+        print(json.dumps(replies.album_json(rated, thresholds), indent=2, ensure_ascii=False))
+    else:
+        print(replies.album_text(rated, thresholds))
+    return 0 if rated.score is not None else 1
 
 
 if __name__ == "__main__":
