@@ -37,7 +37,9 @@ class ProgressEdits:
 
     The clock starts at the defer, so an album answered from the cache gets its final reply at once and
     no progress edit at all. A progress update that comes too soon is held and sent when the interval is
-    over (only the latest one); the final reply replaces any held update.
+    over (only the latest one). The final reply goes at once and drops any held update: one edit sooner
+    than the interval, once per album, is within Discord's rate limits, and waiting would only add
+    latency.
     """
 
     def __init__(self, interaction: discord.Interaction) -> None:
@@ -57,7 +59,7 @@ class ProgressEdits:
         while self._held is not None:
             await asyncio.sleep(max(0.0, self._last + EDIT_INTERVAL - time.monotonic()))
             embed, self._held = self._held, None
-            await self._edit(final=False, embed=embed)
+            await self._edit(embed=embed)
         self._timer = None
 
     def cancel(self) -> None:
@@ -68,15 +70,12 @@ class ProgressEdits:
         self._held = None
 
     async def finish(self, **fields: object) -> None:
-        """Send the final reply (no sooner than the interval after the last edit); no progress after it."""
+        """Send the final reply now; no progress edit follows it."""
         self.cancel()
-        await self._edit(final=True, **fields)
+        await self._edit(**fields)
 
-    async def _edit(self, *, final: bool, **fields: object) -> None:
+    async def _edit(self, **fields: object) -> None:
         async with self._lock:
-            # The defer is not an edit: a final reply with no progress before it goes at once.
-            if self.edits or not final:
-                await asyncio.sleep(max(0.0, self._last + EDIT_INTERVAL - time.monotonic()))
             try:
                 await self.interaction.edit_original_response(**fields)  # type: ignore[arg-type]
             except discord.HTTPException as error:
