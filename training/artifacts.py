@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.calibration import calibrate, fit_thresholds, target_histogram
 from model.features import FEATURE_NAMES
 from model.scorer import CARD_NAME, KERAS_NAME, N_SCORES, TFLITE_NAME, sha256_file
 
@@ -42,6 +43,41 @@ def base_card(kind: str, seed: int, inputs: list[Path]) -> dict:
     }
 
 
+def calibration_block(expected: np.ndarray, truth: np.ndarray, reference: str) -> dict:
+    """The card's calibration: quantile thresholds mapping expected scores to Fantano's histogram.
+
+    Parameters
+    ----------
+    expected : (n,) expected scores 0..10 of the reference songs or albums through the model.
+    truth : (m,) Fantano's integer scores 0..10 whose histogram the calibrated scores should follow.
+    reference : what ``expected`` was computed on, for the card's reader.
+
+    Returns
+    -------
+    dict
+        ``method``, ``reference``, ``thresholds`` (9), ``target_histogram_1_to_10`` (10) and
+        ``output_histogram_1_to_10`` (10, the calibrated scores of ``expected``).
+    """
+    target = target_histogram(truth)
+    thresholds = fit_thresholds(expected, target)
+    output = np.bincount(calibrate(expected, thresholds) - 1, minlength=10) / len(expected)
+    return {
+        "method": "quantile: score = 1 + #{k: expected >= thresholds[k]}",
+        "reference": reference,
+        "thresholds": thresholds.tolist(),
+        "target_histogram_1_to_10": target.tolist(),
+        "output_histogram_1_to_10": output.tolist(),
+    }
+
+
+def training_block(steps: int) -> dict:
+    """The card's record of the network's hyperparameters (training.network) and the minibatches run."""
+    from training import network
+
+    return {"hidden": list(network.HIDDEN), "dropout": network.DROPOUT, "l2": network.L2,
+            "batch_size": network.BATCH_SIZE, "steps": steps}
+
+
 def tflite_outputs(path: Path, features: np.ndarray) -> list[np.ndarray]:
     """Run a flatbuffer row by row over features (n, 26); one (n, width) array per output, by tensor order."""
     from ai_edge_litert.interpreter import Interpreter
@@ -66,7 +102,7 @@ def write_model(model: object, card: dict, out_dir: Path, check_features: np.nda
     flatbuffer reproduces the Keras outputs on check_features (n, 26), so a failed run leaves the old
     model untouched.
     """
-    from model import network
+    from training import network
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as tmp:

@@ -17,7 +17,6 @@ The baselines use the histogram and mean of ALL albums, which favours them sligh
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +27,8 @@ from tqdm import tqdm
 from model.calibration import calibrate, fit_thresholds, target_histogram
 from model.features import FEATURE_NAMES
 from training import report
-from training.bridge import DataError, _read_rows
 from training.evaluate import Metrics, baselines, permutation_p_value, score_metrics
+from training.reviews import DataError, read_rows, slug
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ class Tracks:
 
 def load_tracks(path: Path) -> Tracks:
     """Read a tracks CSV (format: see the shared contract); rows with unusable values are skipped."""
-    rows = _read_rows(path, set(ID_COLUMNS) | set(FEATURE_NAMES))
+    rows = read_rows(path, set(ID_COLUMNS) | set(FEATURE_NAMES))
     kept: list[tuple[str, str, int, bool, list[float]]] = []
     for row in rows:
         try:
@@ -68,7 +67,7 @@ def load_tracks(path: Path) -> Tracks:
     album_ids, artists, scores, favourite, features = zip(*kept, strict=True)
     return Tracks(
         album_ids=np.array(album_ids),
-        artists=np.array([re.sub(r"\W", "", a.casefold()) for a in artists]),
+        artists=np.array([slug(a) for a in artists]),
         scores=np.array(scores),
         favourite=np.array(favourite),
         features=np.array(features),
@@ -102,7 +101,7 @@ def artist_folds(tracks: Tracks, folds: int, seed: int) -> list[tuple[np.ndarray
 
 def cross_validate(tracks: Tracks, bonus: float, folds: int, steps: int, seed: int) -> dict[str, np.ndarray]:
     """Out-of-fold album predictions: ids, true scores, mean expected score, calibrated integer score."""
-    from model import network
+    from training import network
 
     albums, album_score = album_means(tracks.album_ids, tracks.scores.astype(float))
     expected = np.zeros(len(albums))
@@ -128,8 +127,8 @@ def run_fit(
     permutations: int,
 ) -> dict:
     """Evaluate by grouped CV, then train on everything and write model, card and report into out_dir."""
-    from model import network
-    from training.artifacts import base_card, write_model
+    from training import network
+    from training.artifacts import base_card, calibration_block, training_block, write_model
 
     tracks = load_tracks(tracks_csv)
     n_artists = len(np.unique(tracks.artists))
@@ -146,22 +145,14 @@ def run_fit(
     network.train(model, tracks.features, soft_labels(tracks.scores, tracks.favourite, favourite_bonus),
                   steps=steps, seed=seed)
     expected = network.predict(model, tracks.features) @ np.arange(11)
-    target = target_histogram(oof["truth"])
-    thresholds = fit_thresholds(expected, target)
-    output = np.bincount(calibrate(expected, thresholds) - 1, minlength=10) / len(expected)
 
     card = base_card("direct", seed, [tracks_csv]) | {
         "genres": [],
-        "calibration": {
-            "method": "quantile: score = 1 + #{k: expected >= thresholds[k]}",
-            "reference": f"the {len(expected)} training tracks through this model",
-            "thresholds": thresholds.tolist(),
-            "target_histogram_1_to_10": target.tolist(),
-            "output_histogram_1_to_10": output.tolist(),
-        },
+        "calibration": calibration_block(
+            expected, oof["truth"], f"the {len(expected)} training tracks through this model"
+        ),
         "labels": {"favourite_bonus": favourite_bonus, "fractional": "split between neighbouring classes"},
-        "training": {"hidden": list(network.HIDDEN), "dropout": network.DROPOUT, "l2": network.L2,
-                     "batch_size": network.BATCH_SIZE, "steps": steps},
+        "training": training_block(steps),
         "metrics": {
             "folds": folds, "grouped_by": "artist", "level": "album",
             "tracks": len(tracks.scores), "albums": len(oof["albums"]), "artists": n_artists,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-# Fixed before Keras loads: training runs in its own process, the scorer never imports this module.
+# Fixed before Keras loads: training runs in its own process, and serving never imports training.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
