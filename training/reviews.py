@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from bot.sources.fantano import FantanoReview
 from bot.sources.names import album_key, normalize_title
 from training.genres import normalize_tag
 
@@ -66,6 +67,7 @@ class Review:
     favourites: tuple[str, ...] = ()
     least_favourite: str | None = None
     tags: tuple[str, ...] = ()  # genre tags, normalized by training.genres.normalize_tag
+    year: int | None = None  # the year of the review video
 
 
 @dataclass
@@ -181,6 +183,44 @@ def load_reviews(data_dir: Path) -> tuple[list[Review], dict[str, int]]:
     return reviews, stats
 
 
+def fantano_scores(tnd_csv: Path, kaggle_csv: Path) -> list[FantanoReview]:
+    """The bundled scores table: every scored album of the tnd table (MIT) and the Kaggle table (CC0).
+
+    The Kaggle table (to 2018) gives its albums with their favourite and least favourite tracks; the
+    tnd table (to 2023, no picks) adds the albums Kaggle lacks. Where both score an album they
+    disagree 32 times, and in 30 of the 31 that the fetcher table also scores, it agrees with Kaggle
+    (tnd misreads some scores as 1 or 2), so Kaggle's row wins. Only these two tables may feed the
+    bundled table: their licences allow it.
+
+    Parameters
+    ----------
+    tnd_csv, kaggle_csv : the two source tables.
+
+    Returns
+    -------
+    list[FantanoReview]
+        One per album, sorted by normalized artist and album so that rebuilds diff cleanly.
+    """
+    merged = {album_key(r.artist, r.album): r for r in read_reviews(tnd_csv)[0]}
+    merged |= {album_key(r.artist, r.album): r for r in read_reviews(kaggle_csv)[0]}
+    return [_scores_row(merged[key]) for key in sorted(merged)]
+
+
+def fetcher_scores(fetcher_csv: Path) -> list[FantanoReview]:
+    """A scores table from the fantano-fetcher table alone (newer, to 2024), sorted like fantano_scores.
+
+    That table's licence is unclear, so what this builds is for a local ``[sources] fantano_scores``
+    setting only; it must not be bundled or committed.
+    """
+    reviews, _ = read_reviews(fetcher_csv)
+    return sorted((_scores_row(r) for r in reviews), key=lambda r: album_key(r.artist, r.album))
+
+
+def _scores_row(review: Review) -> FantanoReview:
+    return FantanoReview(review.artist, review.album, review.year, review.score, review.favourites,
+                         review.least_favourite)
+
+
 def _clean(rows: Iterable[Review | str], report: CleanReport) -> list[Review]:
     """Count and drop unusable rows, jokes and duplicates (the first row of an album wins)."""
     by_key: dict[tuple[str, str], Review] = {}
@@ -221,6 +261,7 @@ def _kaggle_rows(reader: Iterable[dict[str, str]]) -> Iterator[Review | str]:
             row.get("score") or "",
             favourites=_list_literal(row.get("best_tracks") or ""),
             least=row.get("worst_track") or "",
+            date=row.get("review_date") or "",
         )
 
 
@@ -235,6 +276,7 @@ def _fetcher_rows(reader: Iterable[dict[str, str]]) -> Iterator[Review | str]:
             favourites=(row.get("fav_tracks") or "").split(","),
             least=row.get("least_fav_track") or "",
             tags=(row.get("genres") or "").split(","),
+            date=row.get("publish_date") or "",
         )
 
 
@@ -246,6 +288,7 @@ def _tnd_rows(reader: Iterable[dict[str, str]]) -> Iterator[Review | str]:
             row.get("title") or "",
             row.get("rating") or "",
             tags=(row.get("genres") or "").split(";;"),
+            date=row.get("publishedAt") or "",
         )
 
 
@@ -258,6 +301,7 @@ def _review(
     favourites: list[str] | tuple[str, ...] = (),
     least: str = "",
     tags: list[str] | tuple[str, ...] = (),
+    date: str = "",
 ) -> Review | str:
     artist, album = " ".join(artist.split()), " ".join(album.split())
     if not artist or not album:
@@ -275,6 +319,7 @@ def _review(
         favourites=picks,
         least_favourite=least if _is_track(least) else None,
         tags=tuple(t for t in (normalize_tag(x) for x in tags) if t),
+        year=int(date[:4]) if date[:4].isdigit() else None,
     )
 
 
