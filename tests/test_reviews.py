@@ -106,7 +106,7 @@ def test_real_fetcher_table() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["collect", "{tmp}/other.csv", "--out", "{tmp}/out", "--genius-token=t"], "not a review table I know"),
+        (["collect", "{tmp}/other.csv", "--out", "{tmp}/out", "--genius-token=t"], "review table I know"),
         (["collect", "{tmp}/absent.csv", "--out", "{tmp}/out", "--genius-token=t"], "absent.csv not found"),
         (["fit", "{tmp}/other.csv", "--out", "{tmp}/out"], "lacks the columns"),
         (["reviews", "--data", "{tmp}", "--out", "{tmp}/out/scores.csv"], "tnd_reviews.csv not found"),
