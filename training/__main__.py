@@ -130,6 +130,12 @@ def _reviews(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one training command; return the exit status (2 with one line on stderr for bad input).
+
+    Parameters
+    ----------
+    argv : the arguments after ``python -m training``; None for sys.argv.
+    """
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if getattr(args, "cv_folds", 2) < 2 or getattr(args, "folds", 2) < 2:

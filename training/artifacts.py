@@ -31,7 +31,18 @@ def versions() -> dict[str, str]:
 
 
 def base_card(kind: str, seed: int, inputs: list[Path]) -> dict:
-    """The card fields every model has; sha256 of each input table keyed by file name."""
+    """The card fields every model has.
+
+    Parameters
+    ----------
+    kind : "bridge" or "direct"; seed : the build's seed; inputs : the tables it read.
+
+    Returns
+    -------
+    dict
+        kind, creation time (UTC), seed, feature names, classes 0..10, sha256 of each input keyed by
+        file name, and package versions.
+    """
     return {
         "kind": kind,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -99,8 +110,18 @@ def write_model(model: object, card: dict, out_dir: Path, check_features: np.nda
     """Save model + card into out_dir; return the card with hashes and the keras-vs-tflite difference.
 
     Everything is built in a temporary directory inside out_dir and moved into place only when the
-    flatbuffer reproduces the Keras outputs on check_features (n, 26), so a failed run leaves the old
-    model untouched.
+    flatbuffer reproduces the Keras outputs on check_features, so a failed run leaves the old model
+    untouched.
+
+    Parameters
+    ----------
+    model : the trained Keras model; card : its card so far; out_dir : the model directory.
+    check_features : (n, 26) inputs on which both files must agree to 1e-4.
+
+    Raises
+    ------
+    RuntimeError
+        When the LiteRT export differs from the Keras model by more than 1e-4.
     """
     from training import network
 

@@ -37,7 +37,24 @@ DEFAULT_STEPS = 1500  # minibatches of 64 (~100 epochs of GTZAN); tuned by the C
 
 
 def load_gtzan(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """GTZAN feature means (1000, 26) in FEATURE_NAMES order and genre indices (1000,) into GTZAN_GENRES."""
+    """The GTZAN feature table's 26 per-song means and genre labels.
+
+    Parameters
+    ----------
+    data_dir : the shared data directory (holding GTZAN).
+
+    Returns
+    -------
+    features : np.ndarray
+        (1000, 26) feature means in FEATURE_NAMES order.
+    genres : np.ndarray
+        (1000,) indices into GTZAN_GENRES.
+
+    Raises
+    ------
+    DataError
+        When the table is missing, lacks a column or has a label outside the 10 genres.
+    """
     path = data_dir / GTZAN
     rows = read_rows(path, {f"{n}_mean" for n in FEATURE_NAMES} | {"label"})
     unknown = {r["label"] for r in rows} - set(GTZAN_GENRES)
@@ -48,9 +65,18 @@ def load_gtzan(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def score_given_genre(weights: np.ndarray, scores: np.ndarray, overall: np.ndarray) -> np.ndarray:
-    """Smoothed P(score | genre), shape (10, 11), rows summing to 1.
+    """Smoothed P(score | genre): SMOOTHING pseudo-reviews per genre follow ``overall``.
 
-    weights: (n, 10) genre weights per review; scores: (n,) 0..10; overall: (11,) the smoothing target.
+    Parameters
+    ----------
+    weights : (n, 10) genre weights per review (rows sum to 1, or 0 when no tag maps).
+    scores : (n,) integer scores 0..10.
+    overall : (11,) the smoothing target, a distribution over scores 0..10.
+
+    Returns
+    -------
+    np.ndarray
+        (10, 11), one distribution over scores 0..10 per genre (rows sum to 1).
     """
     counts = weights.T @ np.eye(11)[scores]
     return (counts + SMOOTHING * overall) / (counts.sum(axis=1, keepdims=True) + SMOOTHING)
@@ -65,10 +91,24 @@ def score_histogram(scores: np.ndarray) -> np.ndarray:
 def evaluate_prior(
     weights: np.ndarray, scores: np.ndarray, artists: list[str], seed: int
 ) -> tuple[Metrics, dict[str, Metrics]]:
-    """How well the genre prior ranks reviews held out from its estimate (folds grouped by artist).
+    """How well the genre prior ranks reviews held out from its estimate (PRIOR_FOLDS folds by artist).
 
     The held-out review's own tags give its genre weights, so this is the ceiling of what the audio
     route (which must guess the genre from sound) can reach.
+
+    Parameters
+    ----------
+    weights : (n, 10) genre weights of the reviews with at least one mapped tag.
+    scores : (n,) their integer scores 0..10.
+    artists : n artist keys; a key's reviews stay on one side of every split.
+    seed : shuffles the folds and the random baseline.
+
+    Returns
+    -------
+    prior : Metrics
+        Of the prior's expected score and its calibrated integer score.
+    baselines : dict[str, Metrics]
+        The baselines of training.evaluate on the same reviews.
     """
     expected = np.zeros(len(scores))
     integer = np.zeros(len(scores), dtype=np.int64)
@@ -87,7 +127,17 @@ def cross_validate_genres(
 ) -> tuple[list[float], np.ndarray]:
     """Stratified k-fold genre accuracy of the MLP; the normalization is adapted inside each fold.
 
-    Returns per-fold accuracies and the summed confusion matrix (10, 10).
+    Parameters
+    ----------
+    features : (1000, 26) GTZAN feature means; genres : (1000,) genre indices.
+    folds : number of folds (>= 2); steps : training minibatches per fold; seed : fold split and weights.
+
+    Returns
+    -------
+    accuracies : list[float]
+        Share of test songs whose most probable genre is right, per fold.
+    matrix : np.ndarray
+        (10, 10) summed confusion counts, rows = truth.
     """
     from training import network
 
@@ -105,7 +155,18 @@ def cross_validate_genres(
 
 
 def coverage(reviews: list[Review], weights: np.ndarray) -> dict:
-    """How many reviews and tag uses the genre table maps, and the commonest unmapped tags."""
+    """How many reviews and tag uses the genre table maps, and the commonest unmapped tags.
+
+    Parameters
+    ----------
+    reviews : the n reviews; weights : (n, 10) their genre weights.
+
+    Returns
+    -------
+    dict
+        Counts ``reviews``, ``reviews_with_tags``, ``reviews_mapped``, ``tag_uses``, ``tag_uses_mapped``
+        and ``top_unmapped``, the 15 commonest unmapped tags as (tag, uses).
+    """
     from collections import Counter
 
     from training.genres import tag_genres
@@ -125,7 +186,28 @@ def coverage(reviews: list[Review], weights: np.ndarray) -> dict:
 def run_bridge(
     data_dir: Path, out_dir: Path, report_path: Path | None, *, seed: int, cv_folds: int, steps: int
 ) -> dict:
-    """Build the bridge model from the tables in data_dir into out_dir; write the report; return the card."""
+    """Build the bridge model from the tables in data_dir into out_dir and write its report.
+
+    Parameters
+    ----------
+    data_dir : the shared data directory (TND, FETCHER, GTZAN).
+    out_dir : the model directory; needlebot.keras, needlebot.tflite and card.json replace what is there
+        only when the whole build succeeds.
+    report_path : the markdown report (its PNGs go beside it); None for no report.
+    seed : every random choice (folds, weights, shuffles); the same seed rebuilds the same LiteRT file.
+    cv_folds : genre cross-validation folds (>= 2).
+    steps : training minibatches of training.network.BATCH_SIZE.
+
+    Returns
+    -------
+    dict
+        The model card as written.
+
+    Raises
+    ------
+    DataError
+        When an input table is missing or malformed.
+    """
     from training import network
     from training.artifacts import base_card, calibration_block, training_block, write_model
 

@@ -89,9 +89,19 @@ def run_collect(
     ----------
     reviews_csv : a review table in a format training/reviews.py reads.
     out_dir : where tracks.csv, failures.csv and tracklists.jsonl are written (created if missing).
+    genius_token : the Genius API token for the default tracklist client.
+    workers : threads, each running whole tracks.
     limit : only the first ``limit`` albums of the cleaned review table.
     tracklists, finder : injected clients (tests); default to Genius with ``genius_token`` and a
         YouTube search for "artist track".
+    yt_options : yt-dlp limits for search and download (default: YouTubeOptions()).
+    retry_failures : run again what failures.csv lists (it is set aside as failures.previous.csv).
+
+    Raises
+    ------
+    DataError
+        When the review table is unusable (nothing is created then) or tracks.csv / failures.csv were
+        written by another version.
     """
     reviews, report = read_reviews(Path(reviews_csv))  # before anything is created: bad input leaves nothing
     log.info("%s", report)

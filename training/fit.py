@@ -48,7 +48,22 @@ class Tracks:
 
 
 def load_tracks(path: Path) -> Tracks:
-    """Read a tracks CSV (format: see the shared contract); rows with unusable values are skipped."""
+    """Read a tracks table as training.collect writes it; rows with unusable values are skipped.
+
+    Parameters
+    ----------
+    path : tracks.csv (ID_COLUMNS and the 26 FEATURE_NAMES).
+
+    Returns
+    -------
+    Tracks
+        The usable rows; artists as slugs, so that spellings of one artist group together.
+
+    Raises
+    ------
+    DataError
+        When the table is missing, lacks a column or has no usable row.
+    """
     rows = read_rows(path, set(ID_COLUMNS) | set(FEATURE_NAMES))
     kept: list[tuple[str, str, int, bool, list[float]]] = []
     for row in rows:
@@ -75,7 +90,17 @@ def load_tracks(path: Path) -> Tracks:
 
 
 def soft_labels(scores: np.ndarray, favourite: np.ndarray, bonus: float) -> np.ndarray:
-    """(n, 11) targets: score (+ bonus for favourites, capped at 10) split between neighbouring classes."""
+    """Soft targets: score (+ bonus for favourites, capped at 10) split between neighbouring classes.
+
+    Parameters
+    ----------
+    scores : (n,) album scores 0..10; favourite : (n,) bool; bonus : score points added to favourites.
+
+    Returns
+    -------
+    np.ndarray
+        (n, 11), rows summing to 1; 7.25 is 0.75 of class 7 and 0.25 of class 8.
+    """
     label = np.minimum(scores + bonus * favourite, 10.0)
     low = np.floor(label).astype(int)
     high = np.minimum(low + 1, 10)
@@ -100,7 +125,19 @@ def artist_folds(tracks: Tracks, folds: int, seed: int) -> list[tuple[np.ndarray
 
 
 def cross_validate(tracks: Tracks, bonus: float, folds: int, steps: int, seed: int) -> dict[str, np.ndarray]:
-    """Out-of-fold album predictions: ids, true scores, mean expected score, calibrated integer score."""
+    """Out-of-fold album predictions from artist-grouped cross-validation.
+
+    Parameters
+    ----------
+    tracks : the table; bonus : favourite bonus in score points; folds : >= 2;
+    steps : training minibatches per fold; seed : folds and weights.
+
+    Returns
+    -------
+    dict[str, np.ndarray]
+        Per album (m,): ``albums`` ids, ``truth`` scores 0..10, ``expected`` mean expected score of its
+        tracks, ``integer`` that mean through the calibration fitted on the training folds (1..10).
+    """
     from training import network
 
     albums, album_score = album_means(tracks.album_ids, tracks.scores.astype(float))
@@ -126,7 +163,26 @@ def run_fit(
     tracks_csv: Path, out_dir: Path, *, favourite_bonus: float, seed: int, folds: int, steps: int,
     permutations: int,
 ) -> dict:
-    """Evaluate by grouped CV, then train on everything and write model, card and report into out_dir."""
+    """Evaluate by grouped CV, then train on everything and write model, card and report into out_dir.
+
+    Parameters
+    ----------
+    tracks_csv : the collected tracks table.
+    out_dir : receives needlebot.keras, needlebot.tflite, card.json, report.md and its PNG.
+    favourite_bonus : score points added to favourite tracks' labels.
+    seed : every random choice; folds : artist-grouped folds (>= 2); steps : training minibatches;
+    permutations : label shuffles for the Spearman p-value.
+
+    Returns
+    -------
+    dict
+        The model card as written.
+
+    Raises
+    ------
+    DataError
+        When the table is unusable or has fewer artists than folds.
+    """
     from training import network
     from training.artifacts import base_card, calibration_block, training_block, write_model
 
