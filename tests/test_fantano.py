@@ -101,7 +101,7 @@ def test_cli_builds_a_table_that_loads_and_finds(tmp_path: Path, capsys: pytest.
     assert scores.find("Death Grips", "Exmilitary") is None
     assert scores.find("Geese", "3D Country").year == 2023
 
-    fetched = tmp_path / "fetched.csv"
+    fetched = tmp_path / "local" / "fetched.csv"  # a directory of its own, created
     assert main(["reviews", "--from-fetcher", str(tmp_path / "fetcher.csv"), "--out", str(fetched)]) == 0
     money = FantanoScores.load(fetched).find("Death Grips", "The Money Store")
     assert money is not None and money.least_favourite == "THE FEVER (AYE AYE)"

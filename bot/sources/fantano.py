@@ -14,6 +14,8 @@ edition qualifiers such as "(Deluxe)"). Loading reads the whole table (about 3,0
 from __future__ import annotations
 
 import csv
+import io
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +108,8 @@ class FantanoScores:
 def dump(reviews: Iterable[FantanoReview], path: Path) -> int:
     """Write reviews as a scores table (UTF-8, the columns above); return the number of rows.
 
+    The table is written beside ``path`` and renamed into place, so a reader never sees half of it.
+
     Raises
     ------
     ScoresError
@@ -118,10 +122,18 @@ def dump(reviews: Iterable[FantanoReview], path: Path) -> int:
         year = "" if r.year is None else r.year
         picks = PICK_SEPARATOR.join(r.favourites)
         rows.append([r.artist, r.album, year, r.score, picks, r.least_favourite or ""])
-    with Path(path).open("w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        writer.writerows(rows)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(rows)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text.getvalue(), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return len(rows)
 
 
