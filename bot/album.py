@@ -20,18 +20,21 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import AlbumSettings, Settings
 from bot.errors import BusyError, UserFacingError
 from bot.service import RatingService, Requester
 from bot.sources import youtube
-from bot.sources.tracklists import GeniusTracklists, TracklistError, normalize_title
+from bot.sources.fantano import FantanoScores
+from bot.sources.names import album_key, normalize_title
+from bot.sources.tracklists import GeniusTracklists, TracklistError
 from bot.store import AlbumRecord, SongRecord, StoredTrack, TrackOutcome
 from model.album import album_expected, album_score, picks
 
 if TYPE_CHECKING:
-    from bot.sources.fantano import FantanoReview, FantanoScores
+    from bot.sources.fantano import FantanoReview
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +132,7 @@ class AlbumService:
         artist, title = " ".join(artist.split()), " ".join(title.split())
         if not artist or not title:
             raise AlbumError("Give me both an artist and an album title.")
-        query = f"{normalize_title(artist)}\x1f{normalize_title(title)}"
+        query = "\x1f".join(album_key(artist, title))
         album = await self.store.find_album(query)
         if album is None:
             album = self._capped(await self._resolve(artist, title))
@@ -279,4 +282,6 @@ def make_album_service(settings: Settings, ratings: RatingService) -> AlbumServi
     def find_track(artist: str, title: str, seconds: float | None) -> youtube.VideoInfo:
         return youtube.search(f"{artist} {title}", ratings.youtube_options, 1)[0]
 
-    return AlbumService(ratings, settings.albums, resolve, find_track)
+    table = settings.sources.fantano_scores
+    fantano = FantanoScores.load(Path(table) if table else None)
+    return AlbumService(ratings, settings.albums, resolve, find_track, fantano)

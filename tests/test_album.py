@@ -183,6 +183,11 @@ async def test_album_edits_progress_then_answers_from_the_cache(harness: Harness
         url = catalogue.media.url(catalogue.videos["Kanye West", track])
         assert line.startswith("`") and line.endswith(f"({url})")
     assert "5 of 5 tracks rated" in text and "from the cache" not in text
+    # Fantano reviewed it (the bundled table): his score and picks stand beside ours.
+    (field,) = embed["fields"]
+    assert field["name"] == "Fantano's actual review"
+    assert field["value"].startswith("**6/10**\nFAV TRACKS: REAL FRIENDS, NO MORE PARTIES IN L . A .")
+    assert field["value"].endswith("\nLEAST FAV TRACK: FADE")
     assert len(rows(harness.database, "SELECT song_key FROM album_tracks WHERE song_key IS NOT NULL")) >= 5
 
     hits, resolved, searched = catalogue.media.hits(), catalogue.resolved, catalogue.searched
@@ -268,6 +273,20 @@ async def test_an_interrupted_album_resumes_from_the_tracks_already_rated(harnes
     for result in again:
         number = result.number
         assert catalogue.media.hits(f"Crash_Band-Crash_Album-{number}.wav") == hits[number]
+
+
+async def test_autocomplete_offers_albums_fantano_reviewed(harness: Harness) -> None:
+    fake = harness.fake
+    inter = await fake.slash_command("album", {"artist": "kany"}, focused="artist")
+    response = await inter.wait_response(timeout=3)
+    assert response.type == 8 and not response.ephemeral
+    names = [c["name"] for c in response.data["choices"]]
+    assert names[0] == "Kanye West" and all("kany" in n.casefold() for n in names)
+    inter = await fake.slash_command("album", {"artist": "kanye west", "title": "life of"}, focused="title")
+    names = [c["name"] for c in (await inter.wait_response(timeout=3)).data["choices"]]
+    assert names == ["The Life of Pablo"]
+    inter = await fake.slash_command("album", {"artist": ""}, focused="artist")
+    assert len((await inter.wait_response(timeout=3)).data["choices"]) == 25
 
 
 async def test_autocomplete_offers_albums_users_rated(harness: Harness) -> None:
