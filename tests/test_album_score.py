@@ -7,7 +7,7 @@ import pytest
 
 from model.album import album_expected, album_score, picks
 from model.calibration import fit_thresholds
-from training.album import TRACKS, album_calibration, simulate_albums
+from training.album import TRACKS, report_section, simulate_albums, simulated_album_block
 
 # Fantano's shares of album scores 1..10 (0 counted as 1), roughly.
 FANTANO = np.array([0.011, 0.019, 0.041, 0.072, 0.146, 0.203, 0.246, 0.221, 0.036, 0.005])
@@ -53,9 +53,13 @@ def test_album_thresholds_give_fantanos_histogram_where_song_thresholds_bunch_up
     genres = np.repeat(np.arange(10), 100)
     # Songs: a genre effect plus a larger per-song spread, like the bridge model's expected scores.
     expected = 6.3 + 0.1 * rng.standard_normal(10)[genres] + 0.25 * rng.standard_normal(1000)
-    card = album_calibration(expected, genres, FANTANO, seed=0)
+    # Album scores drawn from FANTANO's shares, as the bridge passes Fantano's review scores.
+    truth = np.repeat(np.arange(1, 11), np.round(FANTANO * 1000).astype(int))
+    card = simulated_album_block(expected, genres, truth, seed=0)
     output = np.array(card["album_output_histogram_1_to_10"])
     assert np.abs(output - FANTANO).max() < 0.005
+    text = report_section(card | {"target_histogram_1_to_10": FANTANO.tolist()})
+    assert "| 7 |" in text and "Thresholds" in text
     assert np.all(np.diff(card["album_thresholds"]) >= 0)
 
     # The same simulated albums through the song thresholds: averaging squeezes them into the middle.

@@ -141,6 +141,10 @@ def test_rebuilt_card(rebuilt: Path) -> None:
     output = np.array(card["calibration"]["output_histogram_1_to_10"])
     target = np.array(card["calibration"]["target_histogram_1_to_10"])
     assert np.abs(output - target).max() < 0.02
+    # Albums (means of simulated tracklists) get their own thresholds, fitted to the same histogram.
+    album = card["calibration"]
+    assert len(album["album_thresholds"]) == 9 and np.all(np.diff(album["album_thresholds"]) >= 0)
+    assert np.abs(np.array(album["album_output_histogram_1_to_10"]) - target).max() < 0.02
     assert card["tflite_max_abs_diff"] < 1e-5
 
 
@@ -148,6 +152,7 @@ def test_rebuilt_card(rebuilt: Path) -> None:
 def test_rebuilt_report_and_plots(rebuilt: Path) -> None:
     text = (rebuilt / "report.md").read_text()
     assert "2-fold accuracy" in text and "always 7" in text
+    assert "### Albums" in text and "albums (ours)" in text
     for picture in ("report_confusion.png", "report_histogram.png"):
         assert (rebuilt / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(rebuilt.glob(".build-*")) and not list(rebuilt.glob("*.tmp"))

@@ -14,7 +14,8 @@ the GTZAN songs it is calibrated on:
 Over ``SIMULATED`` such albums, ``model.calibration.fit_thresholds`` puts the nine album thresholds at the
 quantiles of Fantano's album-score histogram, exactly as it does for songs; the histogram that results
 (simulated albums vs Fantano) is stored in the card and shown in the bridge report. The draw is seeded,
-so the thresholds are reproducible.
+so the thresholds are reproducible. A ``fit`` model has real albums: its album thresholds come from the
+means of its training albums (:func:`album_block`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from model.album import album_expected
-from model.calibration import calibrate, fit_thresholds
+from model.calibration import calibrate, fit_thresholds, target_histogram
+from training import report
 
 SIMULATED = 5000
 TRACKS = (8, 14)  # inclusive
@@ -56,8 +58,38 @@ def simulate_albums(genres: np.ndarray, n_albums: int, rng: np.random.Generator)
     return albums
 
 
-def album_calibration(expected: np.ndarray, genres: np.ndarray, target: np.ndarray, seed: int) -> dict:
-    """Album thresholds fitted over simulated albums, and the histogram they give; for the model card.
+def album_block(album_means: np.ndarray, truth: np.ndarray, reference: str) -> dict:
+    """The card's album calibration: thresholds on album means so album scores follow Fantano's.
+
+    Parameters
+    ----------
+    album_means : (m,) float
+        ``model.album.album_expected`` of each reference album (0..10).
+    truth : (k,) int
+        Fantano's album scores 0..10 whose histogram the album scores should follow.
+    reference : str
+        What the album means were computed on, for the card's reader.
+
+    Returns
+    -------
+    dict
+        ``album_thresholds`` (9), ``album_reference``, ``album_output_histogram_1_to_10`` (10) and
+        ``album_expected_spread`` (min, max, standard deviation of the album means), to merge into the
+        card's ``calibration``.
+    """
+    thresholds = fit_thresholds(album_means, target_histogram(truth))
+    output = np.bincount(calibrate(album_means, thresholds) - 1, minlength=10) / len(album_means)
+    return {
+        "album_thresholds": thresholds.tolist(),
+        "album_reference": reference,
+        "album_output_histogram_1_to_10": output.tolist(),
+        "album_expected_spread": [float(np.min(album_means)), float(np.max(album_means)),
+                                  float(np.std(album_means))],
+    }
+
+
+def simulated_album_block(expected: np.ndarray, genres: np.ndarray, truth: np.ndarray, seed: int) -> dict:
+    """:func:`album_block` over ``SIMULATED`` albums drawn from the reference songs (module docstring).
 
     Parameters
     ----------
@@ -65,21 +97,32 @@ def album_calibration(expected: np.ndarray, genres: np.ndarray, target: np.ndarr
         The model's expected score (0..10) of each reference song.
     genres : (n,) int
         Each song's genre index.
-    target : (10,) float
-        Fantano's shares of album scores 1..10.
+    truth : (k,) int
+        Fantano's album scores 0..10.
     seed : int
         Seeds the simulation.
     """
     albums = simulate_albums(genres, SIMULATED, np.random.default_rng(seed))
     means = np.array([album_expected(expected[rows]) for rows in albums])
-    thresholds = fit_thresholds(means, target)
-    output = np.bincount(calibrate(means, thresholds) - 1, minlength=10) / len(means)
-    return {
-        "album_thresholds": thresholds.tolist(),
-        "album_reference": (
-            f"{SIMULATED} simulated albums of {TRACKS[0]}-{TRACKS[1]} GTZAN songs, mostly from one or two"
-            " genres (training/album.py), mean expected score per album"
-        ),
-        "album_output_histogram_1_to_10": output.tolist(),
-        "album_expected_spread": [float(means.min()), float(means.max()), float(means.std())],
+    reference = (
+        f"{SIMULATED} simulated albums of {TRACKS[0]}-{TRACKS[1]} reference songs, mostly from one or two"
+        " genres (training/album.py), mean expected score per album"
+    )
+    return album_block(means, truth, reference)
+
+
+def report_section(calibration: dict) -> str:
+    """Markdown: the album calibration and how its histogram matches Fantano's, for training reports."""
+    spread = calibration["album_expected_spread"]
+    histograms = {
+        "albums (ours)": np.array(calibration["album_output_histogram_1_to_10"]),
+        "Fantano": np.array(calibration["target_histogram_1_to_10"]),
     }
+    return f"""### Albums
+An album's score is the mean of its tracks' expected scores (`model/album.py`) through its own
+thresholds: album means spread less than songs (here {spread[0]:.2f}..{spread[1]:.2f}, standard
+deviation {spread[2]:.3f}), so the song thresholds would bunch albums in the middle. Reference:
+{calibration["album_reference"]}. Thresholds:
+`{", ".join(f"{t:.3f}" for t in calibration["album_thresholds"])}`.
+
+{report.histogram_table(range(1, 11), histograms)}"""

@@ -24,6 +24,8 @@ from tqdm import tqdm
 from model.calibration import calibrate, fit_thresholds, target_histogram
 from model.features import FEATURE_NAMES
 from training import report
+from training.album import report_section as album_report
+from training.album import simulated_album_block
 from training.evaluate import Metrics, baselines, confusion, score_metrics
 from training.genres import GTZAN_GENRES, genre_weights
 from training.reviews import FETCHER, TND, DataError, Review, load_reviews, read_rows, slug
@@ -238,7 +240,7 @@ def run_bridge(
         "genres": list(GTZAN_GENRES),
         "calibration": calibration_block(
             expected, scores, "GTZAN features_30_sec.csv rows (1000 songs) through this model"
-        ),
+        ) | simulated_album_block(expected, genres, scores, seed),
         "score_given_genre": table.tolist(),
         "smoothing_pseudo_reviews": SMOOTHING,
         "training": training_block(steps),
@@ -361,5 +363,7 @@ Fantano's histogram (0 counted as 1):
 {report.histogram_table(range(1, 11), histograms)}
 
 ![histogram]({stem}_histogram.png)
+
+{album_report(cal)}
 
 Largest difference between the Keras model and the LiteRT file over GTZAN: {diff:.1e}."""

@@ -28,6 +28,7 @@ from model.album import album_expected
 from model.calibration import calibrate, fit_thresholds, target_histogram
 from model.features import FEATURE_NAMES
 from training import report
+from training.album import album_block
 from training.evaluate import Metrics, baselines, permutation_p_value, score_metrics
 from training.reviews import DataError, read_rows, slug
 
@@ -209,7 +210,8 @@ def run_fit(
         "genres": [],
         "calibration": calibration_block(
             expected, oof["truth"], f"the {len(expected)} training tracks through this model"
-        ),
+        ) | album_block(album_means(tracks.album_ids, expected)[1], oof["truth"],
+                        f"the {len(oof['albums'])} training albums, mean expected score per album"),
         "labels": {"favourite_bonus": favourite_bonus, "fractional": "split between neighbouring classes"},
         "training": training_block(steps),
         "metrics": {
