@@ -21,8 +21,9 @@ from bot.config import Settings
 from bot.errors import UserFacingError
 from bot.jobs import Jobs
 from bot.sources import youtube
-from bot.store import SongRecord, Store
+from bot.store import HistoryRow, SongRecord, Store
 from bot.worker import featurize, render
+from model import MODEL_DIR
 from model.decode import AudioError
 from model.scorer import ModelError, Scorer
 
@@ -80,6 +81,35 @@ class RatingService:
             cookiefile=sources.cookiefile or None,
         )
 
+    @classmethod
+    async def open(cls, settings: Settings, jobs: Jobs) -> RatingService:
+        """Assemble the service the bot and the CLI share: start loading the model, open the database,
+        start ``jobs``.
+
+        Parameters
+        ----------
+        settings
+            Where the model and the database are, and the limits.
+        jobs
+            A pool that is not started yet; the service starts it and :meth:`close` closes it.
+
+        Returns
+        -------
+        RatingService
+            Ready to rate; the first rating waits for the model if it is still loading.
+        """
+        model_dir = Path(settings.model.directory or MODEL_DIR)
+        scorer = asyncio.ensure_future(asyncio.to_thread(Scorer.load, model_dir))
+        scorer.add_done_callback(_log_model_load)
+        store = await Store.open(settings.storage.database_path, await asyncio.to_thread(model_id, model_dir))
+        jobs.start()
+        return cls(settings, jobs, store, scorer)
+
+    async def close(self) -> None:
+        """Stop the worker pool and close the database."""
+        await self.jobs.close()
+        await self.store.close()
+
     @property
     def thresholds(self) -> tuple[float, ...]:
         """The loaded model's calibration cut points, for verdict words; empty until it has loaded."""
@@ -111,6 +141,14 @@ class RatingService:
         except youtube.SourceError as error:
             raise UserFacingError(str(error)) from None
         return await self._rate(link_key(url), None, url, requester, None)
+
+    async def history(self, user_id: int) -> list[HistoryRow]:
+        """A user's latest ratings, newest first (for /history)."""
+        return await self.store.history(user_id)
+
+    async def top(self, guild_id: int) -> list[HistoryRow]:
+        """A server's best-rated songs, best first (for /top)."""
+        return await self.store.top(guild_id)
 
     async def _rate(
         self, key: str, title: str | None, url: str | None, requester: Requester, source: bytes | str | None
@@ -173,6 +211,25 @@ class RatingService:
             )
         except AudioError as error:
             raise UserFacingError(str(error)) from None
+
+
+def model_id(directory: Path) -> str:
+    """A short id of the served model file: ratings cached under another model are not reused."""
+    try:
+        return hashlib.sha256((directory / "needlebot.tflite").read_bytes()).hexdigest()[:16]
+    except OSError:
+        return "missing"  # the scorer's load fails too, and says why
+
+
+def _log_model_load(future: asyncio.Future[Scorer]) -> None:
+    if future.cancelled():
+        return
+    if isinstance(error := future.exception(), ModelError):
+        log.error("the model could not be loaded, every rating will fail: %s", error)
+    elif error is not None:
+        log.error("the model could not be loaded", exc_info=error)
+    else:
+        log.info("model loaded: %s", future.result().card.get("kind", "?"))
 
 
 def _sha256_file(path: Path) -> str:

@@ -21,8 +21,7 @@ class Stats(commands.Cog):
     @app_commands.command()
     async def history(self, interaction: discord.Interaction) -> None:
         """Your last ten rated songs."""
-        assert self.bot.store is not None
-        rows = await self.bot.store.history(interaction.user.id)
+        rows = await self.bot.service.history(interaction.user.id)
         await interaction.response.send_message(
             embed=replies.history_embed(rows, interaction.user.display_name), ephemeral=True
         )
@@ -31,8 +30,8 @@ class Stats(commands.Cog):
     @app_commands.guild_only()
     async def top(self, interaction: discord.Interaction) -> None:
         """This server's best-rated songs."""
-        assert self.bot.store is not None and interaction.guild_id is not None
-        rows = await self.bot.store.top(interaction.guild_id)
+        assert interaction.guild_id is not None  # guild_only
+        rows = await self.bot.service.top(interaction.guild_id)
         name = interaction.guild.name if interaction.guild else "this server"
         await interaction.response.send_message(embed=replies.top_embed(rows, name))
 
