@@ -25,7 +25,7 @@ from bot.store import HistoryRow, SongRecord, Store
 from bot.worker import featurize, render
 from model import MODEL_DIR
 from model.decode import AudioError
-from model.scorer import ModelError, Scorer
+from model.scorer import TFLITE_NAME, ModelError, Scorer, sha256_file
 
 if TYPE_CHECKING:
     from model.features import FeatureResult
@@ -128,7 +128,7 @@ class RatingService:
     async def rate_path(self, path: Path, requester: Requester) -> RatedSong:
         """Rate a local audio file (the CLI)."""
         try:
-            digest = await asyncio.to_thread(_sha256_file, path)
+            digest = await asyncio.to_thread(sha256_file, path)
         except OSError as error:
             raise UserFacingError(f"Can't read {path}: {error.strerror}.") from None
         # The worker decodes from the path, streaming: a long file is never held in memory whole.
@@ -216,7 +216,7 @@ class RatingService:
 def model_id(directory: Path) -> str:
     """A short id of the served model file: ratings cached under another model are not reused."""
     try:
-        return hashlib.sha256((directory / "needlebot.tflite").read_bytes()).hexdigest()[:16]
+        return sha256_file(directory / TFLITE_NAME)[:16]
     except OSError:
         return "missing"  # the scorer's load fails too, and says why
 
@@ -230,14 +230,6 @@ def _log_model_load(future: asyncio.Future[Scorer]) -> None:
         log.error("the model could not be loaded", exc_info=error)
     else:
         log.info("model loaded: %s", future.result().card.get("kind", "?"))
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def link_key(url: str) -> str:
