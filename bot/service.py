@@ -24,18 +24,13 @@ from bot.sources import youtube
 from bot.store import HistoryRow, SongRecord, Store
 from bot.worker import featurize, render
 from model import MODEL_DIR
-from model.decode import AudioError
+from model.decode import AUDIO_SUFFIXES, AudioError
 from model.scorer import TFLITE_NAME, ModelError, Scorer, sha256_file
 
 if TYPE_CHECKING:
     from model.features import FeatureResult
 
 log = logging.getLogger(__name__)
-
-AUDIO_SUFFIXES = frozenset(
-    {".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".webm", ".mp4"}
-)
-
 
 @dataclass(frozen=True)
 class Requester:

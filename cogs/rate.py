@@ -14,6 +14,7 @@ from discord.ext import commands
 from bot import replies
 from bot.errors import UserFacingError
 from bot.service import RatedSong, Requester, looks_like_audio
+from model.decode import FORMATS
 
 if TYPE_CHECKING:
     from bot.client import NeedleBot
@@ -39,7 +40,7 @@ class Rate(commands.Cog):
 
     @app_commands.command()
     @app_commands.describe(
-        file="An audio file: mp3, wav, ogg, flac, m4a, opus…", url="A YouTube link to the song"
+        file=f"An audio file: {FORMATS}", url="A YouTube link to the song"
     )
     @app_commands.checks.dynamic_cooldown(_cooldown)
     async def rate(
@@ -64,7 +65,7 @@ class Rate(commands.Cog):
         """Rate the audio attached to a message."""
         audio = [a for a in message.attachments if looks_like_audio(a.filename, a.content_type)]
         if not audio:
-            raise UserFacingError("That message has no audio file attached. Try one with an mp3, wav or ogg.")
+            raise UserFacingError(f"That message has no audio file attached; send {FORMATS}.")
         self._check_attachment(audio[0])
         await interaction.response.defer(thinking=True)
         rated = await self.bot.service.rate_upload(
@@ -82,7 +83,7 @@ class Rate(commands.Cog):
         if not looks_like_audio(attachment.filename, attachment.content_type):
             raise UserFacingError(
                 f"`{discord.utils.escape_markdown(attachment.filename)}` doesn't look like audio."
-                " Send an mp3, wav, ogg, flac, m4a or opus file."
+                f" Send {FORMATS}."
             )
 
 

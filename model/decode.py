@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 22050
 OFFSET_S = 1.0
 
+# What users may send: file name suffixes an upload may carry, and how every message names the formats.
+AUDIO_SUFFIXES = frozenset(
+    {".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".webm", ".mp4"}
+)
+FORMATS = "mp3, wav, flac, ogg, m4a, opus or webm"
+
 Sink = Callable[[np.ndarray], None]
 
 # Native-rate frames read from libsndfile per call, and float32 bytes read from ffmpeg per call.
@@ -255,14 +261,14 @@ def _ffmpeg_error(stderr: str, returncode: int) -> AudioError:
     log.info("ffmpeg failed (exit %d): %s", returncode, stderr.strip()[-500:])
     if "matches no streams" in stderr:
         return NotAudioError(
-            "The file has no audio in it; send an audio file (mp3, wav, flac, ogg, m4a, webm)."
+            f"The file has no audio in it; send an audio file ({FORMATS})."
         )
     # When no demuxer recognises the input, ffmpeg prints only its generic "Error opening input" lines
     # (plus, for a name ending in .mp3, that it found no MPEG frames); anything else, e.g. "moov atom not
     # found", comes from a demuxer that knew the format.
     lines = [line for line in stderr.splitlines() if line.strip()]
     if lines and all(any(m in line for m in _UNRECOGNISED) for line in lines):
-        return NotAudioError("This is not an audio file; send mp3, wav, flac, ogg, m4a or webm.")
+        return NotAudioError(f"This is not an audio file; send {FORMATS}.")
     return CorruptAudioError(
         "The audio is damaged and could not be decoded; try re-exporting or re-downloading it."
     )
