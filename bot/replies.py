@@ -27,7 +27,6 @@ from typing import Any
 import discord
 
 from bot.store import SongRecord
-from model.scorer import Rating
 
 log = logging.getLogger(__name__)
 
@@ -191,44 +190,34 @@ def clip(text: str, limit: int) -> str:
 
 
 def rating_embed(
-    *,
-    title: str,
-    rating: Rating,
-    key: str,
-    cached: bool,
-    seconds: float,
-    truncated: bool,
-    url: str | None,
-    picture: str | None,
-    thresholds: Sequence[float] | None = None,
+    song: SongRecord, *, cached: bool, picture: str | None, thresholds: Sequence[float] | None = None
 ) -> discord.Embed:
     """The reply to /rate.
 
     Parameters
     ----------
-    title : str
-        Song title or file name.
-    rating : Rating
-        The model's rating.
-    key : str
-        Stable per-song key (content hash or video id) that picks the quip.
-    cached, truncated : bool
-        Footer notes: the rating came from the cache; only the first `seconds` were analysed.
-    seconds : float
-        Seconds of audio analysed.
-    url : str, optional
-        Link for the title (http/https only; anything else is left out).
+    song : SongRecord
+        The rated song: its title, link (http/https only; anything else is left out), rating, key (which
+        picks the quip) and the seconds analysed.
+    cached : bool
+        The rating came from the cache (said in the footer).
     picture : str, optional
         File name of the attached rating picture, shown as the embed image.
     thresholds : Sequence[float], optional
         The model card's nine calibration thresholds; without them the verdict has no light/decent/strong.
+
+    Returns
+    -------
+    discord.Embed
+        Within Discord's embed limits whatever the title and genres.
     """
+    rating = song.rating
     words = verdict(rating.score, rating.expected, thresholds)
     line = f"**{words}**." if words in ("NOT GOOD", "CLASSIC") else f"I'm feeling a **{words}**."
-    description = f"# {rating.score}/10\n{line}\n\n{quip(key, rating.score)}"
+    description = f"# {rating.score}/10\n{line}\n\n{quip(song.key, rating.score)}"
     embed = discord.Embed(
-        title=clip(" ".join(title.split()) or "Untitled", TITLE_LIMIT),
-        url=_safe_url(url),
+        title=clip(" ".join(song.title.split()) or "Untitled", TITLE_LIMIT),
+        url=_safe_url(song.url),
         description=clip(description, DESCRIPTION_LIMIT),
         colour=score_colour(rating.score),
     )
@@ -236,7 +225,7 @@ def rating_embed(
         embed.add_field(
             name="Sounds like", value=clip(_genres_text(rating.genres), FIELD_VALUE_LIMIT), inline=False
         )
-    embed.set_footer(text=clip(_footer_text(seconds, truncated, cached), FOOTER_LIMIT))
+    embed.set_footer(text=clip(_footer_text(song.seconds, song.truncated, cached), FOOTER_LIMIT))
     if picture:
         embed.set_image(url=f"attachment://{picture}")
     return embed

@@ -118,7 +118,7 @@ class RatingService:
         if not data:
             raise UserFacingError("That file is empty.")
         key = "file:" + hashlib.sha256(data).hexdigest()
-        return await self._rate(key, Path(filename).stem or filename, None, requester, data)
+        return await self._rate(key, requester, title=Path(filename).stem or filename, source=data)
 
     async def rate_path(self, path: Path, requester: Requester) -> RatedSong:
         """Rate a local audio file (the CLI)."""
@@ -127,7 +127,7 @@ class RatingService:
         except OSError as error:
             raise UserFacingError(f"Can't read {path}: {error.strerror}.") from None
         # The worker decodes from the path, streaming: a long file is never held in memory whole.
-        return await self._rate("file:" + digest, path.stem or path.name, None, requester, str(path))
+        return await self._rate("file:" + digest, requester, title=path.stem or path.name, source=str(path))
 
     async def rate_link(self, url: str, requester: Requester) -> RatedSong:
         """Download the audio behind a (YouTube) link and rate it."""
@@ -135,7 +135,7 @@ class RatingService:
             url = youtube.check_url(url, self.youtube_options)
         except youtube.SourceError as error:
             raise UserFacingError(str(error)) from None
-        return await self._rate(link_key(url), None, url, requester, None)
+        return await self._rate(link_key(url), requester, url=url)
 
     async def history(self, user_id: int) -> list[HistoryRow]:
         """A user's latest ratings, newest first (for /history)."""
@@ -146,7 +146,13 @@ class RatingService:
         return await self.store.top(guild_id)
 
     async def _rate(
-        self, key: str, title: str | None, url: str | None, requester: Requester, source: bytes | str | None
+        self,
+        key: str,
+        requester: Requester,
+        *,
+        title: str | None = None,
+        url: str | None = None,
+        source: bytes | str | None = None,
     ) -> RatedSong:
         """Rate ``source`` (bytes or a path; None: download ``url``) unless ``key`` is cached."""
         started = time.perf_counter()

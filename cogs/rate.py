@@ -100,19 +100,8 @@ def _requester(interaction: discord.Interaction) -> Requester:
 
 
 async def _send(interaction: discord.Interaction, rated: RatedSong, thresholds: Sequence[float]) -> None:
-    song = rated.song
-    embed = replies.rating_embed(
-        title=song.title,
-        rating=song.rating,
-        key=song.key,
-        cached=rated.cached,
-        seconds=song.seconds,
-        truncated=song.truncated,
-        url=song.url,
-        picture=PICTURE,
-        thresholds=thresholds,
-    )
-    await interaction.followup.send(embed=embed, file=discord.File(io.BytesIO(song.picture), PICTURE))
+    embed = replies.rating_embed(rated.song, cached=rated.cached, picture=PICTURE, thresholds=thresholds)
+    await interaction.followup.send(embed=embed, file=discord.File(io.BytesIO(rated.song.picture), PICTURE))
 
 
 async def setup(bot: NeedleBot) -> None:

@@ -20,6 +20,7 @@ from bot.replies import (
     top_embed,
     verdict,
 )
+from bot.store import SongRecord
 from model.calibration import calibrate
 from model.scorer import Rating
 
@@ -35,12 +36,11 @@ def _rating(score: int = 7, expected: float = 7.1, genres=(("hiphop", 0.62), ("j
                   genres=tuple(genres))
 
 
-def _embed(**overrides):
-    kwargs = dict(title="Some Artist - Some Song", rating=_rating(), key="video123", cached=False,
-                  seconds=205.0, truncated=False, url="https://www.youtube.com/watch?v=video123",
-                  picture="rating.png", thresholds=THRESHOLDS)
-    kwargs.update(overrides)
-    return rating_embed(**kwargs)
+def _embed(*, cached=False, picture="rating.png", thresholds=THRESHOLDS, **overrides):
+    fields = dict(key="video123", title="Some Artist - Some Song", url="https://www.youtube.com/watch?v=video123",
+                  rating=_rating(), seconds=205.0, truncated=False, picture=b"\x89PNG")
+    fields.update(overrides)
+    return rating_embed(SongRecord(**fields), cached=cached, picture=picture, thresholds=thresholds)
 
 
 @dataclass
