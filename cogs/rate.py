@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 PICTURE = "rating.png"
 
 
-def _cooldown(interaction: discord.Interaction) -> app_commands.Cooldown | None:
-    seconds = interaction.client.settings.jobs.cooldown_seconds  # type: ignore[attr-defined]
+def _cooldown(interaction: discord.Interaction[NeedleBot]) -> app_commands.Cooldown | None:
+    seconds = interaction.client.settings.jobs.cooldown_seconds
     return app_commands.Cooldown(1, seconds) if seconds else None
 
 
@@ -39,12 +39,13 @@ class Rate(commands.Cog):
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
     @app_commands.command()
-    @app_commands.describe(
-        file=f"An audio file: {FORMATS}", url="A YouTube link to the song"
-    )
+    @app_commands.describe(file=f"An audio file: {FORMATS}", url="A YouTube link to the song")
     @app_commands.checks.dynamic_cooldown(_cooldown)
     async def rate(
-        self, interaction: discord.Interaction, file: discord.Attachment | None = None, url: str | None = None
+        self,
+        interaction: discord.Interaction[NeedleBot],
+        file: discord.Attachment | None = None,
+        url: str | None = None,
     ) -> None:
         """Rate a song the way the internet's busiest music nerd would: attach audio or a YouTube link."""
         if (file is None) == (url is None):
@@ -61,7 +62,9 @@ class Rate(commands.Cog):
         await _send(interaction, rated, self.bot.service.thresholds)
 
     @app_commands.checks.dynamic_cooldown(_cooldown)
-    async def rate_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
+    async def rate_message(
+        self, interaction: discord.Interaction[NeedleBot], message: discord.Message
+    ) -> None:
         """Rate the audio attached to a message."""
         audio = [a for a in message.attachments if looks_like_audio(a.filename, a.content_type)]
         if not audio:
@@ -95,11 +98,13 @@ async def _read(attachment: discord.Attachment) -> bytes:
         raise UserFacingError("I couldn't download that file from Discord. Try uploading it again.") from None
 
 
-def _requester(interaction: discord.Interaction) -> Requester:
+def _requester(interaction: discord.Interaction[NeedleBot]) -> Requester:
     return Requester(user_id=interaction.user.id, guild_id=interaction.guild_id)
 
 
-async def _send(interaction: discord.Interaction, rated: RatedSong, thresholds: Sequence[float]) -> None:
+async def _send(
+    interaction: discord.Interaction[NeedleBot], rated: RatedSong, thresholds: Sequence[float]
+) -> None:
     embed = replies.rating_embed(rated.song, cached=rated.cached, picture=PICTURE, thresholds=thresholds)
     await interaction.followup.send(embed=embed, file=discord.File(io.BytesIO(rated.song.picture), PICTURE))
 

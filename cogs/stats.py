@@ -19,7 +19,7 @@ class Stats(commands.Cog):
         self.bot = bot
 
     @app_commands.command()
-    async def history(self, interaction: discord.Interaction) -> None:
+    async def history(self, interaction: discord.Interaction[NeedleBot]) -> None:
         """Your last ten rated songs."""
         rows = await self.bot.service.history(interaction.user.id)
         await interaction.response.send_message(
@@ -28,7 +28,7 @@ class Stats(commands.Cog):
 
     @app_commands.command()
     @app_commands.guild_only()
-    async def top(self, interaction: discord.Interaction) -> None:
+    async def top(self, interaction: discord.Interaction[NeedleBot]) -> None:
         """This server's best-rated songs."""
         assert interaction.guild_id is not None  # guild_only
         rows = await self.bot.service.top(interaction.guild_id)
