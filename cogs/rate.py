@@ -72,7 +72,7 @@ class Rate(commands.Cog):
         self._check_attachment(audio[0])
         await interaction.response.defer(thinking=True)
         rated = await self.bot.service.rate_upload(
-            await audio[0].read(), audio[0].filename, _requester(interaction)
+            await _read(audio[0]), audio[0].filename, _requester(interaction)
         )
         await _send(interaction, rated, self.bot.service.thresholds)
 

@@ -281,6 +281,16 @@ async def test_an_attachment_discord_cannot_serve(harness: Harness) -> None:
     assert "couldn't download that file" in text
 
 
+async def test_the_menu_on_an_attachment_discord_cannot_serve(harness: Harness) -> None:
+    # Same guard as /rate: a clear message, and (checked by no_errors_logged) no ERROR in the log.
+    fake = harness.fake
+    attachment = fake.add_attachment("gone-menu.wav", song_bytes(3.0, seed=9), "audio/wav")
+    attachment["url"] = attachment["url"].replace("gone-menu.wav", "expired.wav")  # the CDN answers 404
+    message = fake.make_message(content="listen", attachments=[attachment])
+    text = await later_error(await fake.message_command("Rate this song", message=message))
+    assert "couldn't download that file" in text
+
+
 async def test_menu_on_a_message_without_audio(harness: Harness) -> None:
     fake = harness.fake
     message = fake.make_message(content="no attachments here")
