@@ -190,10 +190,3 @@ class Scorer:
             distribution=tuple(float(p) for p in scores),
             genres=top,
         )
-
-    def rate_batch(self, features: np.ndarray) -> list[Rating]:
-        """Rate each row of an (n, 26) feature array."""
-        rows = np.asarray(features, dtype=np.float64)
-        if rows.ndim != 2:
-            raise ValueError(f"expected an (n, {len(FEATURE_NAMES)}) array, got shape {rows.shape}")
-        return [self.rate(row) for row in rows]
