@@ -19,16 +19,13 @@ line and different songs usually get different ones.
 """
 
 import hashlib
-import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import discord
 
-from bot.store import SongRecord
-
-log = logging.getLogger(__name__)
+from bot.store import HistoryRow, SongRecord
 
 # Discord's embed limits (characters).
 TITLE_LIMIT = 256
@@ -280,37 +277,49 @@ def error_embed(message: str, *, title: str = "Hmm, that didn't work") -> discor
     )
 
 
-def history_embed(rows: Iterable[Any], user_name: str) -> discord.Embed:
-    """A user's latest ratings; rows have title, score, url, rated_at (dataclasses or mappings)."""
+def history_embed(rows: Iterable[HistoryRow], user_name: str) -> discord.Embed:
+    """A user's latest ratings, as /history shows them (only to that user).
+
+    Parameters
+    ----------
+    rows : Iterable[HistoryRow]
+        Newest first, as :meth:`Store.history` returns them.
+    user_name : str
+        The user's display name, for the title.
+    """
     empty = "Nothing here yet. Rate something with `/rate`: a YouTube link, a search, or an audio file."
     return _list_embed(rows, title=f"{user_name}'s latest ratings", empty=empty)
 
 
-def top_embed(rows: Iterable[Any], guild_name: str) -> discord.Embed:
-    """A server's best-rated songs; rows have title, score, url, rated_at (dataclasses or mappings)."""
+def top_embed(rows: Iterable[HistoryRow], guild_name: str) -> discord.Embed:
+    """A server's best-rated songs, as /top shows them.
+
+    Parameters
+    ----------
+    rows : Iterable[HistoryRow]
+        Best first, as :meth:`Store.top` returns them.
+    guild_name : str
+        The server's name, for the title.
+    """
     empty = "Nobody here has rated anything yet. Be the first with `/rate`!"
     return _list_embed(rows, title=f"Top rated in {guild_name}", empty=empty)
 
 
-def _list_embed(rows: Iterable[Any], *, title: str, empty: str) -> discord.Embed:
+def _list_embed(rows: Iterable[HistoryRow], *, title: str, empty: str) -> discord.Embed:
     lines = [_list_line(i, row) for i, row in enumerate(rows, start=1)]
     embed = discord.Embed(title=clip(title, TITLE_LIMIT), colour=LIST_COLOUR)
     embed.description = _join_within(lines, DESCRIPTION_LIMIT) if lines else empty
     return embed
 
 
-def _list_line(number: int, row: Any) -> str:
-    title = clip(" ".join(str(_field(row, "title")).split()) or "Untitled", LIST_TITLE_CHARS)
+def _list_line(number: int, row: HistoryRow) -> str:
+    title = clip(" ".join(row.title.split()) or "Untitled", LIST_TITLE_CHARS)
     # escape_markdown only escapes "[" where it looks like a link; inside link text either bracket breaks it.
     text = discord.utils.escape_markdown(title).replace("\\[", "[").replace("[", "\\[").replace("]", "\\]")
-    url = _safe_url(_field(row, "url"))
+    url = _safe_url(row.url)
     if url:
         text = f"[{text}]({url.replace('(', '%28').replace(')', '%29')})"
-    return f"{number}. **{int(_field(row, 'score'))}/10** {text} · {_timestamp(_field(row, 'rated_at'))}"
-
-
-def _field(row: Any, name: str) -> Any:
-    return row[name] if isinstance(row, Mapping) else getattr(row, name)
+    return f"{number}. **{row.score}/10** {text} · {_timestamp(row.rated_at)}"
 
 
 def _timestamp(when: datetime) -> str:
