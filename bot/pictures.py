@@ -5,7 +5,6 @@ touches pyplot's global figure registry (each call builds its own ``Figure`` on 
 """
 
 import io
-import logging
 import warnings
 from collections.abc import Sequence
 
@@ -14,8 +13,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from model.scorer import N_SCORES
-
-log = logging.getLogger(__name__)
 
 N_MELS = 128
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 4.0, 100  # 1000 x 400 px
