@@ -18,7 +18,7 @@ import pytest_asyncio
 
 from bot.client import NeedleBot
 from bot.config import Secret, settings_from_dict
-from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage
+from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage, running_bot
 from tests.fakes.media import MediaServer, song_bytes
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -75,12 +75,8 @@ async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) 
         settings = dataclasses.replace(
             settings, discord=dataclasses.replace(settings.discord, token=Secret(fake.token))
         )
-        async with NeedleBot(settings) as bot:
-            task = asyncio.create_task(bot.start(fake.token))
-            await fake.wait_ready(timeout=30)
+        async with NeedleBot(settings) as bot, running_bot(fake, bot, timeout=30):
             yield Harness(fake, bot, media, records, settings.storage.database_path)
-            await bot.close()
-            await task
     root.removeHandler(handler)
     root.setLevel(previous_level)
     assert fake.unknown_routes == []
