@@ -75,7 +75,18 @@ class SilentAudioError(AudioError):
 
 
 def ffmpeg_executable(configured: str | None = None) -> str:
-    """Path of the ffmpeg binary: ``configured`` when given, else imageio-ffmpeg's bundled static build."""
+    """The ffmpeg binary to run.
+
+    Parameters
+    ----------
+    configured : str, optional
+        A binary named in the settings; empty or None means imageio-ffmpeg's bundled static build.
+
+    Returns
+    -------
+    str
+        Path (or command name) of the ffmpeg executable.
+    """
     if configured:
         return configured
     import imageio_ffmpeg
@@ -94,14 +105,24 @@ def decode(
 
     Parameters
     ----------
-    source : a file path, or the file's bytes.
-    sink : called with each block, shape (n,), in order; at most ``max_seconds`` of audio in all.
-    max_seconds : cap on the decoded duration after the offset, in seconds.
-    ffmpeg : ffmpeg binary for formats libsndfile cannot read; default imageio-ffmpeg's.
+    source : str, os.PathLike or bytes
+        A file path, or the file's bytes.
+    sink : Callable[[np.ndarray], None]
+        Called with each block, float32, shape (n,), in order; at most ``max_seconds`` of audio in all.
+    max_seconds : float
+        Cap on the decoded duration after the offset, in seconds; the rest is not decoded.
+    ffmpeg : str, optional
+        ffmpeg binary for formats libsndfile cannot read; default imageio-ffmpeg's.
 
     Returns
     -------
-    True when the input went on past the cap and the rest was not decoded.
+    bool
+        True when the input went on past the cap and the rest was not decoded (truncated).
+
+    Raises
+    ------
+    AudioError
+        A subclass saying why the input cannot be decoded, with a message for the user.
     """
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)

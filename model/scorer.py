@@ -36,10 +36,16 @@ class ModelError(Exception):
 class Rating:
     """One song's rating.
 
-    score: calibrated integer score, 1..10.
-    expected: the model's expected score on 0..10 before calibration.
-    distribution: 11 probabilities for scores 0..10, summing to 1.
-    genres: top 3 (genre label, probability), best first; () for a model without genres.
+    Attributes
+    ----------
+    score : int
+        Calibrated integer score, 1..10.
+    expected : float
+        The model's expected score on 0..10 before calibration.
+    distribution : tuple[float, ...]
+        11 probabilities for scores 0..10, summing to 1.
+    genres : tuple[tuple[str, float], ...]
+        Top 3 (genre label, probability), best first; () for a model without genres.
     """
 
     score: int
@@ -48,6 +54,13 @@ class Rating:
     genres: tuple[tuple[str, float], ...]
 
     def to_dict(self) -> dict:
+        """The rating as JSON-safe data, as the store and ``needlebot rate --json`` keep it.
+
+        Returns
+        -------
+        dict
+            Keys ``score``, ``expected``, ``distribution`` and ``genres``.
+        """
         return {
             "score": self.score,
             "expected": self.expected,
@@ -57,6 +70,17 @@ class Rating:
 
     @classmethod
     def from_dict(cls, d: dict) -> Rating:
+        """The rating that `to_dict` wrote.
+
+        Parameters
+        ----------
+        d : dict
+            A mapping with ``score``, ``expected``, ``distribution`` and ``genres``.
+
+        Returns
+        -------
+        Rating
+        """
         return cls(
             score=int(d["score"]),
             expected=float(d["expected"]),
@@ -115,7 +139,15 @@ def _check_card(card: dict, tflite: Path) -> None:
 
 
 class Scorer:
-    """A loaded model: call `rate` with a (26,) feature vector in FEATURE_NAMES order."""
+    """A loaded model: call `rate` with a (26,) feature vector in FEATURE_NAMES order.
+
+    Parameters
+    ----------
+    card : dict
+        The model card (``card.json``): feature names, score classes, calibration thresholds, genres.
+    interpreter : object
+        A LiteRT ``Interpreter`` with its tensors allocated; use `load` rather than building one by hand.
+    """
 
     def __init__(self, card: dict, interpreter: object) -> None:
         self.card = card
@@ -128,7 +160,23 @@ class Scorer:
 
     @classmethod
     def load(cls, directory: Path = MODEL_DIR) -> Scorer:
-        """Read `needlebot.tflite` and `card.json` from `directory`, checking that they belong together."""
+        """Read ``needlebot.tflite`` and ``card.json`` from ``directory``, checking that they belong together.
+
+        Parameters
+        ----------
+        directory : Path
+            The model directory; default the bundled model next to this module.
+
+        Returns
+        -------
+        Scorer
+
+        Raises
+        ------
+        ModelError
+            A file is missing, unreadable, or does not match the card or this code; the message says
+            how to fix it.
+        """
         # Imported here so that importing this module (e.g. for Rating) stays cheap.
         from ai_edge_litert.interpreter import Interpreter
 
@@ -172,7 +220,22 @@ class Scorer:
         return scores, genres
 
     def rate(self, features: np.ndarray) -> Rating:
-        """Rate one song from its (26,) feature vector (FEATURE_NAMES order)."""
+        """Rate one song.
+
+        Parameters
+        ----------
+        features : np.ndarray
+            The song's 26 features in FEATURE_NAMES order, shape (26,), finite.
+
+        Returns
+        -------
+        Rating
+
+        Raises
+        ------
+        ValueError
+            ``features`` has another shape or a non-finite value.
+        """
         row = np.asarray(features, dtype=np.float64)
         if row.shape != (len(FEATURE_NAMES),) or not np.all(np.isfinite(row)):
             raise ValueError(f"expected {len(FEATURE_NAMES)} finite features, got shape {row.shape}")
