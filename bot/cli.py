@@ -30,6 +30,18 @@ Meanwhile, try it without Discord:  needlebot rate some-song.mp3
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``needlebot`` command.
+
+    Parameters
+    ----------
+    argv : list[str], optional
+        The arguments; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 done, 1 the input could not be used, 2 bad configuration or no token.
+    """
     parser = argparse.ArgumentParser(prog="needlebot", description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, help="TOML settings file (default: config.toml if present)")
     commands = parser.add_subparsers(dest="command", required=True)

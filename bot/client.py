@@ -46,12 +46,23 @@ class NeedleBot(commands.Bot):
 
     @property
     def service(self) -> RatingService:
-        """The rating pipeline and the ratings database: the one way cogs reach data."""
+        """The rating pipeline and the ratings database: the one way cogs reach data.
+
+        Returns
+        -------
+        RatingService
+
+        Raises
+        ------
+        RuntimeError
+            Before ``setup_hook`` has run.
+        """
         if self._service is None:
             raise RuntimeError("the bot's services start in setup_hook")
         return self._service
 
     async def setup_hook(self) -> None:
+        """Open the services, warm the workers, load the cogs, sync to the dev guild if one is set."""
         self._service = await RatingService.open(self.settings, self.jobs)
         self._keep(asyncio.create_task(self.jobs.warm(), name="warm-workers"))
         for extension in EXTENSIONS:
@@ -63,6 +74,7 @@ class NeedleBot(commands.Bot):
             log.info("synced %d commands to the dev guild %d", len(synced), guild_id)
 
     async def close(self) -> None:
+        """Disconnect, then stop the worker pool and close the database."""
         await super().close()
         for task in self._background:
             task.cancel()

@@ -129,6 +129,15 @@ def verdict(score: int, expected: float | None = None, thresholds: Sequence[floa
         The model's expected score (0..10) before calibration.
     thresholds : Sequence[float], optional
         The nine calibration thresholds t_1..t_9; score s covers expected in [t_(s-1), t_s).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        ``score`` is outside 1..10, or there are not nine thresholds.
     """
     if not 1 <= score <= 10:
         raise ValueError(f"score must be 1..10, got {score}")
@@ -157,9 +166,18 @@ def _band_position(score: int, expected: float | None, thresholds: Sequence[floa
 
 
 def quip(key: str, score: int) -> str:
-    """A deterministic quip for a song: an opener that fits the score band plus an "it's my opinion" sign-off.
+    """A deterministic quip: an opener that fits the score band plus an "it's my opinion" sign-off.
 
-    key is anything stable per song (content hash, video id); score is 1..10.
+    Parameters
+    ----------
+    key : str
+        Anything stable per song (content hash, video id); the same key always gets the same quip.
+    score : int
+        Calibrated score 1..10, which picks the band of openers.
+
+    Returns
+    -------
+    str
     """
     digest = hashlib.sha256(key.encode("utf-8")).digest()
     openers = OPENERS[_band(score)]
@@ -177,12 +195,33 @@ def _band(score: int) -> str:
 
 
 def score_colour(score: int) -> discord.Colour:
-    """The embed colour for a score 1..10: red, orange, yellow, green, gold."""
+    """The embed colour for a score: red, orange, yellow, green, gold.
+
+    Parameters
+    ----------
+    score : int
+        Calibrated score 1..10.
+
+    Returns
+    -------
+    discord.Colour
+    """
     return next(colour for top, colour in BAND_COLOURS if score <= top)
 
 
 def clip(text: str, limit: int) -> str:
-    """`text` cut to at most `limit` characters, ending in an ellipsis when cut."""
+    """``text`` cut to at most ``limit`` characters, ending in an ellipsis when cut.
+
+    Parameters
+    ----------
+    text : str
+    limit : int
+        Maximum length in characters (Discord counts characters, not bytes).
+
+    Returns
+    -------
+    str
+    """
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -265,10 +304,20 @@ def _duration(seconds: float) -> str:
 
 
 def error_embed(message: str, *, title: str = "Hmm, that didn't work") -> discord.Embed:
-    """A short red embed for a user-facing error; `message` should say what the user can do.
+    """A short red embed for a user-facing error.
 
-    The default title fits every command's errors (cooldowns, permissions too); pass e.g.
-    ``title="I couldn't rate that"`` where the failure is a rating's.
+    Parameters
+    ----------
+    message : str
+        What went wrong and what the user can do.
+    title : str
+        The default fits every command's errors (cooldowns, permissions too); pass e.g.
+        ``"I couldn't rate that"`` where the failure is a rating's.
+
+    Returns
+    -------
+    discord.Embed
+        Within Discord's limits however long ``message`` is.
     """
     return discord.Embed(
         title=clip(title, TITLE_LIMIT),
@@ -283,9 +332,14 @@ def history_embed(rows: Iterable[HistoryRow], user_name: str) -> discord.Embed:
     Parameters
     ----------
     rows : Iterable[HistoryRow]
-        Newest first, as :meth:`Store.history` returns them.
+        Newest first, as `Store.history` returns them.
     user_name : str
         The user's display name, for the title.
+
+    Returns
+    -------
+    discord.Embed
+        Numbered rows with links and relative times; a friendly line when there are none.
     """
     empty = "Nothing here yet. Rate something with `/rate`: a YouTube link, a search, or an audio file."
     return _list_embed(rows, title=f"{user_name}'s latest ratings", empty=empty)
@@ -297,9 +351,14 @@ def top_embed(rows: Iterable[HistoryRow], guild_name: str) -> discord.Embed:
     Parameters
     ----------
     rows : Iterable[HistoryRow]
-        Best first, as :meth:`Store.top` returns them.
+        Best first, as `Store.top` returns them.
     guild_name : str
         The server's name, for the title.
+
+    Returns
+    -------
+    discord.Embed
+        Numbered rows with links and relative times; a friendly line when there are none.
     """
     empty = "Nobody here has rated anything yet. Be the first with `/rate`!"
     return _list_embed(rows, title=f"Top rated in {guild_name}", empty=empty)
@@ -344,7 +403,22 @@ def _join_within(lines: Sequence[str], limit: int) -> str:
 
 
 def rating_text(song: SongRecord, *, cached: bool, thresholds: Sequence[float] | None = None) -> str:
-    """The verdict as plain text, for the ``needlebot rate`` CLI: the same words as the embed."""
+    """The verdict as plain text, for the ``needlebot rate`` CLI: the same words as the embed.
+
+    Parameters
+    ----------
+    song : SongRecord
+        The rated song.
+    cached : bool
+        The rating came from the cache.
+    thresholds : Sequence[float], optional
+        The model card's nine calibration thresholds; without them the verdict has no light/decent/strong.
+
+    Returns
+    -------
+    str
+        Title, score and verdict, quip, genres (if any) and the footer, one per line.
+    """
     rating = song.rating
     lines = [
         f"{song.title}: {rating.score}/10, {verdict(rating.score, rating.expected, thresholds)}",
@@ -359,7 +433,22 @@ def rating_text(song: SongRecord, *, cached: bool, thresholds: Sequence[float] |
 def rating_json(
     song: SongRecord, *, cached: bool, thresholds: Sequence[float] | None = None
 ) -> dict[str, Any]:
-    """The verdict as JSON-safe data, for ``needlebot rate --json``."""
+    """The verdict as JSON-safe data, for ``needlebot rate --json``.
+
+    Parameters
+    ----------
+    song : SongRecord
+        The rated song.
+    cached : bool
+        The rating came from the cache.
+    thresholds : Sequence[float], optional
+        The model card's nine calibration thresholds; without them the verdict has no light/decent/strong.
+
+    Returns
+    -------
+    dict[str, Any]
+        Title, key, url, the rating's fields, verdict, quip, seconds, truncated and cached.
+    """
     rating = song.rating
     return {
         "title": song.title,

@@ -30,6 +30,16 @@ def _cooldown(interaction: discord.Interaction[NeedleBot]) -> app_commands.Coold
 
 
 class Rate(commands.Cog):
+    """/rate and the "Rate this song" message menu.
+
+    Command docstrings stay one line: Discord shows them as the command's description.
+
+    Parameters
+    ----------
+    bot : NeedleBot
+        The running bot; its ``service`` rates songs and reads the database.
+    """
+
     def __init__(self, bot: NeedleBot) -> None:
         self.bot = bot
         self.menu = app_commands.ContextMenu(name="Rate this song", callback=self.rate_message)
@@ -110,4 +120,5 @@ async def _send(
 
 
 async def setup(bot: NeedleBot) -> None:
+    """discord.py's extension entry point: add the cog to ``bot``."""
     await bot.add_cog(Rate(bot))

@@ -15,6 +15,16 @@ if TYPE_CHECKING:
 
 
 class Stats(commands.Cog):
+    """/history and /top.
+
+    Command docstrings stay one line: Discord shows them as the command's description.
+
+    Parameters
+    ----------
+    bot : NeedleBot
+        The running bot; its ``service`` rates songs and reads the database.
+    """
+
     def __init__(self, bot: NeedleBot) -> None:
         self.bot = bot
 
@@ -37,4 +47,5 @@ class Stats(commands.Cog):
 
 
 async def setup(bot: NeedleBot) -> None:
+    """discord.py's extension entry point: add the cog to ``bot``."""
     await bot.add_cog(Stats(bot))
