@@ -437,12 +437,8 @@ def rating_json(
 
     Parameters
     ----------
-    song : SongRecord
-        The rated song.
-    cached : bool
-        The rating came from the cache.
-    thresholds : Sequence[float], optional
-        The model card's nine calibration thresholds; without them the verdict has no light/decent/strong.
+    song, cached, thresholds
+        As for `rating_text`.
 
     Returns
     -------

@@ -159,18 +159,7 @@ class RatingService:
         path : Path
             The file; the cache key is the sha256 of its bytes, the same as for an upload of it.
         requester : Requester
-            Who asked; recorded with the rating and used for the per-user job limit.
-
-        Returns
-        -------
-        RatedSong
-            The stored song and whether it came from the cache.
-
-        Raises
-        ------
-        UserFacingError
-            The input cannot be rated (empty, not audio, refused link, busy, model not loaded); the message
-            says why.
+            As for `rate_upload`, which also says what is returned and raised.
         """
         try:
             digest = await asyncio.to_thread(sha256_file, path)
@@ -187,18 +176,7 @@ class RatingService:
         url : str
             The link; only allowed hosts are fetched.
         requester : Requester
-            Who asked; recorded with the rating and used for the per-user job limit.
-
-        Returns
-        -------
-        RatedSong
-            The stored song and whether it came from the cache.
-
-        Raises
-        ------
-        UserFacingError
-            The input cannot be rated (empty, not audio, refused link, busy, model not loaded); the message
-            says why.
+            As for `rate_upload`, which also says what is returned and raised.
         """
         try:
             url = youtube.check_url(url, self.youtube_options)
