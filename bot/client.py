@@ -79,10 +79,8 @@ class NeedleBot(commands.Bot):
         for task in self._background:
             task.cancel()
         if self._service is not None:
-            await self._service.close()
+            await self._service.close()  # the worker pool, started only by the service, and the database
             self._service = None
-        else:
-            await self.jobs.close()
 
     async def on_ready(self) -> None:
         log.info("ready as %s (%d guilds)", self.user, len(self.guilds))

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Requester:
     """Who asked: the Discord user and guild (``None`` in DMs and from the CLI)."""
@@ -82,15 +83,14 @@ class RatingService:
 
     @classmethod
     async def open(cls, settings: Settings, jobs: Jobs) -> RatingService:
-        """Assemble the service the bot and the CLI share: start loading the model, open the database,
-        start ``jobs``.
+        """The service the bot and the CLI share: start loading the model, open the database, start ``jobs``.
 
         Parameters
         ----------
-        settings
+        settings : Settings
             Where the model and the database are, and the limits.
-        jobs
-            A pool that is not started yet; the service starts it and :meth:`close` closes it.
+        jobs : Jobs
+            A pool that is not started yet; the service starts it and `close` closes it.
 
         Returns
         -------
