@@ -29,7 +29,7 @@ from bot.client import NeedleBot
 from bot.config import Secret, settings_from_dict
 from bot.sources import youtube
 from bot.store import AlbumRecord, StoredTrack
-from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord import FakeDiscord, running_bot
 from tests.fakes.media import MediaServer
 
 TARGET = 1.7
@@ -81,9 +81,7 @@ async def measure(n_tracks: int, minutes: float) -> dict[str, float]:
             settings = dataclasses.replace(
                 settings, discord=dataclasses.replace(settings.discord, token=Secret(fake.token))
             )
-            async with NeedleBot(settings) as bot:
-                task = asyncio.create_task(bot.start(fake.token))
-                await fake.wait_ready(timeout=60)
+            async with NeedleBot(settings) as bot, running_bot(fake, bot, timeout=60):
                 await bot.jobs.warm()
                 bot.albums = AlbumService(bot.service, settings.albums, resolve, find_track)
 
@@ -110,8 +108,6 @@ async def measure(n_tracks: int, minutes: float) -> dict[str, float]:
                     "rss_workers": max(_peak_mb(w.pid) for w in workers),
                     "workers": len(workers),
                 }
-                await bot.close()
-                await task
     return result
 
 

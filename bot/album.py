@@ -188,6 +188,22 @@ class AlbumService:
         )
         return rated
 
+    async def artists(self, prefix: str, limit: int = 25) -> list[str]:
+        """Artists for autocomplete: those Fantano reviewed, then those users had rated, without repeats.
+
+        Parameters
+        ----------
+        prefix : what the user typed so far.
+        limit : at most this many names (Discord shows 25).
+        """
+        names = self.fantano.artists(prefix, limit) if self.fantano is not None else []
+        return _distinct(names + await self.store.rated_artists(prefix, limit), limit)
+
+    async def titles(self, artist: str, prefix: str, limit: int = 25) -> list[str]:
+        """Album titles of ``artist`` for autocomplete, from the same two sources as :meth:`artists`."""
+        names = self.fantano.albums(artist, prefix, limit) if self.fantano is not None else []
+        return _distinct(names + await self.store.rated_albums(artist, prefix, limit), limit)
+
     async def _track(
         self, album: AlbumRecord, number: int, outcome: TrackOutcome | None, requester: Requester
     ) -> TrackResult:
@@ -257,6 +273,14 @@ class AlbumService:
                 tracks = tracks[:kept]
                 break
         return dataclasses.replace(album, tracks=tracks, note=note)
+
+
+def _distinct(names: list[str], limit: int) -> list[str]:
+    """The first spelling of each name (compared normalized), at most ``limit`` of them."""
+    kept: dict[str, str] = {}
+    for name in names:
+        kept.setdefault(normalize_title(name), name)
+    return list(kept.values())[:limit]
 
 
 def make_album_service(settings: Settings, ratings: RatingService) -> AlbumService:

@@ -16,6 +16,7 @@ from bot import replies
 from bot.album import TrackResult
 from bot.service import Requester
 from bot.store import AlbumRecord
+from cogs.rate import cooldown
 
 if TYPE_CHECKING:
     from bot.client import NeedleBot
@@ -25,11 +26,6 @@ log = logging.getLogger(__name__)
 EDIT_INTERVAL = 1.5  # seconds between two edits of one response: webhook edits are rate-limited
 CHOICES = 25  # Discord shows at most 25 autocomplete choices
 CHOICE_CHARS = 100  # ... each at most 100 characters long
-
-
-def _cooldown(interaction: discord.Interaction) -> app_commands.Cooldown | None:
-    seconds = interaction.client.settings.jobs.cooldown_seconds  # type: ignore[attr-defined]
-    return app_commands.Cooldown(1, seconds) if seconds else None
 
 
 class ProgressEdits:
@@ -42,7 +38,7 @@ class ProgressEdits:
     latency.
     """
 
-    def __init__(self, interaction: discord.Interaction) -> None:
+    def __init__(self, interaction: discord.Interaction[NeedleBot]) -> None:
         self.interaction = interaction
         self.edits = 0
         self._last = time.monotonic()
@@ -92,10 +88,10 @@ class Album(commands.Cog):
     @app_commands.describe(artist="Who made it", title="The album's title")
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
-    @app_commands.checks.dynamic_cooldown(_cooldown)
+    @app_commands.checks.dynamic_cooldown(cooldown)
     async def album(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[NeedleBot],
         artist: app_commands.Range[str, 1, 100],
         title: app_commands.Range[str, 1, 200],
     ) -> None:
@@ -112,35 +108,21 @@ class Album(commands.Cog):
 
     @album.autocomplete("artist")
     async def artist_choices(
-        self, interaction: discord.Interaction, current: str
+        self, interaction: discord.Interaction[NeedleBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        names: list[str] = []
-        if (fantano := self.bot.albums.fantano) is not None:
-            names += fantano.artists(current, limit=CHOICES)
-        names += await self.bot.albums.store.rated_artists(current, limit=CHOICES)
-        return _choices(names)
+        return _choices(await self.bot.albums.artists(current, CHOICES))
 
     @album.autocomplete("title")
     async def title_choices(
-        self, interaction: discord.Interaction, current: str
+        self, interaction: discord.Interaction[NeedleBot], current: str
     ) -> list[app_commands.Choice[str]]:
         artist = str(getattr(interaction.namespace, "artist", "") or "")
-        names: list[str] = []
-        if (fantano := self.bot.albums.fantano) is not None:
-            names += fantano.albums(artist, current, limit=CHOICES)
-        names += await self.bot.albums.store.rated_albums(artist, current, limit=CHOICES)
-        return _choices(names)
+        return _choices(await self.bot.albums.titles(artist, current, CHOICES))
 
 
 def _choices(names: Sequence[str]) -> list[app_commands.Choice[str]]:
-    """Distinct names (the first spelling of each, case-insensitively) as at most 25 choices."""
-    seen: set[str] = set()
-    kept = []
-    for name in names:
-        if 0 < len(name) <= CHOICE_CHARS and name.casefold() not in seen:
-            seen.add(name.casefold())
-            kept.append(name)
-    return [app_commands.Choice(name=name, value=name) for name in kept[:CHOICES]]
+    # Discord refuses the whole answer if one choice is longer than it allows.
+    return [app_commands.Choice(name=n, value=n) for n in names if 0 < len(n) <= CHOICE_CHARS]
 
 
 async def setup(bot: NeedleBot) -> None:

@@ -21,7 +21,7 @@ from bot.config import Secret, settings_from_dict
 from bot.service import Requester
 from bot.sources import youtube
 from bot.store import AlbumRecord, StoredTrack
-from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage
+from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage, running_bot
 from tests.fakes.media import MediaServer
 from tests.test_bot import DEFERRED, _Collect, rows
 
@@ -109,16 +109,12 @@ async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) 
             settings, discord=dataclasses.replace(settings.discord, token=Secret(fake.token))
         )
         catalogue = Catalogue(media)
-        async with NeedleBot(settings) as bot:
-            task = asyncio.create_task(bot.start(fake.token))
-            await fake.wait_ready(timeout=30)
+        async with NeedleBot(settings) as bot, running_bot(fake, bot, timeout=30):
             bot.albums = AlbumService(
                 bot.service, settings.albums, catalogue.resolve, catalogue.find_track, bot.albums.fantano
             )
             await bot.tree.sync()  # global commands too, as for a user-installed app
             yield Harness(fake, bot, catalogue, records, settings.storage.database_path)
-            await bot.close()
-            await task
     root.removeHandler(handler)
     assert fake.unknown_routes == []
 
