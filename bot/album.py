@@ -20,14 +20,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import AlbumSettings, Settings
 from bot.errors import BusyError, UserFacingError
 from bot.service import RatingService, Requester
 from bot.sources import youtube
-from bot.sources.fantano import FantanoScores
 from bot.sources.names import album_key, normalize_title
 from bot.sources.tracklists import GeniusTracklists, TracklistError
 from bot.store import AlbumRecord, SongRecord, StoredTrack, TrackOutcome
@@ -105,22 +103,15 @@ class AlbumService:
         Finds an album's tracklist; raises :class:`UserFacingError` (or a tracklist error) when it can't.
     find_track
         Finds the video of one track (blocking; run in a thread); raises ``youtube.SourceError``.
-    fantano
-        Fantano's own scores, shown beside ours when he reviewed the album.
     """
 
     def __init__(
-        self,
-        ratings: RatingService,
-        settings: AlbumSettings,
-        resolve: Resolver,
-        find_track: Finder,
-        fantano: FantanoScores | None = None,
+        self, ratings: RatingService, settings: AlbumSettings, resolve: Resolver, find_track: Finder
     ) -> None:
         self.ratings = ratings
         self.store = ratings.store
         self.settings = settings
-        self.fantano = fantano
+        self.fantano = ratings.fantano
         self._resolve = resolve
         self._find_track = find_track
 
@@ -170,9 +161,8 @@ class AlbumService:
             for n, track in enumerate(album.tracks)
         )
         rated = await self._summarize(album, results, complete=not pending)
-        if self.fantano is not None:
-            review = self.fantano.find(album.artist, album.title) or self.fantano.find(artist, title)
-            rated = dataclasses.replace(rated, fantano=review)
+        review = self.fantano.find(album.artist, album.title) or self.fantano.find(artist, title)
+        rated = dataclasses.replace(rated, fantano=review)
         if rated.score is not None:
             await self.store.record_album(
                 album.release_id, rated.score, user_id=requester.user_id, guild_id=requester.guild_id
@@ -196,13 +186,13 @@ class AlbumService:
         prefix : what the user typed so far.
         limit : at most this many names (Discord shows 25).
         """
-        names = self.fantano.artists(prefix, limit) if self.fantano is not None else []
-        return _distinct(names + await self.store.rated_artists(prefix, limit), limit)
+        names = self.fantano.artists(prefix, limit) + await self.store.rated_artists(prefix, limit)
+        return _distinct(names, limit)
 
     async def titles(self, artist: str, prefix: str, limit: int = 25) -> list[str]:
         """Album titles of ``artist`` for autocomplete, from the same two sources as :meth:`artists`."""
-        names = self.fantano.albums(artist, prefix, limit) if self.fantano is not None else []
-        return _distinct(names + await self.store.rated_albums(artist, prefix, limit), limit)
+        rated = await self.store.rated_albums(artist, prefix, limit)
+        return _distinct(self.fantano.albums(artist, prefix, limit) + rated, limit)
 
     async def _track(
         self, album: AlbumRecord, number: int, outcome: TrackOutcome | None, requester: Requester
@@ -306,6 +296,4 @@ def make_album_service(settings: Settings, ratings: RatingService) -> AlbumServi
     def find_track(artist: str, title: str, seconds: float | None) -> youtube.VideoInfo:
         return youtube.search(f"{artist} {title}", ratings.youtube_options, 1)[0]
 
-    table = settings.sources.fantano_scores
-    fantano = FantanoScores.load(Path(table) if table else None)
-    return AlbumService(ratings, settings.albums, resolve, find_track, fantano)
+    return AlbumService(ratings, settings.albums, resolve, find_track)

@@ -31,6 +31,7 @@ from bot.store import AlbumRecord, HistoryRow, SongRecord
 
 if TYPE_CHECKING:
     from bot.album import RatedAlbum, TrackResult
+    from bot.sources.fantano import FantanoReview
 
 # Discord's embed limits (characters).
 TITLE_LIMIT = 256
@@ -231,7 +232,12 @@ def clip(text: str, limit: int) -> str:
 
 
 def rating_embed(
-    song: SongRecord, *, cached: bool, picture: str | None, thresholds: Sequence[float] | None = None
+    song: SongRecord,
+    *,
+    cached: bool,
+    picture: str | None,
+    thresholds: Sequence[float] | None = None,
+    review: FantanoReview | None = None,
 ) -> discord.Embed:
     """The reply to /rate.
 
@@ -246,6 +252,8 @@ def rating_embed(
         File name of the attached rating picture, shown as the embed image.
     thresholds : Sequence[float], optional
         The model card's nine calibration thresholds; without them the verdict has no light/decent/strong.
+    review : FantanoReview, optional
+        Fantano's own review of the album the song is from, shown beside ours.
 
     Returns
     -------
@@ -266,10 +274,19 @@ def rating_embed(
         embed.add_field(
             name="Sounds like", value=clip(_genres_text(rating.genres), FIELD_VALUE_LIMIT), inline=False
         )
+    if review is not None:
+        _add_review(embed, review, album=True)
     embed.set_footer(text=clip(_footer_text(song.seconds, song.truncated, cached), FOOTER_LIMIT))
     if picture:
         embed.set_image(url=f"attachment://{picture}")
     return embed
+
+
+def _add_review(embed: discord.Embed, review: FantanoReview, *, album: bool) -> None:
+    """Fantano's own score and picks as a field; ``album`` names the album (a song's reply needs it)."""
+    title = f" for *{discord.utils.escape_markdown(review.album)}*" if album else ""
+    value = f"**{review.score}/10**{title}\n" + fantano_picks(review.favourites, review.least_favourite)
+    embed.add_field(name="Fantano's actual review", value=clip(value, FIELD_VALUE_LIMIT), inline=False)
 
 
 def _safe_url(url: str | None) -> str | None:
@@ -517,9 +534,8 @@ def album_embed(rated: RatedAlbum, thresholds: Sequence[float] | None = None) ->
     )
     if url := _safe_url(album.cover_url):
         embed.set_thumbnail(url=url)
-    if (review := rated.fantano) is not None:
-        value = f"**{review.score}/10**\n" + fantano_picks(review.favourites, review.least_favourite)
-        embed.add_field(name="Fantano's actual review", value=clip(value, FIELD_VALUE_LIMIT), inline=False)
+    if rated.fantano is not None:
+        _add_review(embed, rated.fantano, album=False)
     embed.set_footer(text=clip(_album_footer(rated), FOOTER_LIMIT))
     return embed
 

@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.errors import UserFacingError
 from bot.jobs import Jobs
 from bot.sources import youtube
+from bot.sources.fantano import FantanoReview, FantanoScores
 from bot.store import HistoryRow, SongRecord, Store
 from bot.worker import featurize, render
 from model import MODEL_DIR
@@ -64,12 +65,22 @@ class RatingService:
         The open database.
     scorer : asyncio.Future[Scorer]
         Resolves to the loaded model, so start-up need not wait for it.
+    fantano : FantanoScores
+        Fantano's own scores, shown beside ours for what he reviewed.
     """
 
-    def __init__(self, settings: Settings, jobs: Jobs, store: Store, scorer: asyncio.Future[Scorer]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        jobs: Jobs,
+        store: Store,
+        scorer: asyncio.Future[Scorer],
+        fantano: FantanoScores,
+    ) -> None:
         self.settings = settings
         self.jobs = jobs
         self.store = store
+        self.fantano = fantano
         self._scorer = scorer
         limits, sources = settings.limits, settings.sources
         self.youtube_options = youtube.YouTubeOptions(
@@ -100,9 +111,11 @@ class RatingService:
         model_dir = Path(settings.model.directory or MODEL_DIR)
         scorer = asyncio.ensure_future(asyncio.to_thread(Scorer.load, model_dir))
         scorer.add_done_callback(_log_model_load)
+        table = settings.sources.fantano_scores
+        fantano = await asyncio.to_thread(FantanoScores.load, Path(table) if table else None)
         store = await Store.open(settings.storage.database_path, await asyncio.to_thread(model_id, model_dir))
         jobs.start()
-        return cls(settings, jobs, store, scorer)
+        return cls(settings, jobs, store, scorer, fantano)
 
     async def close(self) -> None:
         """Stop the worker pool and close the database."""
@@ -122,6 +135,10 @@ class RatingService:
         if not scorer.done() or scorer.cancelled() or scorer.exception() is not None:
             return ()
         return tuple(scorer.result().card["calibration"]["thresholds"])
+
+    def review_of(self, song: SongRecord) -> FantanoReview | None:
+        """Fantano's review of the album ``song`` comes from, when its site named one he reviewed."""
+        return self.fantano.find(song.artist, song.album) if song.artist and song.album else None
 
     async def album_thresholds(self) -> tuple[float, ...]:
         """The model's album calibration (``model.album``); waits for the model to load."""
@@ -244,11 +261,12 @@ class RatingService:
         async with self.jobs.slot(requester.user_id):
             with tempfile.TemporaryDirectory(prefix="needlebot-") as scratch:
                 timings: dict[str, float] = {}
+                artist = album = None
                 if source is None:
                     assert url is not None
                     path, info = await self._download(url, Path(scratch), timings)
                     source = str(path)
-                    title = info.title
+                    title, artist, album = info.title, info.artist, info.album
                 mark = time.perf_counter()
                 features = await self._featurize(source)
                 timings["features"] = time.perf_counter() - mark
@@ -256,7 +274,9 @@ class RatingService:
             rating = scorer.rate(features.values)
             picture = await self.jobs.run(render, features.mel_db, rating.distribution, rating.score, title)
             timings["score+picture"] = time.perf_counter() - mark
-        song = SongRecord(key, title or key, url, rating, features.seconds, features.truncated, picture)
+        song = SongRecord(
+            key, title or key, url, rating, features.seconds, features.truncated, picture, artist, album
+        )
         await self.store.record(song, user_id=requester.user_id, guild_id=requester.guild_id, cached=False)
         log.info(
             "rated %s: %d/10 in %.2f s (%s)",

@@ -54,8 +54,11 @@ MIGRATIONS: Sequence[str] = (
     """,
     # Albums: the tracklist as resolved (after the caps), the way users asked for it, what each track
     # became (the video used and its song key, or why it failed), and who asked. Scores are not stored:
-    # they are recomputed from the songs, which the model id already keys.
+    # they are recomputed from the songs, which the model id already keys. Songs gain the artist and
+    # album the video's site named, to show Fantano's own score of that album beside a /rate.
     """
+    ALTER TABLE songs ADD COLUMN artist TEXT;
+    ALTER TABLE songs ADD COLUMN album TEXT;
     CREATE TABLE albums (
         release_id TEXT PRIMARY KEY,
         artist TEXT NOT NULL,
@@ -105,6 +108,8 @@ class SongRecord:
     seconds: float
     truncated: bool
     picture: bytes
+    artist: str | None = None  # artist and album as the video's site named them (YouTube Music does)
+    album: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,16 +221,17 @@ class Store:
             None when this model has not rated it.
         """
         async with self._db.execute(
-            "SELECT key, title, url, rating, seconds, truncated, picture FROM songs"
+            "SELECT key, title, url, rating, seconds, truncated, picture, artist, album FROM songs"
             " WHERE key = ? AND model = ?",
             (key, self.model_id),
         ) as cursor:
             row = await cursor.fetchone()
         if row is None:
             return None
-        key, title, url, rating, seconds, truncated, picture = row
+        key, title, url, rating, seconds, truncated, picture, artist, album = row
         return SongRecord(
-            key, title, url, Rating.from_dict(json.loads(rating)), seconds, bool(truncated), picture
+            key, title, url, Rating.from_dict(json.loads(rating)), seconds, bool(truncated), picture,
+            artist, album,
         )
 
     async def record(self, song: SongRecord, *, user_id: int, guild_id: int | None, cached: bool) -> None:
@@ -247,7 +253,8 @@ class Store:
             if not cached:
                 await self._db.execute(
                     "INSERT OR REPLACE INTO songs (key, model, title, url, score, expected, rating, seconds,"
-                    " truncated, picture, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " truncated, picture, created_at, artist, album)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         song.key,
                         self.model_id,
@@ -260,6 +267,8 @@ class Store:
                         int(song.truncated),
                         song.picture,
                         now,
+                        song.artist,
+                        song.album,
                     ),
                 )
             await self._db.execute(

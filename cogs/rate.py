@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import discord
@@ -72,7 +71,7 @@ class Rate(commands.Cog):
             assert url is not None
             await interaction.response.defer(thinking=True)
             rated = await self.bot.service.rate_link(url.strip(), requester)
-        await _send(interaction, rated, self.bot.service.thresholds)
+        await _send(interaction, rated)
 
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
@@ -89,7 +88,7 @@ class Rate(commands.Cog):
         rated = await self.bot.service.rate_upload(
             await _read(audio[0]), audio[0].filename, _requester(interaction)
         )
-        await _send(interaction, rated, self.bot.service.thresholds)
+        await _send(interaction, rated)
 
     def _check_attachment(self, attachment: discord.Attachment) -> None:
         # Checked before downloading: Discord reports the size and type with the attachment.
@@ -117,10 +116,15 @@ def _requester(interaction: discord.Interaction[NeedleBot]) -> Requester:
     return Requester(user_id=interaction.user.id, guild_id=interaction.guild_id)
 
 
-async def _send(
-    interaction: discord.Interaction[NeedleBot], rated: RatedSong, thresholds: Sequence[float]
-) -> None:
-    embed = replies.rating_embed(rated.song, cached=rated.cached, picture=PICTURE, thresholds=thresholds)
+async def _send(interaction: discord.Interaction[NeedleBot], rated: RatedSong) -> None:
+    service = interaction.client.service
+    embed = replies.rating_embed(
+        rated.song,
+        cached=rated.cached,
+        picture=PICTURE,
+        thresholds=service.thresholds,
+        review=service.review_of(rated.song),
+    )
     await interaction.followup.send(embed=embed, file=discord.File(io.BytesIO(rated.song.picture), PICTURE))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from bot import replies
 from bot.album import AlbumError, AlbumService
 from bot.client import NeedleBot
 from bot.config import Secret, settings_from_dict
@@ -110,9 +111,7 @@ async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) 
         )
         catalogue = Catalogue(media)
         async with NeedleBot(settings) as bot, running_bot(fake, bot, timeout=30):
-            bot.albums = AlbumService(
-                bot.service, settings.albums, catalogue.resolve, catalogue.find_track, bot.albums.fantano
-            )
+            bot.albums = AlbumService(bot.service, settings.albums, catalogue.resolve, catalogue.find_track)
             await bot.tree.sync()  # global commands too, as for a user-installed app
             yield Harness(fake, bot, catalogue, records, settings.storage.database_path)
     root.removeHandler(handler)
@@ -335,3 +334,32 @@ async def test_album_works_where_the_bot_was_not_added(harness: Harness, where: 
     history = await (await harness.fake.slash_command("history", **kwargs)).wait_reply(timeout=5)
     # The generic extractor titles a song after its file name, which history escapes for markdown.
     assert history.ephemeral and "Travelling\\_Band-Anywhere" in history.embeds[0]["description"]
+
+
+async def test_youtube_music_metadata_names_the_album() -> None:
+    # The fields yt-dlp fills for a YouTube Music track ("artists" lists every credit, main one first).
+    info = youtube._info_from(
+        {"id": "abc", "title": "Alright", "artists": ["Kendrick Lamar", "Pharrell"],
+         "artist": "Kendrick Lamar, Pharrell", "album": "To Pimp a Butterfly", "duration": 219},
+        "https://music.youtube.com/watch?v=abc",
+    )
+    assert (info.artist, info.album) == ("Kendrick Lamar", "To Pimp a Butterfly")
+    plain = youtube._info_from({"id": "x", "title": "a vlog"}, "https://www.youtube.com/watch?v=x")
+    assert (plain.artist, plain.album) == (None, None)
+
+
+async def test_rate_shows_fantanos_score_of_the_album_a_song_is_from(harness: Harness) -> None:
+    service = harness.bot.service
+    song = await service.store.find_song(next(iter(rows(harness.database, "SELECT key FROM songs")))[0])
+    assert song is not None and service.review_of(song) is None
+    from_album = dataclasses.replace(
+        song, key="youtube:tpab", artist="Kendrick Lamar", album="To Pimp A Butterfly"
+    )
+    await service.store.record(from_album, user_id=1, guild_id=None, cached=False)
+    stored = await service.store.find_song("youtube:tpab")
+    assert stored is not None and (stored.artist, stored.album) == ("Kendrick Lamar", "To Pimp A Butterfly")
+    review = service.review_of(stored)
+    assert review is not None and review.score == 10
+    embed = replies.rating_embed(stored, cached=True, picture=None, review=review).to_dict()
+    (field,) = [f for f in embed["fields"] if f["name"] == "Fantano's actual review"]
+    assert field["value"].startswith("**10/10** for *To Pimp A Butterfly*\nFAV TRACKS: ")

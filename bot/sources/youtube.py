@@ -29,13 +29,18 @@ _MAX_URL_CHARS = 2000
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What we keep of a video: yt-dlp's ``id`` (the cache key), title, page URL, seconds, uploader."""
+    """What we keep of a video: yt-dlp's ``id`` (the cache key), title, page URL, seconds, uploader.
+
+    ``artist`` and ``album`` are set when the site names them (YouTube Music tracks do).
+    """
 
     id: str
     title: str
     url: str
     duration: float | None
     uploader: str | None
+    artist: str | None = None
+    album: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +257,9 @@ def _info_from(video: dict[str, Any], url: str) -> VideoInfo:
         url=unsmuggle_url(str(video.get("webpage_url") or url))[0],
         duration=_float_or_none(video.get("duration")),
         uploader=video.get("uploader") or video.get("channel"),
+        # yt-dlp lists every credited artist in "artists"; the first is the album's own.
+        artist=next(iter(video.get("artists") or []), None) or video.get("artist"),
+        album=video.get("album"),
     )
 
 
