@@ -23,7 +23,7 @@ from bot.service import Requester
 from bot.sources import youtube
 from bot.store import AlbumRecord, StoredTrack
 from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage, running_bot
-from tests.fakes.media import MediaServer
+from tests.fakes.media import MediaServer, song_bytes
 from tests.test_bot import DEFERRED, _Collect, rows
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -44,13 +44,17 @@ class Catalogue:
     def add_album(
         self, artist: str, title: str, tracks: list[str], *, seed: int, missing: tuple[str, ...] = (),
         broken: tuple[str, ...] = (), seconds: float = 3.0, discs: tuple[int, ...] = (),
+        slow: tuple[str, ...] = (),
     ) -> AlbumRecord:
+        """Register an album; ``missing`` tracks have no video, ``broken`` ones a 404, ``slow`` ones answer
+        after 12 s."""
         for i, track in enumerate(tracks):
             name = f"{artist}-{title}-{i}.wav".replace(" ", "_")
             if track not in missing:
                 self.videos[(artist, track)] = name
             if track not in missing + broken:
-                self.media.add_song(name, seconds=seconds, seed=seed * 100 + i)
+                data = song_bytes(seconds, seed=seed * 100 + i)
+                self.media.add(name, data, "audio/wav", delay_s=12.0 if track in slow else 0.0)
         stored = tuple(
             StoredTrack(t, discs[i] if discs else 1, i + 1, 200.0) for i, t in enumerate(tracks)
         )
@@ -268,6 +272,24 @@ async def test_an_interrupted_album_resumes_from_the_tracks_already_rated(harnes
     for result in again:
         number = result.number
         assert catalogue.media.hits(f"Crash_Band-Crash_Album-{number}.wav") == hits[number]
+
+
+async def test_out_of_time_says_what_was_done_and_resumes(harness: Harness) -> None:
+    bot, catalogue = harness.bot, harness.catalogue
+    tracks = ["Quick", "Slow One", "Slow Two"]
+    catalogue.add_album("Late Band", "Late Album", tracks, seed=8, slow=("Slow One", "Slow Two"))
+    hurried = dataclasses.replace(bot.settings.albums, time_budget_seconds=10)
+    service = AlbumService(bot.service, hurried, catalogue.resolve, catalogue.find_track)
+    requester = Requester(user_id=harness.fake.user_id + 600)
+    rated = await service.rate_album("Late Band", "Late Album", requester)
+    assert not rated.complete and rated.score is None and rated.tried == 1
+    text = replies.album_text(rated)
+    assert "Time ran out after 1 of 3 tracks. Ask again and I'll pick up where I stopped." in text
+    assert "not rated in time" in text
+
+    rated = await bot.albums.rate_album("Late Band", "Late Album", requester)
+    assert rated.complete and len(rated.rated) == 3 and rated.score is not None
+    assert [r.cached for r in rated.results] == [True, False, False]
 
 
 async def test_autocomplete_offers_albums_fantano_reviewed(harness: Harness) -> None:
