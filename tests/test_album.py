@@ -274,6 +274,21 @@ async def test_an_interrupted_album_resumes_from_the_tracks_already_rated(harnes
         assert catalogue.media.hits(f"Crash_Band-Crash_Album-{number}.wav") == hits[number]
 
 
+async def test_a_single_song_is_not_stuck_behind_an_album(harness: Harness) -> None:
+    fake, catalogue = harness.fake, harness.catalogue
+    catalogue.add_album("Big Band", "Big Album", [f"Big {i}" for i in range(6)], seed=9, seconds=8.0)
+    album = await fake.slash_command("album", {"artist": "Big Band", "title": "Big Album"},
+                                     user_id=fake.user_id + 700)
+    await album.wait_response(timeout=3)
+    url = catalogue.media.add_song("someone-else.wav", seconds=8.0, seed=999)
+    single = await fake.slash_command("rate", {"url": url}, user_id=fake.user_id + 701)
+    rated = await single.wait_followup(timeout=60)
+    final = await album_reply(album)
+    assert "6 of 6 tracks rated" in text_of(final)
+    # At most `concurrency` album tracks are ahead of the single song in the pool, not the whole album.
+    assert single.dispatched_at + rated.at < album.dispatched_at + final.at
+
+
 async def test_out_of_time_says_what_was_done_and_resumes(harness: Harness) -> None:
     bot, catalogue = harness.bot, harness.catalogue
     tracks = ["Quick", "Slow One", "Slow Two"]
