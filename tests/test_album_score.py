@@ -55,7 +55,8 @@ def test_album_thresholds_give_fantanos_histogram_where_song_thresholds_bunch_up
     expected = 6.3 + 0.1 * rng.standard_normal(10)[genres] + 0.25 * rng.standard_normal(1000)
     # Album scores drawn from FANTANO's shares, as the bridge passes Fantano's review scores.
     truth = np.repeat(np.arange(1, 11), np.round(FANTANO * 1000).astype(int))
-    card = simulated_album_block(expected, genres, truth, seed=0)
+    song_thresholds = fit_thresholds(expected, FANTANO)
+    card = simulated_album_block(expected, genres, truth, song_thresholds, seed=0)
     output = np.array(card["album_output_histogram_1_to_10"])
     assert np.abs(output - FANTANO).max() < 0.005
     text = report_section(card | {"target_histogram_1_to_10": FANTANO.tolist()})
@@ -63,7 +64,8 @@ def test_album_thresholds_give_fantanos_histogram_where_song_thresholds_bunch_up
     assert np.all(np.diff(card["album_thresholds"]) >= 0)
 
     # The same simulated albums through the song thresholds: averaging squeezes them into the middle.
-    song_thresholds = fit_thresholds(expected, FANTANO)
+    as_songs = np.array(card["album_with_song_thresholds_1_to_10"])
+    assert as_songs[4:8].sum() > FANTANO[4:8].sum() + 0.1
     albums = simulate_albums(genres, 2000, np.random.default_rng(0))
     scores = np.array([album_score(expected[rows], song_thresholds) for rows in albums])
     middle = np.mean((scores >= 5) & (scores <= 8))

@@ -152,7 +152,7 @@ def test_rebuilt_card(rebuilt: Path) -> None:
 def test_rebuilt_report_and_plots(rebuilt: Path) -> None:
     text = (rebuilt / "report.md").read_text()
     assert "2-fold accuracy" in text and "always 7" in text
-    assert "### Albums" in text and "albums (ours)" in text
+    assert "### Albums" in text and "albums, song thresholds" in text
     for picture in ("report_confusion.png", "report_histogram.png"):
         assert (rebuilt / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(rebuilt.glob(".build-*")) and not list(rebuilt.glob("*.tmp"))

@@ -20,6 +20,8 @@ means of its training albums (:func:`album_block`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from model.album import album_expected
@@ -88,8 +90,13 @@ def album_block(album_means: np.ndarray, truth: np.ndarray, reference: str) -> d
     }
 
 
-def simulated_album_block(expected: np.ndarray, genres: np.ndarray, truth: np.ndarray, seed: int) -> dict:
+def simulated_album_block(
+    expected: np.ndarray, genres: np.ndarray, truth: np.ndarray, song_thresholds: Sequence[float], seed: int
+) -> dict:
     """:func:`album_block` over ``SIMULATED`` albums drawn from the reference songs (module docstring).
+
+    Also records the histogram the same albums would get through the song thresholds
+    (``album_with_song_thresholds_1_to_10``): what the album calibration corrects.
 
     Parameters
     ----------
@@ -99,6 +106,8 @@ def simulated_album_block(expected: np.ndarray, genres: np.ndarray, truth: np.nd
         Each song's genre index.
     truth : (k,) int
         Fantano's album scores 0..10.
+    song_thresholds : (9,) float
+        The song calibration.
     seed : int
         Seeds the simulation.
     """
@@ -108,20 +117,23 @@ def simulated_album_block(expected: np.ndarray, genres: np.ndarray, truth: np.nd
         f"{SIMULATED} simulated albums of {TRACKS[0]}-{TRACKS[1]} reference songs, mostly from one or two"
         " genres (training/album.py), mean expected score per album"
     )
-    return album_block(means, truth, reference)
+    as_songs = np.bincount(calibrate(means, np.asarray(song_thresholds)) - 1, minlength=10) / len(means)
+    return album_block(means, truth, reference) | {"album_with_song_thresholds_1_to_10": as_songs.tolist()}
 
 
 def report_section(calibration: dict) -> str:
     """Markdown: the album calibration and how its histogram matches Fantano's, for training reports."""
     spread = calibration["album_expected_spread"]
     histograms = {
-        "albums (ours)": np.array(calibration["album_output_histogram_1_to_10"]),
+        "albums, album thresholds": np.array(calibration["album_output_histogram_1_to_10"]),
+        "albums, song thresholds": np.array(calibration["album_with_song_thresholds_1_to_10"]),
         "Fantano": np.array(calibration["target_histogram_1_to_10"]),
     }
     return f"""### Albums
 An album's score is the mean of its tracks' expected scores (`model/album.py`) through its own
 thresholds: album means spread less than songs (here {spread[0]:.2f}..{spread[1]:.2f}, standard
-deviation {spread[2]:.3f}), so the song thresholds would bunch albums in the middle. Reference:
+deviation {spread[2]:.3f}), so the song thresholds would bunch albums in the middle (middle column).
+Reference:
 {calibration["album_reference"]}. Thresholds:
 `{", ".join(f"{t:.3f}" for t in calibration["album_thresholds"])}`.
 

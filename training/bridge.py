@@ -235,12 +235,13 @@ def run_bridge(
     _, distribution = network.predict(model, features)
     expected = distribution @ np.arange(11)
 
+    songs = calibration_block(
+        expected, scores, "GTZAN features_30_sec.csv rows (1000 songs) through this model"
+    )
     card = base_card("bridge", seed, [data_dir / TND, data_dir / FETCHER, data_dir / GTZAN])
     card |= {
         "genres": list(GTZAN_GENRES),
-        "calibration": calibration_block(
-            expected, scores, "GTZAN features_30_sec.csv rows (1000 songs) through this model"
-        ) | simulated_album_block(expected, genres, scores, seed),
+        "calibration": songs | simulated_album_block(expected, genres, scores, songs["thresholds"], seed),
         "score_given_genre": table.tolist(),
         "smoothing_pseudo_reviews": SMOOTHING,
         "training": training_block(steps),
