@@ -35,3 +35,4 @@ model: $(VENV)/.test-installed
 bench: $(VENV)/.test-installed
 	$(PY) -m benchmarks.features
 	$(PY) -m benchmarks.bot
+	$(PY) -m benchmarks.album
