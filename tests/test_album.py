@@ -220,6 +220,17 @@ async def test_failures_are_listed_and_half_is_enough(harness: Harness) -> None:
                                   " WHERE a.artist = 'Worse Band'") == [(0,)]
 
 
+async def test_non_ascii_names_and_their_ascii_spelling(harness: Harness) -> None:
+    fake, catalogue = harness.fake, harness.catalogue
+    catalogue.add_album("Björk", "Médulla", ["Öll Birtan", "Vökuró"], seed=10)
+    inter = await fake.slash_command("album", {"artist": "Björk", "title": "Médulla"})
+    text = text_of(await album_reply(inter))
+    assert text.startswith("Björk - Médulla (2016)") and "2. Vökuró · [" in text
+    resolved = catalogue.resolved
+    again = await fake.slash_command("album", {"artist": "bjork", "title": "MEDULLA"})
+    assert "from the cache" in text_of(await album_reply(again)) and catalogue.resolved == resolved
+
+
 async def test_unknown_album_is_explained(harness: Harness) -> None:
     inter = await harness.fake.slash_command("album", {"artist": "Nobody", "title": "Nothing"})
     await inter.wait_response(timeout=3)
