@@ -35,6 +35,8 @@ TFLITE_NAME = "needlebot.tflite"
 KERAS_NAME = "needlebot.keras"
 CARD_NAME = "card.json"
 N_SCORES = 11  # classes 0..10
+GENRE_MIN_SHARE = 0.05  # genres below this (other than the top one) are noise, not "sounds like"
+GENRE_NAMES = {"hiphop": "hip hop"}  # GTZAN spells it as one word
 REBUILD_HINT = "Rebuild it with `python -m training bridge --data ../shared/data`."
 
 
@@ -99,6 +101,11 @@ class SectionRating:
         return cls(float(d["start"]), float(d["end"]), Rating.from_dict(d))
 
 
+def genre_display_name(label: str) -> str:
+    """How a genre label reads to people: "hiphop" -> "hip hop", underscores as spaces."""
+    return GENRE_NAMES.get(label, label.replace("_", " "))
+
+
 def genre_mean_scores(card: dict) -> dict[str, float]:
     """Genre label -> the mean score (0..10) Fantano gives that genre, from the model card.
 
@@ -111,7 +118,8 @@ def genre_mean_scores(card: dict) -> dict[str, float]:
     rows = np.asarray(table, dtype=np.float64)
     if rows.shape != (len(labels), N_SCORES) or np.any(rows < 0) or np.any(rows.sum(axis=1) <= 0):
         raise ModelError(f"The model card's score-given-genre table is malformed. {REBUILD_HINT}")
-    return dict(zip(labels, rows @ np.arange(N_SCORES) / rows.sum(axis=1), strict=True))
+    means = rows @ np.arange(N_SCORES) / rows.sum(axis=1)
+    return {label: float(m) for label, m in zip(labels, means, strict=True)}
 
 
 def input_columns(names: Sequence[str]) -> list[tuple[str, int]]:
