@@ -94,7 +94,7 @@ async def test_section_ratings_round_trip_and_older_songs_have_none(tmp_path: Pa
     try:
         old = await store.find_song("old")
         assert old is not None and old.sections == ()
-        sections = tuple(SectionRating(start, start + 30.0, song("x", n).rating) for start, n in ((1.0, 7), (31.0, 4)))
+        sections = tuple(SectionRating(t, t + 30.0, song("x", n).rating) for t, n in ((1.0, 7), (31.0, 4)))
         new = dataclasses.replace(song("new", 6), sections=sections)
         await store.record(new, user_id=1, guild_id=None, cached=False)
         assert await store.find_song("new") == new
