@@ -28,7 +28,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
 from matplotlib.text import Text
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from model.features import N_MELS, SAMPLE_RATE
 from model.scorer import GENRE_MIN_SHARE, N_SCORES, Rating, SectionRating, genre_display_name
@@ -46,6 +46,8 @@ BAR = "#4e5058"
 HIGHLIGHT = "#f0b232"
 SCORE_COLOURS = colormaps["RdYlGn"]  # section score 1 (red) .. 10 (green)
 TITLE_CHARS = 90
+TIME_STEPS_S = (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 3600)
+MIN_LABEL_PX = 14  # a timeline bar narrower than this gets no number
 PITCH_TICKS_HZ = (100, 500, 1000, 2000, 5000, 10000)
 OTHER_GENRES = "other genres"
 MIN_OTHER_SHARE = 0.005  # a smaller remainder is not worth a row (nor a stable average)
@@ -238,15 +240,16 @@ def _draw_spectrogram(ax: Axes, mel: np.ndarray, start_s: float, end_s: float) -
     ax.set_facecolor(PANEL)
     ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", vmin=DB_FLOOR, vmax=0.0,
               interpolation="nearest", extent=(start_s, end_s, 0.0, float(N_MELS)))  # fmt: skip
-    _time_axis(ax)
+    _time_axis(ax, end_s - start_s)
     ax.set_yticks([_mel_row(hz) for hz in PITCH_TICKS_HZ], labels=[_hz_label(hz) for hz in PITCH_TICKS_HZ])
     ax.set_title("what I heard", color=MUTED, fontsize=10, loc="left")
     _style_axes(ax)
 
 
-def _time_axis(ax: Axes) -> None:
-    # Ticks on whole seconds, in steps such as 5, 10, 20, 30 s or 1, 2, 5, 10 min, read as m:ss.
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=8, steps=[1, 2, 3, 5, 6, 10], integer=True))
+def _time_axis(ax: Axes, span_s: float) -> None:
+    """Ticks every TIME_STEPS_S step that leaves at most 7 of them over ``span_s``, read as m:ss."""
+    step = next((s for s in TIME_STEPS_S if span_s / s <= 7), TIME_STEPS_S[-1])
+    ax.xaxis.set_major_locator(MultipleLocator(step))
     ax.xaxis.set_major_formatter(FuncFormatter(_clock))
 
 
@@ -258,7 +261,10 @@ def _draw_timeline(ax: Axes, sections: Sequence[SectionRating], score: int, font
     scores = np.array([s.rating.score for s in sections])
     ax.bar(starts, scores, width=widths, align="edge", color=SCORE_COLOURS((scores - 1) / 9),
            edgecolor=PANEL, linewidth=1.5)  # fmt: skip
+    px_per_s = ax.get_position().width * WIDTH_IN * DPI / (sections[-1].end_s - starts[0])
     for start, width, value in zip(starts, widths, scores, strict=True):
+        if width * px_per_s < MIN_LABEL_PX:  # long songs: too many sections to number each
+            continue
         ax.text(start + width / 2, value - 0.6, str(value), color=PANEL, fontsize=8, fontweight="bold",
                 ha="center", va="top", family=fonts)  # fmt: skip
     ax.axhline(score, color=HIGHLIGHT, linestyle="--", linewidth=1.2, gid="song-score", zorder=3)
@@ -266,7 +272,6 @@ def _draw_timeline(ax: Axes, sections: Sequence[SectionRating], score: int, font
     ax.set_yticks([score], labels=[str(score)])
     ax.get_yticklabels()[0].set(color=HIGHLIGHT, fontweight="bold")
     ax.set_ylabel("by part", color=MUTED, fontsize=8)
-    _time_axis(ax)
     _style_axes(ax)
 
 
