@@ -167,7 +167,7 @@ def test_a_model_taking_means_and_variances_is_served_from_its_card(tmp_path: Pa
     code = textwrap.dedent("""
         import sys
         import numpy as np
-        from model import network
+        from training import network
         import keras
         rng = np.random.default_rng(0)
         weights, bias = rng.normal(size=(52, 10)) * 0.05, rng.normal(size=10)
