@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.sources.tracklists import TracklistOptions
 from bot.sources.youtube import YouTubeOptions
 
 DEFAULT_CONFIG_FILE = Path("config.toml")
@@ -96,6 +97,26 @@ class SourceSettings:
     allowed_hosts: tuple[str, ...] = YouTubeOptions.allowed_hosts
     allowed_extractors: tuple[str, ...] = YouTubeOptions.allowed_extractors
     cookiefile: str = ""
+    media_hosts: tuple[str, ...] = YouTubeOptions.media_hosts
+    allow_loopback: bool = False
+    search: str = "ytsearch5:{query}"
+    tracklists: tuple[str, ...] = TracklistOptions.providers
+    musicbrainz_url: str = TracklistOptions.musicbrainz_url
+    musicbrainz_user_agent: str = TracklistOptions.user_agent
+    coverart_url: str = TracklistOptions.coverart_url
+    genius_url: str = TracklistOptions.genius_url
+
+    def tracklist_options(self, genius_token: Secret, timeout: float) -> TracklistOptions:
+        """The tracklist providers' options from these settings and the Genius token (seconds)."""
+        return TracklistOptions(
+            providers=self.tracklists,
+            musicbrainz_url=self.musicbrainz_url,
+            user_agent=self.musicbrainz_user_agent,
+            coverart_url=self.coverart_url,
+            genius_url=self.genius_url,
+            genius_token=genius_token.reveal(),
+            timeout=timeout,
+        )
 
 
 @dataclass(frozen=True)
@@ -210,6 +231,10 @@ def _coerce(setting: str, hint: Any, value: Any) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{setting} must be a list")
         return tuple(_coerce(f"{setting}[{i}]", item_type, item) for i, item in enumerate(value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{setting} must be true or false, not {value!r}")
+        return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{setting} must be a number, not {value!r}")
