@@ -22,7 +22,9 @@ from tests.fakes.media import MediaServer
 from training.collect import FAILURE_COLUMNS, TRACK_COLUMNS, Finder, run_collect
 
 TOKEN = "collect-token"
-LOOPBACK = YouTubeOptions(allowed_hosts=("127.0.0.1",), allow_loopback=True, allowed_extractors=("generic",), socket_timeout=2.0)
+LOOPBACK = YouTubeOptions(
+    allowed_hosts=("127.0.0.1",), allowed_extractors=("generic",), socket_timeout=2.0, allow_loopback=True
+)
 REVIEWS = (
     "id,video_id,publish_date,title,artist,album,rating,yellow_flannel,fav_tracks,least_fav_track,genres\n"
     '1,aaaaaaaaaaa,2012-04-24,x,Death Grips,The Money Store,9,1,"GET GOT, LOST BOYS",THE FEVER (AYE AYE),\n'

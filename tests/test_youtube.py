@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,9 @@ from bot.sources.youtube import (
 )
 from tests.fakes.media import MediaServer
 
-LOOPBACK = YouTubeOptions(allowed_hosts=("127.0.0.1",), allow_loopback=True, allowed_extractors=("generic",), socket_timeout=2.0)
+LOOPBACK = YouTubeOptions(
+    allowed_hosts=("127.0.0.1",), allowed_extractors=("generic",), socket_timeout=2.0, allow_loopback=True
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +78,7 @@ def test_rss_feed_downloads_only_its_first_enclosure(media: MediaServer, tmp_pat
 def test_html_page_needs_an_allowed_extractor(media: MediaServer, tmp_path: Path) -> None:
     with pytest.raises(UnsupportedLinkError):
         download_audio(media.url("page.html"), tmp_path, LOOPBACK)
-    html5 = YouTubeOptions(allowed_hosts=("127.0.0.1",), allow_loopback=True, allowed_extractors=("generic", "html5"))
+    html5 = replace(LOOPBACK, allowed_extractors=("generic", "html5"))
     path, _ = download_audio(media.url("page.html"), tmp_path, html5)
     assert sf.info(path).duration == pytest.approx(3.0, abs=0.01)
 
@@ -93,7 +96,7 @@ def test_html_page_needs_an_allowed_extractor(media: MediaServer, tmp_path: Path
 def test_failures_are_user_errors_and_leave_nothing(
     media: MediaServer, tmp_path: Path, name: str, error: type[SourceError], message: str
 ) -> None:
-    opts = YouTubeOptions(allowed_hosts=("127.0.0.1",), allow_loopback=True, allowed_extractors=("generic",), socket_timeout=0.5)
+    opts = replace(LOOPBACK, socket_timeout=0.5)
     with pytest.raises(error, match=message) as info:
         download_audio(media.url(name), tmp_path, opts)
     assert "127.0.0.1" not in str(info.value)  # our words, not yt-dlp's
@@ -103,7 +106,7 @@ def test_failures_are_user_errors_and_leave_nothing(
 @pytest.mark.parametrize("name", ["song.wav", "streamed.wav"])
 def test_size_cap_with_and_without_content_length(media: MediaServer, tmp_path: Path, name: str) -> None:
     # With Content-Length yt-dlp refuses silently; without it our progress hook stops the download.
-    opts = YouTubeOptions(allowed_hosts=("127.0.0.1",), allow_loopback=True, allowed_extractors=("generic",), max_filesize=50_000)
+    opts = replace(LOOPBACK, max_filesize=50_000)
     with pytest.raises(TooLargeError, match=r"bigger than 0\.05 MB"):
         download_audio(media.url(name), tmp_path, opts)
     assert list(tmp_path.iterdir()) == []
