@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.sources.tracklists import PROVIDERS as TRACKLIST_PROVIDERS
 from bot.sources.tracklists import TracklistOptions
-from bot.sources.youtube import YouTubeOptions
+from bot.sources.youtube import SEARCH_TEMPLATE, YouTubeOptions
 
 DEFAULT_CONFIG_FILE = Path("config.toml")
 
@@ -99,12 +100,20 @@ class SourceSettings:
     cookiefile: str = ""
     media_hosts: tuple[str, ...] = YouTubeOptions.media_hosts
     allow_loopback: bool = False
-    search: str = "ytsearch5:{query}"
+    search: str = SEARCH_TEMPLATE
     tracklists: tuple[str, ...] = TracklistOptions.providers
     musicbrainz_url: str = TracklistOptions.musicbrainz_url
     musicbrainz_user_agent: str = TracklistOptions.user_agent
     coverart_url: str = TracklistOptions.coverart_url
     genius_url: str = TracklistOptions.genius_url
+
+    def __post_init__(self) -> None:
+        unknown = set(self.tracklists) - set(TRACKLIST_PROVIDERS)
+        if unknown:
+            known = ", ".join(TRACKLIST_PROVIDERS)
+            raise ConfigError(f"sources.tracklists: unknown {', '.join(sorted(unknown))}; known: {known}")
+        if "{query}" not in self.search:
+            raise ConfigError('sources.search must contain {query}, e.g. "ytsearch5:{query}"')
 
     def tracklist_options(self, genius_token: Secret, timeout: float) -> TracklistOptions:
         """The tracklist providers' options from these settings and the Genius token (seconds)."""

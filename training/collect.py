@@ -1,4 +1,4 @@
-"""Build the per-track training table: reviews -> tracklists (Genius) -> audio (YouTube) -> 26 features.
+"""Build the per-track training table: reviews -> tracklists -> audio (YouTube) -> 26 features.
 
 Output, in ``out_dir``:
 
@@ -6,10 +6,10 @@ Output, in ``out_dir``:
   is_least_favourite, video_id`` then the 26 FEATURE_NAMES.
 - ``failures.csv``: ``album_id, artist, album, track, stage, reason`` for every album or track that
   failed; ``stage`` is tracklist, search, download or features; ``track`` is empty for a tracklist failure.
-- ``tracklists.jsonl``: the tracklists fetched so far, so a rerun asks Genius nothing twice.
+- ``tracklists.jsonl``: the tracklists fetched so far, so a rerun asks MusicBrainz or Genius nothing twice.
 
 Resuming: a rerun skips every track already in tracks.csv or failures.csv. Failures are not retried
-unless ``retry_failures`` is set (most are permanent: a deleted video, an album Genius lacks); then the
+unless ``retry_failures`` is set (most are permanent: a deleted video, an album no provider has); then the
 old failures.csv is set aside and the failed items run again. Every line is written whole and flushed,
 and a torn last line (a crash mid-write) is cut off on the next start.
 
@@ -22,6 +22,7 @@ on 2 cores featurizing 8 two-minute webm files, 2 threads took 3.5-3.7 s with on
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -34,11 +35,18 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TypeVar
 
+import aiohttp
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from bot.sources.tracklists import GeniusTracklists, Tracklist, TracklistError, normalize_title
-from bot.sources.youtube import SourceError, YouTubeOptions, download_audio, search
+from bot.sources.tracklists import (
+    Tracklist,
+    TracklistError,
+    TracklistOptions,
+    find_tracklist,
+    normalize_title,
+)
+from bot.sources.youtube import SEARCH_TEMPLATE, SourceError, YouTubeOptions, download_audio, find_track
 from model.features import FEATURE_NAMES, AudioError, extract_features
 from training.reviews import Review, read_reviews
 
@@ -77,7 +85,7 @@ def run_collect(
     genius_token: str,
     workers: int = 2,
     limit: int | None = None,
-    tracklists: GeniusTracklists | None = None,
+    tracklist_options: TracklistOptions | None = None,
     finder: Finder | None = None,
     yt_options: YouTubeOptions | None = None,
     retry_failures: bool = False,
@@ -89,8 +97,9 @@ def run_collect(
     reviews_csv : a review table in either format training/reviews.py reads.
     out_dir : where tracks.csv, failures.csv and tracklists.jsonl are written (created if missing).
     limit : only the first ``limit`` albums of the cleaned review table.
-    tracklists, finder : injected clients (tests); default to Genius with ``genius_token`` and a
-        YouTube search for "artist track".
+    tracklist_options : the tracklist providers (tests point them at loopback); default MusicBrainz,
+        then Genius when ``genius_token`` is set.
+    finder : injected (tests); default a YouTube search for the track (see ``find_track``).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -114,13 +123,13 @@ def run_collect(
         ):
             missing = [r for r in reviews if r.album_id not in known and (r.album_id, "") not in done]
             if missing:
-                client = tracklists or GeniusTracklists(genius_token)
-                for review, result in _each(pool, missing, lambda r: _tracklist(client, r), "tracklists"):
+                options = tracklist_options or TracklistOptions(genius_token=genius_token)
+                for review, result in _each(pool, missing, lambda r: _tracklist(options, r), "tracklists"):
                     if isinstance(result, _Failure):
                         failures_out.write(_failure_row(review, "", result))
                     else:
-                        known[review.album_id] = result.tracks
-                        line = {"album_id": review.album_id, "tracks": list(result.tracks)}
+                        known[review.album_id] = tuple(t.title for t in result.tracks)
+                        line = {"album_id": review.album_id, "tracks": list(known[review.album_id])}
                         lists_out.write(json.dumps(line, ensure_ascii=False) + "\n")
                         lists_out.flush()
             todo = [
@@ -166,9 +175,15 @@ def _each(
             future.cancel()  # on Ctrl-C or an error while writing, don't start what is still queued
 
 
-def _tracklist(client: GeniusTracklists, review: Review) -> Tracklist:
+def _tracklist(options: TracklistOptions, review: Review) -> Tracklist:
+    """The album's tracklist from the providers' chain (run in a pool thread, so its own event loop)."""
+
+    async def fetch() -> Tracklist:
+        async with aiohttp.ClientSession() as session:
+            return await find_tracklist(review.artist, review.album, options, session)
+
     try:
-        return client.tracklist(review.artist, review.album)
+        return asyncio.run(fetch())
     except TracklistError as e:
         raise _Failure("tracklist", str(e)) from None
 
@@ -209,7 +224,7 @@ def _collect_track(review: Review, track: str, find: Finder, opts: YouTubeOption
 
 def _youtube_finder(opts: YouTubeOptions) -> Finder:
     def find(artist: str, album: str, track: str) -> str:
-        return search(f"{artist} {track}", opts, 1)[0].url
+        return find_track(artist, track, None, opts, SEARCH_TEMPLATE).url
 
     return find
 

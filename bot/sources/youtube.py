@@ -39,6 +39,7 @@ from bot.sources.tracklists import normalize_title
 log = logging.getLogger(__name__)
 
 _MAX_URL_CHARS = 2000
+SEARCH_TEMPLATE = "ytsearch5:{query}"  # the default [sources] search: five YouTube results, flat
 
 
 @dataclass(frozen=True)
