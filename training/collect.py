@@ -88,6 +88,7 @@ def run_collect(
     tracklist_options: TracklistOptions | None = None,
     finder: Finder | None = None,
     yt_options: YouTubeOptions | None = None,
+    search_template: str = SEARCH_TEMPLATE,
     retry_failures: bool = False,
 ) -> Path:
     """Collect features for every track of the reviewed albums; return the path of tracks.csv.
@@ -99,7 +100,7 @@ def run_collect(
     limit : only the first ``limit`` albums of the cleaned review table.
     tracklist_options : the tracklist providers (tests point them at loopback); default MusicBrainz,
         then Genius when ``genius_token`` is set.
-    finder : injected (tests); default a YouTube search for the track (see ``find_track``).
+    finder : injected (tests); default ``find_track`` with ``search_template`` and the tracklist's lengths.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -112,7 +113,7 @@ def run_collect(
     if retry_failures and failures_path.exists():
         failures_path.replace(out_dir / "failures.previous.csv")
     done = _done_keys(tracks_path, TRACK_COLUMNS) | _done_keys(failures_path, FAILURE_COLUMNS)
-    known = _read_tracklists(lists_path)
+    known, seconds = _read_tracklists(lists_path)
     tracks_out = _Appender(tracks_path, TRACK_COLUMNS)
     failures_out = _Appender(failures_path, FAILURE_COLUMNS)
     lists_out = lists_path.open("a", encoding="utf-8")
@@ -129,7 +130,12 @@ def run_collect(
                         failures_out.write(_failure_row(review, "", result))
                     else:
                         known[review.album_id] = tuple(t.title for t in result.tracks)
-                        line = {"album_id": review.album_id, "tracks": list(known[review.album_id])}
+                        seconds[review.album_id] = {t.title: t.seconds for t in result.tracks}
+                        line = {
+                            "album_id": review.album_id,
+                            "tracks": list(known[review.album_id]),
+                            "seconds": [t.seconds for t in result.tracks],
+                        }
                         lists_out.write(json.dumps(line, ensure_ascii=False) + "\n")
                         lists_out.flush()
             todo = [
@@ -138,7 +144,12 @@ def run_collect(
                 for track in dict.fromkeys(known.get(review.album_id, ()))
                 if (review.album_id, track) not in done
             ]
-            find = finder or _youtube_finder(opts)
+            lengths = {
+                (r.artist, r.album, track): length
+                for r in reviews
+                for track, length in seconds.get(r.album_id, {}).items()
+            }
+            find = finder or _youtube_finder(opts, search_template, lengths)
             for (review, track), result in _each(
                 pool, todo, lambda item: _collect_track(item[0], item[1], find, opts), "tracks"
             ):
@@ -222,9 +233,13 @@ def _collect_track(review: Review, track: str, find: Finder, opts: YouTubeOption
     ]
 
 
-def _youtube_finder(opts: YouTubeOptions) -> Finder:
+def _youtube_finder(
+    opts: YouTubeOptions, template: str, lengths: dict[tuple[str, str, str], float | None]
+) -> Finder:
+    """Search for a track; ``lengths`` (seconds by artist, album, track) helps pick the right version."""
+
     def find(artist: str, album: str, track: str) -> str:
-        return find_track(artist, track, None, opts, SEARCH_TEMPLATE).url
+        return find_track(artist, track, lengths.get((artist, album, track)), opts, template).url
 
     return find
 
@@ -261,15 +276,18 @@ def _cut_torn_tail(path: Path) -> None:
         log.warning("%s ended in a partial line (an interrupted run); it was removed", path)
 
 
-def _read_tracklists(path: Path) -> dict[str, tuple[str, ...]]:
+def _read_tracklists(path: Path) -> tuple[dict[str, tuple[str, ...]], dict[str, dict[str, float | None]]]:
+    """Track titles by album id, and their lengths in seconds where known (older lines have none)."""
     if not path.exists():
-        return {}
+        return {}, {}
     _cut_torn_tail(path)
-    known = {}
+    known: dict[str, tuple[str, ...]] = {}
+    seconds: dict[str, dict[str, float | None]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         entry = json.loads(line)
         known[entry["album_id"]] = tuple(entry["tracks"])
-    return known
+        seconds[entry["album_id"]] = dict(zip(entry["tracks"], entry.get("seconds") or [], strict=False))
+    return known, seconds
 
 
 class _Appender:

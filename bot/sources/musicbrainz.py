@@ -8,19 +8,22 @@ installed with discord.py and already drives the bot's event loop:
 2. ``GET /ws/2/release/<mbid>?inc=recordings+artist-credits&fmt=json`` (media -> tracks with title,
    position and length in ms).
 
-MusicBrainz's rules are kept here: at most one request per second from this process (one limiter shared
-by every caller, threads and event loops included), a User-Agent naming the app and a contact, and a
-503 (the rate limit, or an overloaded server) retried once after a pause. Cover art is not fetched: the
-release says whether the Cover Art Archive has a front image, and the Tracklist carries its URL.
+MusicBrainz's rules are kept here: at most one request per second from this process (one limiter
+shared by every caller, threads and event loops included, spacing each request from the previous
+answer), a User-Agent naming the app and a contact, and a 503 (the rate limit, or an overloaded server)
+retried once after a pause. Cover art is not fetched: the release says whether the Cover Art Archive
+has a front image, and the Tracklist carries its URL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import threading
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -38,6 +41,7 @@ from bot.sources.tracklists import (
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL_S = 1.0  # MusicBrainz allows one request per second per client
+_POLL_S = 0.05  # how often a waiting request looks again while another is in flight
 _SEARCH_LIMIT = 25
 # Release-group secondary types that are not the artist's album as released (a compilation, a live
 # recording...). They are only chosen when nothing else matches (someone asked for a live album).
@@ -47,24 +51,36 @@ _LATER_EDITION = re.compile(r"\b(deluxe|expanded|anniversary|remaster(ed)?|bonus
 
 
 class _Limiter:
-    """Spaces request starts at least ``interval`` seconds apart, across threads and event loops.
+    """One request at a time, each sent at least ``interval`` seconds after the previous answer arrived.
 
-    A slot is reserved under a thread lock and then slept for with ``asyncio.sleep``, so waiting never
-    blocks an event loop and ``training collect`` (one ``asyncio.run`` per thread) shares the budget.
+    Counting from the previous answer (not the previous send) keeps the gap as MusicBrainz measures it
+    at least ``interval`` however long a request spent connecting. The state sits behind a thread lock
+    that is never held across an ``await``, and waiting is ``asyncio.sleep``: so no event loop blocks,
+    and ``training collect`` (one ``asyncio.run`` per worker thread) shares the same budget.
     """
 
     def __init__(self, interval: float) -> None:
         self._interval = interval
         self._lock = threading.Lock()
+        self._busy = False
         self._next = 0.0
 
-    async def wait(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self._interval
-        if start > now:
-            await asyncio.sleep(start - now)
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                if not self._busy and now >= self._next:
+                    self._busy = True
+                    break
+                wait = _POLL_S if self._busy else self._next - now
+            await asyncio.sleep(wait)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy = False
+                self._next = time.monotonic() + self._interval
 
 
 _LIMITER = _Limiter(MIN_INTERVAL_S)
@@ -151,11 +167,13 @@ async def _get(
     headers = {"User-Agent": options.user_agent, "Accept": "application/json"}
     timeout = aiohttp.ClientTimeout(total=options.timeout)
     for attempt in (1, 2):
-        await _LIMITER.wait()
         try:
-            async with session.get(
-                url, params={**params, "fmt": "json"}, headers=headers, timeout=timeout
-            ) as response:
+            async with (
+                _LIMITER.slot(),
+                session.get(
+                    url, params={**params, "fmt": "json"}, headers=headers, timeout=timeout
+                ) as response,
+            ):
                 if response.status == 503 and attempt == 1:
                     log.info("MusicBrainz answered 503 (rate limit or load); retrying once")
                     continue  # the limiter spaces the retry

@@ -62,7 +62,7 @@ class Request:
 @dataclass
 class FakeMusicBrainz:
     releases: list[FakeRelease]
-    min_interval_s: float = 0.9  # MusicBrainz's 1 s, less a little for scheduling jitter
+    min_interval_s: float = 1.0  # MusicBrainz's rule: one request per second
     unavailable: bool = False
     fail_next: int = 0  # the next N MusicBrainz requests get 503, as an overloaded server answers
     requests: list[Request] = field(default_factory=list)
