@@ -27,11 +27,16 @@ from urllib.parse import urlsplit
 import yt_dlp
 from yt_dlp.networking._helper import _socket_connect, create_connection
 from yt_dlp.networking._urllib import HTTPHandler, RedirectHandler, UrllibRH  # private: see the docstring
+from yt_dlp.networking.exceptions import TransportError
 
 
-class BlockedRequestError(OSError):
-    """yt-dlp was about to contact a host or address we do not allow (an OSError, so yt-dlp wraps it
-    as a network failure and stops, and ``__context__`` chains keep it findable)."""
+class BlockedRequestError(TransportError):
+    """yt-dlp was about to contact a host or address we do not allow.
+
+    A TransportError: yt-dlp's request director re-raises it as it is (another exception type would be
+    logged as a yt-dlp bug and hidden inside NoSupportingHandlers), extractors report it as a network
+    failure, and it is not an OSError, so the connection loop stops at the first refused address.
+    """
 
 
 @dataclass(frozen=True)
