@@ -74,5 +74,5 @@ def test_guarded_ydl_sends_everything_through_the_guarded_handler() -> None:
     # yt-dlp's private networking classes we build on: if they change, this fails before users notice.
     with guarded_ydl({"quiet": True}, POLICY) as ydl:
         assert list(ydl._request_director.handlers) == ["GuardedUrllib"]
-        with pytest.raises(BlockedRequestError, match="elsewhere.example"):
+        with pytest.raises(BlockedRequestError, match=r"elsewhere\.example"):
             ydl.urlopen(Request("https://elsewhere.example/"))

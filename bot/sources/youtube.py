@@ -258,7 +258,7 @@ def _match_score(video: VideoInfo, artist: str, title: str, seconds: float | Non
     name, track = normalize_title(video.title), normalize_title(title)
     channel = normalize_title(video.uploader or "")
     for word in _OTHER_VERSIONS.findall(name):
-        if not re.search(rf"\b{word}\b", track):
+        if not re.search(rf"\b{re.escape(word)}\b", track):
             return None
     title_words = set(track.split())
     if not title_words:
