@@ -106,6 +106,7 @@ class SourceSettings:
     musicbrainz_user_agent: str = TracklistOptions.user_agent
     coverart_url: str = TracklistOptions.coverart_url
     genius_url: str = TracklistOptions.genius_url
+    fantano_scores: str = ""  # path of a newer scores table (see bot/sources/fantano.py); "": the bundled one
 
     def __post_init__(self) -> None:
         unknown = set(self.tracklists) - set(TRACKLIST_PROVIDERS)

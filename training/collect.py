@@ -39,16 +39,11 @@ import aiohttp
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from bot.sources.tracklists import (
-    Tracklist,
-    TracklistError,
-    TracklistOptions,
-    find_tracklist,
-    normalize_title,
-)
+from bot.sources.names import core_title
+from bot.sources.tracklists import Tracklist, TracklistError, TracklistOptions, find_tracklist
 from bot.sources.youtube import SEARCH_TEMPLATE, SourceError, YouTubeOptions, download_audio, find_track
 from model.features import FEATURE_NAMES, AudioError, extract_features
-from training.reviews import Review, read_reviews
+from training.reviews import DataError, Review, read_reviews
 
 log = logging.getLogger(__name__)
 
@@ -95,18 +90,29 @@ def run_collect(
 
     Parameters
     ----------
-    reviews_csv : a review table in either format training/reviews.py reads.
+    reviews_csv : a review table in a format training/reviews.py reads.
     out_dir : where tracks.csv, failures.csv and tracklists.jsonl are written (created if missing).
+    genius_token : the Genius API token for the default tracklist providers ("" skips Genius).
+    workers : threads, each running whole tracks.
     limit : only the first ``limit`` albums of the cleaned review table.
     tracklist_options : the tracklist providers (tests point them at loopback); default MusicBrainz,
         then Genius when ``genius_token`` is set.
     finder : injected (tests); default ``find_track`` with ``search_template`` and the tracklist's lengths.
+    yt_options : yt-dlp limits for search and download (default: YouTubeOptions()).
+    search_template : the track search, a yt-dlp URL with ``{query}``.
+    retry_failures : run again what failures.csv lists (it is set aside as failures.previous.csv).
+
+    Raises
+    ------
+    DataError
+        When the review table is unusable (nothing is created then) or tracks.csv / failures.csv were
+        written by another version.
     """
+    reviews, report = read_reviews(Path(reviews_csv))  # before anything is created: bad input leaves nothing
+    log.info("%s", report)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     opts = yt_options or YouTubeOptions()
-    reviews, report = read_reviews(Path(reviews_csv))
-    log.info("%s", report)
     reviews = reviews[:limit] if limit is not None else reviews
     tracks_path, failures_path = out_dir / "tracks.csv", out_dir / "failures.csv"
     lists_path = out_dir / "tracklists.jsonl"
@@ -246,9 +252,7 @@ def _youtube_finder(
 
 def _track_key(name: str) -> str:
     """A track name for matching picks to titles: no bracketed qualifiers or "feat." credits, folded."""
-    name = re.sub(r"\s*[(\[][^)\]]*[)\]]", " ", name)
-    name = re.split(r"\s(?:feat|ft|featuring)\.?\s", name, maxsplit=1, flags=re.IGNORECASE)[0]
-    return normalize_title(name)
+    return core_title(re.split(r"\s(?:feat|ft|featuring)\.?\s", name, maxsplit=1, flags=re.IGNORECASE)[0])
 
 
 def _failure_row(review: Review, track: str, failure: _Failure) -> list[object]:
@@ -264,7 +268,7 @@ def _done_keys(path: Path, columns: tuple[str, ...]) -> set[tuple[str, str]]:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is not None and tuple(header) != columns:
-            raise ValueError(f"{path} has other columns than this version writes; move it away and rerun")
+            raise DataError(f"{path} has other columns than this version writes; move it away and rerun")
         return {(row[0], row[3]) for row in reader if len(row) == len(columns)}
 
 

@@ -28,15 +28,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.sources.tracklists import (
-    AlbumNotFoundError,
-    Track,
-    Tracklist,
-    TracklistError,
-    TracklistOptions,
-    core_title,
-    normalize_title,
-)
+from bot.sources.names import core_title, normalize_title
+from bot.sources.tracklists import AlbumNotFoundError, Track, Tracklist, TracklistError, TracklistOptions
 
 log = logging.getLogger(__name__)
 

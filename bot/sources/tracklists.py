@@ -17,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import lyricsgenius
 import requests
+
+from bot.sources.names import core_title, normalize_title
 
 if TYPE_CHECKING:
     import aiohttp
@@ -125,19 +126,6 @@ async def find_tracklist(
     if failure is None or isinstance(failure, AlbumNotFoundError):
         raise AlbumNotFoundError(f"I couldn't find the album “{album}” by {artist}.")
     raise failure
-
-
-def normalize_title(text: str) -> str:
-    """Fold case, accents, ``&``/``and`` and punctuation so that names written differently compare equal."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
-    text = re.sub(r"\s*&\s*", " and ", text)
-    return " ".join(re.sub(r"[^\w\s]|_", " ", text).split())
-
-
-def core_title(text: str) -> str:
-    """The title without bracketed qualifiers such as "(Deluxe Edition)" or "[Remastered]"."""
-    return normalize_title(re.sub(r"\s*[(\[][^)\]]*[)\]]", " ", text)) or normalize_title(text)
 
 
 class GeniusTracklists:

@@ -33,8 +33,8 @@ from yt_dlp.utils import (
     unsmuggle_url,
 )
 
+from bot.sources.names import normalize_title
 from bot.sources.netguard import BlockedRequestError, HostPolicy, guarded_ydl
-from bot.sources.tracklists import normalize_title
 
 log = logging.getLogger(__name__)
 
