@@ -76,3 +76,11 @@ def test_guarded_ydl_sends_everything_through_the_guarded_handler() -> None:
         assert list(ydl._request_director.handlers) == ["GuardedUrllib"]
         with pytest.raises(BlockedRequestError, match=r"elsewhere\.example"):
             ydl.urlopen(Request("https://elsewhere.example/"))
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_connections_to_refused_addresses_stop_before_connecting(scheme: str) -> None:
+    # "localhost" passes the host check; its address (loopback) is refused when the socket would connect.
+    with guarded_ydl({"quiet": True}, HostPolicy(("localhost",))) as ydl:
+        with pytest.raises(BlockedRequestError, match="connection to a refused address"):
+            ydl.urlopen(Request(f"{scheme}://localhost:9/"))
