@@ -36,6 +36,7 @@ class Secret:
         self._value = value
 
     def reveal(self) -> str:
+        """The secret itself, for the one call that needs it (logging in); never log the result."""
         return self._value
 
     def __bool__(self) -> bool:
@@ -72,6 +73,7 @@ class StorageSettings:
 
     @property
     def database_path(self) -> Path:
+        """The SQLite file: ``database`` inside ``data_dir``."""
         return self.data_dir / self.database
 
 
@@ -170,7 +172,19 @@ _MINIMUMS = {
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read settings from ``path`` (default ``config.toml`` if it exists) and the environment.
+    """Read settings from a TOML file and the environment.
+
+    Parameters
+    ----------
+    path : Path, optional
+        The TOML file; default ``$NEEDLEBOT_CONFIG`` or ``config.toml``, skipped when absent.
+    environ : Mapping[str, str], optional
+        The environment (default ``os.environ``); ``DISCORD_TOKEN`` and ``GENIUS_ACCESS_TOKEN`` override
+        the file.
+
+    Returns
+    -------
+    Settings
 
     Raises
     ------
@@ -190,7 +204,22 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
 
 
 def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
-    """Build :class:`Settings` from nested mappings shaped like the TOML file."""
+    """Build `Settings` from nested mappings shaped like the TOML file.
+
+    Parameters
+    ----------
+    raw : Mapping[str, Any]
+        Section name -> {setting: value}; missing sections and settings keep their defaults.
+
+    Returns
+    -------
+    Settings
+
+    Raises
+    ------
+    ConfigError
+        A section or key is unknown, or a value has the wrong type or range.
+    """
     sections = {}
     hints = typing.get_type_hints(Settings)
     for name, value in raw.items():
@@ -261,7 +290,17 @@ def _coerce(setting: str, hint: Any, value: Any) -> Any:
 
 
 def as_dict(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The settings as TOML-shaped mappings, secrets masked (for logs and the config test)."""
+    """The settings as TOML-shaped mappings, secrets masked (for logs and the config test).
+
+    Parameters
+    ----------
+    settings : Settings
+
+    Returns
+    -------
+    dict[str, dict[str, Any]]
+        Section name -> {setting: value}; secrets stay `Secret` objects, which never show their value.
+    """
     result: dict[str, dict[str, Any]] = {}
     for section in dataclasses.fields(settings):
         values = getattr(settings, section.name)

@@ -10,7 +10,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from bot.sources.tracklists import TracklistOptions
@@ -202,5 +201,5 @@ def test_collect_then_fit_then_serve(tmp_path: Path, servers: tuple[FakeGenius, 
     scorer = Scorer.load(out)
     assert scorer.card["kind"] == "direct" and scorer.card["metrics"]["tracks"] == len(rows)
     features = [[float(row[name]) for name in FEATURE_NAMES] for row in rows]
-    ratings = scorer.rate_batch(np.array(features))
+    ratings = [scorer.rate(row) for row in features]
     assert len(ratings) == len(rows) and all(1 <= r.score <= 10 for r in ratings)
