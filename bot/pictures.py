@@ -16,7 +16,6 @@ touches pyplot's global figure registry (each call builds its own ``Figure`` on 
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Sequence
 from functools import cache
 
@@ -32,8 +31,6 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from model.features import N_MELS, SAMPLE_RATE
 from model.scorer import GENRE_MIN_SHARE, N_SCORES, Rating, SectionRating, genre_display_name
-
-log = logging.getLogger(__name__)
 
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 4.5, 100  # 1000 x 450 px
 DB_FLOOR = -80.0  # dB below the loudest bin; quieter bins all render as black

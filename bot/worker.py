@@ -60,9 +60,25 @@ def featurize(source: bytes | str, max_seconds: float, ffmpeg: str | None) -> Fe
 def render(
     mel_db: np.ndarray, rating: Rating, sections: Sequence[SectionRating], seconds: float, title: str | None
 ) -> bytes:
-    """The reply's picture (PNG bytes): spectrogram and section scores beside the score and its evidence.
+    """The reply's picture: spectrogram and section scores beside the score and its evidence.
 
-    ``seconds`` is how much audio was analysed, from OFFSET_S into the file.
+    Parameters
+    ----------
+    mel_db : np.ndarray
+        The song's (128, T) log-mel picture (FeatureResult.mel_db).
+    rating : Rating
+        The whole song's rating.
+    sections : Sequence[SectionRating]
+        Its sections' ratings, drawn as a timeline when there are two or more.
+    seconds : float
+        Seconds of audio analysed, from OFFSET_S into the file.
+    title : str, optional
+        The song's title, drawn above.
+
+    Returns
+    -------
+    bytes
+        A PNG (see bot.pictures).
     """
     from bot.pictures import render_rating_png
     from model.features import OFFSET_S

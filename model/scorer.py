@@ -48,12 +48,19 @@ class ModelError(Exception):
 class Rating:
     """One song's rating.
 
-    score: calibrated integer score, 1..10.
-    expected: the model's expected score on 0..10 before calibration.
-    distribution: 11 probabilities for scores 0..10, summing to 1.
-    genres: top 3 (genre label, probability), best first; () for a model without genres.
-    genre_means: for each of ``genres``, the mean score 0..10 Fantano gives that genre (see
-        genre_mean_scores); () when the model card has no score-given-genre table.
+    Attributes
+    ----------
+    score : int
+        Calibrated integer score, 1..10.
+    expected : float
+        The model's expected score on 0..10 before calibration.
+    distribution : tuple[float, ...]
+        11 probabilities for scores 0..10, summing to 1.
+    genres : tuple[tuple[str, float], ...]
+        Top 3 (genre label, probability), best first; () for a model without genres.
+    genre_means : tuple[float, ...]
+        For each of ``genres``, the mean score 0..10 Fantano gives that genre (see genre_mean_scores);
+        () when the model card has no score-given-genre table.
     """
 
     score: int
@@ -63,6 +70,13 @@ class Rating:
     genre_means: tuple[float, ...] = ()
 
     def to_dict(self) -> dict:
+        """The rating as JSON-safe data, as the store and ``needlebot rate --json`` keep it.
+
+        Returns
+        -------
+        dict
+            Keys ``score``, ``expected``, ``distribution``, ``genres`` and ``genre_means``.
+        """
         return {
             "score": self.score,
             "expected": self.expected,
@@ -73,6 +87,18 @@ class Rating:
 
     @classmethod
     def from_dict(cls, d: dict) -> Rating:
+        """The rating that `to_dict` wrote.
+
+        Parameters
+        ----------
+        d : dict
+            A mapping with ``score``, ``expected``, ``distribution`` and ``genres`` (``genre_means`` too,
+            except in ratings cached before it was kept).
+
+        Returns
+        -------
+        Rating
+        """
         return cls(
             score=int(d["score"]),
             expected=float(d["expected"]),
@@ -86,7 +112,12 @@ class Rating:
 class SectionRating:
     """The rating of one ~30-s section of a song (see model.features.Section).
 
-    start_s, end_s: seconds into the input file; rating: the section rated alone by the same model.
+    Attributes
+    ----------
+    start_s, end_s : float
+        Where the section starts and ends, in seconds of the input file.
+    rating : Rating
+        The section rated alone, by the same model as the whole song.
     """
 
     start_s: float
@@ -94,10 +125,12 @@ class SectionRating:
     rating: Rating
 
     def to_dict(self) -> dict:
+        """JSON-safe data: ``start``, ``end`` and the keys of `Rating.to_dict`."""
         return {"start": self.start_s, "end": self.end_s, **self.rating.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> SectionRating:
+        """The section rating that `to_dict` wrote."""
         return cls(float(d["start"]), float(d["end"]), Rating.from_dict(d))
 
 
@@ -141,12 +174,25 @@ def input_columns(names: Sequence[str]) -> list[tuple[str, int]]:
 
 
 def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The sha256 of a file's bytes, read in blocks (a long song is never held in memory whole).
+
+    Parameters
+    ----------
+    path : Path
+        The file to hash.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    """
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _read_card(directory: Path) -> dict:
@@ -179,7 +225,15 @@ def _check_card(card: dict, tflite: Path) -> None:
 
 
 class Scorer:
-    """A loaded model: call `rate` with a song's (26,) feature means (and variances), FEATURE_NAMES order."""
+    """A loaded model: call `rate` with a song's (26,) feature means (and variances), FEATURE_NAMES order.
+
+    Parameters
+    ----------
+    card : dict
+        The model card (``card.json``): feature names, score classes, calibration thresholds, genres.
+    interpreter : object
+        A LiteRT ``Interpreter`` with its tensors allocated; use `load` rather than building one by hand.
+    """
 
     def __init__(self, card: dict, interpreter: object) -> None:
         self.card = card
@@ -195,7 +249,23 @@ class Scorer:
 
     @classmethod
     def load(cls, directory: Path = MODEL_DIR) -> Scorer:
-        """Read `needlebot.tflite` and `card.json` from `directory`, checking that they belong together."""
+        """Read ``needlebot.tflite`` and ``card.json`` from ``directory``, checking that they belong together.
+
+        Parameters
+        ----------
+        directory : Path
+            The model directory; default the bundled model next to this module.
+
+        Returns
+        -------
+        Scorer
+
+        Raises
+        ------
+        ModelError
+            A file is missing, unreadable, or does not match the card or this code; the message says
+            how to fix it.
+        """
         # Imported here so that importing this module (e.g. for Rating) stays cheap.
         from ai_edge_litert.interpreter import Interpreter
 
@@ -257,8 +327,19 @@ class Scorer:
 
         Parameters
         ----------
-        features : (26,) per-frame means, FEATURE_NAMES order.
-        variances : (26,) per-frame variances, FEATURE_NAMES order; required when the model takes them.
+        features : np.ndarray
+            The song's per-frame means, shape (26,), FEATURE_NAMES order, finite.
+        variances : np.ndarray, optional
+            The per-frame variances, shape (26,), FEATURE_NAMES order; required when the model takes them.
+
+        Returns
+        -------
+        Rating
+
+        Raises
+        ------
+        ValueError
+            An array of another shape or with a non-finite value, or variances missing.
         """
         scores, genres = self._run(self._row(features, variances))
         scores = np.clip(scores, 0.0, None)
@@ -276,17 +357,19 @@ class Scorer:
             genre_means=tuple(self.genre_means[label] for label, _ in top if label in self.genre_means),
         )
 
-    def rate_batch(self, features: np.ndarray, variances: np.ndarray | None = None) -> list[Rating]:
-        """Rate each row of (n, 26) feature means (and (n, 26) variances, when the model takes them)."""
-        rows = np.asarray(features, dtype=np.float64)
-        if rows.ndim != 2:
-            raise ValueError(f"expected an (n, {len(FEATURE_NAMES)}) array, got shape {rows.shape}")
-        if variances is None:
-            return [self.rate(row) for row in rows]
-        return [self.rate(row, var) for row, var in zip(rows, np.asarray(variances), strict=True)]
-
     def rate_sections(self, sections: Sequence[Section]) -> tuple[SectionRating, ...]:
-        """Rate each section of a song on its own, with the same model (the song's own rating is `rate`'s)."""
+        """Rate each section of a song on its own, with the same model.
+
+        Parameters
+        ----------
+        sections : Sequence[Section]
+            The song's sections (model.features.Section): times, means and variances.
+
+        Returns
+        -------
+        tuple[SectionRating, ...]
+            One per section, in order; the song's own rating stays `rate`'s of the whole song.
+        """
         return tuple(
             SectionRating(section.start_s, section.end_s, self.rate(section.values, section.variances))
             for section in sections

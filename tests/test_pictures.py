@@ -20,6 +20,7 @@ from matplotlib.patches import Rectangle
 
 from bot import replies
 from bot.pictures import MIN_OTHER_SHARE, OTHER_GENRES, evidence_rows, rating_figure, render_rating_png
+from bot.store import SongRecord
 from model.calibration import calibrate
 from model.features import OFFSET_S, SAMPLE_RATE, extract_features
 from model.scorer import Rating, Scorer, SectionRating
@@ -232,9 +233,8 @@ def test_picture_and_text_agree_with_the_score_for_many_inputs(
         assert spectrogram.images[0].get_extent()[:2] == pytest.approx([OFFSET_S, end_s]), name
 
         # The reply's text says the same: the score, and the top genre with Fantano's mean for it.
-        embed = replies.rating_embed(title=name, rating=rating, key=name, cached=False,
-                                     seconds=features.seconds, truncated=False, url=None,
-                                     picture="rating.png", thresholds=thresholds)  # fmt: skip
+        song = SongRecord(name, name, None, rating, features.seconds, False, b"", sections)
+        embed = replies.rating_embed(song, cached=False, picture="rating.png", thresholds=thresholds)
         assert embed.description.startswith(f"# {rating.score}/10\n"), name
         top_genre, _, top_mean = rows[0]
         assert f"**{top_genre}** to me ({rows[0][1]:.0%}), a genre Melon averages {top_mean:.1f} on" in (
