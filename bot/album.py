@@ -22,12 +22,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import aiohttp
+
 from bot.config import AlbumSettings, Settings
 from bot.errors import BusyError, UserFacingError
 from bot.service import RatingService, Requester
 from bot.sources import youtube
 from bot.sources.names import album_key, normalize_title
-from bot.sources.tracklists import GeniusTracklists, TracklistError
+from bot.sources.tracklists import TracklistError, find_tracklist
 from bot.store import AlbumRecord, SongRecord, StoredTrack, TrackOutcome
 from model.album import album_expected, album_score, picks
 
@@ -274,26 +276,30 @@ def _distinct(names: list[str], limit: int) -> list[str]:
 
 
 def make_album_service(settings: Settings, ratings: RatingService) -> AlbumService:
-    """The album service on the configured tracklist and search sources."""
-    genius_token = settings.genius.token.reveal()
+    """The album service on the configured tracklist providers and track search."""
+    timeout = settings.limits.socket_timeout_seconds
+    options = settings.sources.tracklist_options(settings.genius.token, timeout)
 
     async def resolve(artist: str, title: str) -> AlbumRecord:
-        try:
-            tracklist = await asyncio.to_thread(GeniusTracklists(genius_token).tracklist, artist, title)
-        except TracklistError as error:
-            raise AlbumError(str(error)) from None
+        async with aiohttp.ClientSession() as session:
+            try:
+                tracklist = await find_tracklist(artist, title, options, session)
+            except TracklistError as error:
+                raise AlbumError(str(error)) from None
+        # Genius has no release ids: its albums key on their names.
+        release = tracklist.release_id or "/".join(album_key(tracklist.artist, tracklist.album))
         return AlbumRecord(
-            release_id=f"genius:{normalize_title(tracklist.artist)}/{normalize_title(tracklist.album)}",
+            release_id=f"{tracklist.source}:{release}",
             artist=tracklist.artist,
             title=tracklist.album,
-            year=None,
-            cover_url=None,
-            source="genius",
-            tracks=tuple(StoredTrack(t, 1, i, None) for i, t in enumerate(tracklist.tracks, start=1)),
+            year=tracklist.year,
+            cover_url=tracklist.cover_url,
+            source=tracklist.source,
+            tracks=tuple(StoredTrack(t.title, t.disc, t.position, t.seconds) for t in tracklist.tracks),
             note="",
         )
 
     def find_track(artist: str, title: str, seconds: float | None) -> youtube.VideoInfo:
-        return youtube.search(f"{artist} {title}", ratings.youtube_options, 1)[0]
+        return youtube.find_track(artist, title, seconds, ratings.youtube_options, settings.sources.search)
 
     return AlbumService(ratings, settings.albums, resolve, find_track)

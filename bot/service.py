@@ -90,6 +90,8 @@ class RatingService:
             max_filesize=limits.max_download_bytes,
             socket_timeout=limits.socket_timeout_seconds,
             cookiefile=sources.cookiefile or None,
+            media_hosts=sources.media_hosts,
+            allow_loopback=sources.allow_loopback,
         )
 
     @classmethod
@@ -271,11 +273,13 @@ class RatingService:
                 features = await self._featurize(source)
                 timings["features"] = time.perf_counter() - mark
             mark = time.perf_counter()
-            rating = scorer.rate(features.values)
-            picture = await self.jobs.run(render, features.mel_db, rating.distribution, rating.score, title)
+            rating = scorer.rate(features.values, features.variances)
+            sections = scorer.rate_sections(features.sections)
+            picture = await self.jobs.run(render, features.mel_db, rating, sections, features.seconds, title)
             timings["score+picture"] = time.perf_counter() - mark
         song = SongRecord(
-            key, title or key, url, rating, features.seconds, features.truncated, picture, artist, album
+            key, title or key, url, rating, features.seconds, features.truncated, picture, sections,
+            artist, album,
         )
         await self.store.record(song, user_id=requester.user_id, guild_id=requester.guild_id, cached=False)
         log.info(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from model.scorer import Rating
+from model.scorer import Rating, SectionRating
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX ratings_by_user ON ratings (user_id, rated_at);
     CREATE INDEX ratings_by_guild ON ratings (guild_id, song_key);
+    """,
+    # The ratings of each ~30-s section (a JSON list of SectionRating dicts); songs cached before have none.
+    """
+    ALTER TABLE songs ADD COLUMN sections TEXT NOT NULL DEFAULT '[]';
     """,
     # Albums: the tracklist as resolved (after the caps), the way users asked for it, what each track
     # became (the video used and its song key, or why it failed), and who asked. Scores are not stored:
@@ -108,6 +112,7 @@ class SongRecord:
     seconds: float
     truncated: bool
     picture: bytes
+    sections: tuple[SectionRating, ...] = ()
     artist: str | None = None  # artist and album as the video's site named them (YouTube Music does)
     album: str | None = None
 
@@ -221,17 +226,17 @@ class Store:
             None when this model has not rated it.
         """
         async with self._db.execute(
-            "SELECT key, title, url, rating, seconds, truncated, picture, artist, album FROM songs"
+            "SELECT key, title, url, rating, seconds, truncated, picture, sections, artist, album FROM songs"
             " WHERE key = ? AND model = ?",
             (key, self.model_id),
         ) as cursor:
             row = await cursor.fetchone()
         if row is None:
             return None
-        key, title, url, rating, seconds, truncated, picture, artist, album = row
+        key, title, url, rating, seconds, truncated, picture, sections, artist, album = row
         return SongRecord(
             key, title, url, Rating.from_dict(json.loads(rating)), seconds, bool(truncated), picture,
-            artist, album,
+            tuple(SectionRating.from_dict(s) for s in json.loads(sections)), artist, album,
         )
 
     async def record(self, song: SongRecord, *, user_id: int, guild_id: int | None, cached: bool) -> None:
@@ -253,8 +258,8 @@ class Store:
             if not cached:
                 await self._db.execute(
                     "INSERT OR REPLACE INTO songs (key, model, title, url, score, expected, rating, seconds,"
-                    " truncated, picture, created_at, artist, album)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " truncated, picture, created_at, sections, artist, album)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         song.key,
                         self.model_id,
@@ -267,6 +272,7 @@ class Store:
                         int(song.truncated),
                         song.picture,
                         now,
+                        json.dumps([s.to_dict() for s in song.sections]),
                         song.artist,
                         song.album,
                     ),

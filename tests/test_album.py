@@ -16,66 +16,66 @@ import pytest
 import pytest_asyncio
 
 from bot import replies
-from bot.album import AlbumError, AlbumService
+from bot.album import make_album_service
 from bot.client import NeedleBot
 from bot.config import Secret, settings_from_dict
 from bot.service import Requester
 from bot.sources import youtube
-from bot.store import AlbumRecord, StoredTrack
+from bot.store import AlbumRecord
 from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage, running_bot
-from tests.fakes.media import MediaServer, song_bytes
+from tests.fakes.genius import FakeAlbum, FakeGenius
+from tests.fakes.media import FeedItem, MediaServer, song_bytes
+from tests.fakes.musicbrainz import FakeMusicBrainz, FakeRelease
 from tests.test_bot import DEFERRED, _Collect, rows
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-COVER = "https://coverartarchive.org/release/1234/front-500"
+AGENT = "NeedleBotTests/1.0 ( tests@example.org )"
+GENIUS_TOKEN = "album-tests-genius-token"
+GENIUS_ONLY = FakeAlbum("Fallback Band", "Fallback Album", ("Alpha", "Beta"))
 
 
 @dataclasses.dataclass
 class Catalogue:
-    """What the test's tracklist and search sources know: albums by (artist, title), videos by track."""
+    """The albums the fake MusicBrainz knows and the search feeds the media server serves.
+
+    A track's search (``[sources] search``, an RSS feed per query) finds one video titled
+    "ARTIST - TRACK (Official Audio)" whose audio is a synthesized song.
+    """
 
     media: MediaServer
-    albums: dict[tuple[str, str], AlbumRecord] = dataclasses.field(default_factory=dict)
-    videos: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)  # (artist, track) -> name
-    resolved: int = 0
-    searched: int = 0
+    mb: FakeMusicBrainz
 
     def add_album(
         self, artist: str, title: str, tracks: list[str], *, seed: int, missing: tuple[str, ...] = (),
         broken: tuple[str, ...] = (), seconds: float = 3.0, discs: tuple[int, ...] = (),
         slow: tuple[str, ...] = (),
-    ) -> AlbumRecord:
-        """Register an album; ``missing`` tracks have no video, ``broken`` ones a 404, ``slow`` ones answer
-        after 12 s."""
+    ) -> str:
+        """Register an album and return its MusicBrainz id; ``missing`` tracks have no video, ``broken``
+        ones a 404, ``slow`` ones answer after 12 s."""
+        mbid = f"mb-{len(self.mb.releases)}"
+        media: dict[int, list[tuple[str, float]]] = {}
         for i, track in enumerate(tracks):
-            name = f"{artist}-{title}-{i}.wav".replace(" ", "_")
-            if track not in missing:
-                self.videos[(artist, track)] = name
-            if track not in missing + broken:
-                data = song_bytes(seconds, seed=seed * 100 + i)
-                self.media.add(name, data, "audio/wav", delay_s=12.0 if track in slow else 0.0)
-        stored = tuple(
-            StoredTrack(t, discs[i] if discs else 1, i + 1, 200.0) for i, t in enumerate(tracks)
-        )
-        album = AlbumRecord(f"test:{artist}/{title}", artist, title, 2016, COVER, "testdb", stored, "")
-        self.albums[(artist.casefold(), title.casefold())] = album
-        return album
+            media.setdefault(discs[i] if discs else 1, []).append((track, 200.0))
+            self.add_track(artist, track, self.audio(mbid, i), seed=seed * 100 + i, missing=track in missing,
+                           broken=track in broken, seconds=seconds, slow=track in slow)
+        discs_in_order = [media[d] for d in sorted(media)]
+        self.mb.releases.append(FakeRelease(mbid, title, artist, "2016-05-01", discs_in_order))
+        return mbid
 
-    async def resolve(self, artist: str, title: str) -> AlbumRecord:
-        self.resolved += 1
-        album = self.albums.get((artist.casefold(), title.casefold()))
-        if album is None:
-            raise AlbumError(f"No album “{title}” by {artist}.")
-        return album
+    def add_track(
+        self, artist: str, track: str, name: str, *, seed: int, missing: bool = False, broken: bool = False,
+        seconds: float = 3.0, slow: bool = False,
+    ) -> None:
+        items = [] if missing else [FeedItem(name, f"{artist} - {track} (Official Audio)", 200.0)]
+        self.media.add_feed(f"search/{artist} {track}.rss", items)
+        if not missing and not broken:
+            data = song_bytes(seconds, seed=seed)
+            self.media.add(name, data, "audio/wav", delay_s=12.0 if slow else 0.0)
 
-    def find_track(self, artist: str, title: str, seconds: float | None) -> youtube.VideoInfo:
-        self.searched += 1
-        name = self.videos.get((artist, title))
-        if name is None:
-            raise youtube.NoResultsError(f"Nothing usable on YouTube for “{artist} {title}”.")
-        video_title = f"{artist} - {title} (Official Audio)"
-        return youtube.VideoInfo(name, video_title, self.media.url(name), 3.0, None)
+    @staticmethod
+    def audio(mbid: str, number: int) -> str:
+        return f"{mbid}-{number}.wav"
 
 
 @dataclasses.dataclass
@@ -99,27 +99,39 @@ async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) 
     handler = _Collect(records)
     root = logging.getLogger()
     root.addHandler(handler)
-    async with FakeDiscord() as fake:
-        settings = settings_from_dict(
-            {
-                "discord": {"owner_ids": [fake.owner_id], "dev_guild_id": fake.guild_id},
-                "storage": {"data_dir": str(tmp_path_factory.mktemp("album-data"))},
-                "sources": {"allowed_hosts": ["127.0.0.1"], "allowed_extractors": ["generic"]},
-                "limits": {"max_audio_seconds": 20.0},
-                "jobs": {"workers": 2, "cooldown_seconds": 0, "max_pending": 8, "per_user": 3},
-                "albums": {"concurrency": 3, "max_tracks": 6},
-            }
-        )
-        settings = dataclasses.replace(
-            settings, discord=dataclasses.replace(settings.discord, token=Secret(fake.token))
-        )
-        catalogue = Catalogue(media)
-        async with NeedleBot(settings) as bot, running_bot(fake, bot, timeout=30):
-            bot.albums = AlbumService(bot.service, settings.albums, catalogue.resolve, catalogue.find_track)
-            await bot.tree.sync()  # global commands too, as for a user-installed app
-            yield Harness(fake, bot, catalogue, records, settings.storage.database_path)
+    with FakeMusicBrainz([]) as mb, FakeGenius(GENIUS_TOKEN, [GENIUS_ONLY]) as genius:
+        async with FakeDiscord() as fake:
+            settings = settings_from_dict(
+                {
+                    "discord": {"owner_ids": [fake.owner_id], "dev_guild_id": fake.guild_id},
+                    "genius": {"token": GENIUS_TOKEN},
+                    "storage": {"data_dir": str(tmp_path_factory.mktemp("album-data"))},
+                    "sources": {
+                        "allowed_hosts": ["127.0.0.1"],
+                        "allowed_extractors": ["generic"],
+                        "allow_loopback": True,
+                        "search": f"{media.base_url}/search/{{query}}.rss",
+                        "musicbrainz_url": mb.url,
+                        "coverart_url": mb.url,
+                        "musicbrainz_user_agent": AGENT,
+                        "genius_url": genius.api_root,
+                    },
+                    "limits": {"max_audio_seconds": 20.0},
+                    "jobs": {"workers": 2, "cooldown_seconds": 0, "max_pending": 8, "per_user": 3},
+                    "albums": {"concurrency": 3, "max_tracks": 6},
+                }
+            )
+            settings = dataclasses.replace(
+                settings, discord=dataclasses.replace(settings.discord, token=Secret(fake.token))
+            )
+            catalogue = Catalogue(media, mb)
+            async with NeedleBot(settings) as bot, running_bot(fake, bot, timeout=30):
+                await bot.tree.sync()  # global commands too, as for a user-installed app
+                yield Harness(fake, bot, catalogue, records, settings.storage.database_path)
     root.removeHandler(handler)
     assert fake.unknown_routes == []
+    text = "\n".join(r.getMessage() + str(r.exc_info or "") for r in records)
+    assert GENIUS_TOKEN not in text, "the Genius token reached a log"
 
 
 @pytest.fixture(autouse=True)
@@ -153,7 +165,7 @@ def text_of(message: SentMessage) -> str:
 async def test_album_edits_progress_then_answers_from_the_cache(harness: Harness) -> None:
     fake, catalogue = harness.fake, harness.catalogue
     tracks = ["Ultralight Beam", "Father Stretch My Hands", "Famous", "Feedback", "Highlights"]
-    catalogue.add_album("Kanye West", "The Life of Pablo", tracks, seed=1)
+    mbid = catalogue.add_album("Kanye West", "The Life of Pablo", tracks, seed=1)
     inter = await fake.slash_command("album", {"artist": "Kanye West", "title": "The Life of Pablo"})
     final = await album_reply(inter)
     progress = [m for m in inter.messages if not is_final(m)]
@@ -167,7 +179,7 @@ async def test_album_edits_progress_then_answers_from_the_cache(harness: Harness
     text = text_of(final)
     (embed,) = final.embeds
     assert embed["title"] == "Kanye West - The Life of Pablo (2016)"
-    assert embed["thumbnail"]["url"] == COVER
+    assert embed["thumbnail"]["url"] == f"{catalogue.mb.url}/release/{mbid}/front-500"
     score = int(embed["description"].split("/10")[0].split()[-1].strip("#* "))
     assert 1 <= score <= 10
     fav = next(line for line in text.splitlines() if line.startswith("FAV TRACKS: "))
@@ -179,9 +191,9 @@ async def test_album_edits_progress_then_answers_from_the_cache(harness: Harness
     lines = text.splitlines()
     for number, track in enumerate(tracks, start=1):
         (line,) = [line for line in lines if f"{number}. {track} · [" in line]
-        url = catalogue.media.url(catalogue.videos["Kanye West", track])
+        url = catalogue.media.url(catalogue.audio(mbid, number - 1))
         assert line.startswith("`") and line.endswith(f"({url})")
-    assert "5 of 5 tracks rated" in text and "from the cache" not in text
+    assert "5 of 5 tracks rated · tracklist from musicbrainz" in text and "from the cache" not in text
     # Fantano reviewed it (the bundled table): his score and picks stand beside ours.
     (field,) = embed["fields"]
     assert field["name"] == "Fantano's actual review"
@@ -189,13 +201,13 @@ async def test_album_edits_progress_then_answers_from_the_cache(harness: Harness
     assert field["value"].endswith("\nLEAST FAV TRACK: FADE")
     assert len(rows(harness.database, "SELECT song_key FROM album_tracks WHERE song_key IS NOT NULL")) >= 5
 
-    hits, resolved, searched = catalogue.media.hits(), catalogue.resolved, catalogue.searched
+    hits, asked = catalogue.media.hits(), len(catalogue.mb.hits())
     again = await fake.slash_command("album", {"artist": "kanye  west", "title": "THE LIFE OF PABLO"})
     cached = await album_reply(again, timeout=5)
     assert cached.at < 1.0 and len(again.messages) == 1, "a cached album answers at once, in one edit"
     assert "from the cache" in text_of(cached)
     assert text_of(cached).split("\n")[:3] == text.split("\n")[:3]
-    assert (catalogue.media.hits(), catalogue.resolved, catalogue.searched) == (hits, resolved, searched)
+    assert (catalogue.media.hits(), len(catalogue.mb.hits())) == (hits, asked), "no search, no tracklist"
 
 
 async def test_failures_are_listed_and_half_is_enough(harness: Harness) -> None:
@@ -207,7 +219,7 @@ async def test_failures_are_listed_and_half_is_enough(harness: Harness) -> None:
     final = await album_reply(inter)
     text = text_of(final)
     assert "2 of 4 tracks rated" in text and "/10" in text
-    assert "~~Gone Missing~~ · Nothing usable on YouTube" in text
+    assert "~~Gone Missing~~ · I found no video of “Gone Missing” by Half Band." in text
     assert "~~Broken Link~~ · That video is unavailable" in text
 
     catalogue.add_album("Worse Band", "Worse Album", tracks, seed=3, missing=("Opener", "Gone Missing"),
@@ -226,16 +238,33 @@ async def test_non_ascii_names_and_their_ascii_spelling(harness: Harness) -> Non
     inter = await fake.slash_command("album", {"artist": "Björk", "title": "Médulla"})
     text = text_of(await album_reply(inter))
     assert text.startswith("Björk - Médulla (2016)") and "2. Vökuró · [" in text
-    resolved = catalogue.resolved
+    asked = len(catalogue.mb.hits())
     again = await fake.slash_command("album", {"artist": "bjork", "title": "MEDULLA"})
-    assert "from the cache" in text_of(await album_reply(again)) and catalogue.resolved == resolved
+    assert "from the cache" in text_of(await album_reply(again)) and len(catalogue.mb.hits()) == asked
+
+
+async def test_genius_answers_when_musicbrainz_is_down(harness: Harness) -> None:
+    catalogue = harness.catalogue
+    for i, track in enumerate(GENIUS_ONLY.tracks):
+        catalogue.add_track(GENIUS_ONLY.artist, track, f"genius-{i}.wav", seed=1100 + i)
+    catalogue.mb.unavailable = True
+    try:
+        inter = await harness.fake.slash_command(
+            "album", {"artist": GENIUS_ONLY.artist, "title": GENIUS_ONLY.name}
+        )
+        text = text_of(await album_reply(inter))
+    finally:
+        catalogue.mb.unavailable = False
+    assert "2 of 2 tracks rated · tracklist from genius" in text
+    assert "1. Alpha · [" in text and "2. Beta · [" in text
+    assert [r.status for r in catalogue.mb.hits()][-2:] == [503, 503]
 
 
 async def test_unknown_album_is_explained(harness: Harness) -> None:
     inter = await harness.fake.slash_command("album", {"artist": "Nobody", "title": "Nothing"})
     await inter.wait_response(timeout=3)
     message = await inter.wait_followup(timeout=10)
-    assert "No album “Nothing” by Nobody" in str(message.embeds)
+    assert "I couldn't find the album “Nothing” by Nobody." in str(message.embeds)
 
 
 async def test_long_albums_are_cut_and_two_discs_keep_their_order(harness: Harness) -> None:
@@ -255,7 +284,7 @@ async def test_long_albums_are_cut_and_two_discs_keep_their_order(harness: Harne
 async def test_an_interrupted_album_resumes_from_the_tracks_already_rated(harness: Harness) -> None:
     bot, catalogue = harness.bot, harness.catalogue
     tracks = [f"Resume {i}" for i in range(5)]
-    catalogue.add_album("Crash Band", "Crash Album", tracks, seed=5)
+    mbid = catalogue.add_album("Crash Band", "Crash Album", tracks, seed=5)
     two_done = asyncio.Event()
 
     async def progress(album: AlbumRecord, done: object) -> None:
@@ -271,10 +300,10 @@ async def test_an_interrupted_album_resumes_from_the_tracks_already_rated(harnes
     rated_before = rows(
         harness.database,
         "SELECT song_key FROM album_tracks WHERE song_key IS NOT NULL"
-        " AND release_id = 'test:Crash Band/Crash Album'",
+        f" AND release_id = 'musicbrainz:{mbid}'",
     )
     assert len(rated_before) >= 2
-    hits = {i: catalogue.media.hits(f"Crash_Band-Crash_Album-{i}.wav") for i in range(5)}
+    hits = {i: catalogue.media.hits(catalogue.audio(mbid, i)) for i in range(5)}
 
     rated = await bot.albums.rate_album("Crash Band", "Crash Album", requester)
     assert len(rated.rated) == 5 and rated.score is not None
@@ -282,7 +311,7 @@ async def test_an_interrupted_album_resumes_from_the_tracks_already_rated(harnes
     assert len(again) >= 2
     for result in again:
         number = result.number
-        assert catalogue.media.hits(f"Crash_Band-Crash_Album-{number}.wav") == hits[number]
+        assert catalogue.media.hits(catalogue.audio(mbid, number)) == hits[number]
 
 
 async def test_a_single_song_is_not_stuck_behind_an_album(harness: Harness) -> None:
@@ -305,7 +334,7 @@ async def test_out_of_time_says_what_was_done_and_resumes(harness: Harness) -> N
     tracks = ["Quick", "Slow One", "Slow Two"]
     catalogue.add_album("Late Band", "Late Album", tracks, seed=8, slow=("Slow One", "Slow Two"))
     hurried = dataclasses.replace(bot.settings.albums, time_budget_seconds=10)
-    service = AlbumService(bot.service, hurried, catalogue.resolve, catalogue.find_track)
+    service = make_album_service(dataclasses.replace(bot.settings, albums=hurried), bot.service)
     requester = Requester(user_id=harness.fake.user_id + 600)
     rated = await service.rate_album("Late Band", "Late Album", requester)
     assert not rated.complete and rated.score is None and rated.tried == 1
@@ -375,13 +404,13 @@ async def test_commands_are_user_installable_except_top(harness: Harness) -> Non
 async def test_album_works_where_the_bot_was_not_added(harness: Harness, where: str, kwargs: dict) -> None:
     catalogue = harness.catalogue
     title = f"Anywhere {where}"
-    catalogue.add_album("Travelling Band", title, ["Road", "Home"], seed=7)
+    mbid = catalogue.add_album("Travelling Band", title, ["Road", "Home"], seed=7)
     inter = await harness.fake.slash_command("album", {"artist": "Travelling Band", "title": title}, **kwargs)
     final = await album_reply(inter)
     assert "2 of 2 tracks rated" in text_of(final), where
     history = await (await harness.fake.slash_command("history", **kwargs)).wait_reply(timeout=5)
-    # The generic extractor titles a song after its file name, which history escapes for markdown.
-    assert history.ephemeral and "Travelling\\_Band-Anywhere" in history.embeds[0]["description"]
+    # The generic extractor titles a song after its file name.
+    assert history.ephemeral and f"[{mbid}-1]" in history.embeds[0]["description"]
 
 
 async def test_youtube_music_metadata_names_the_album() -> None:
