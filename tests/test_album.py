@@ -8,7 +8,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from tests.fakes.genius import FakeAlbum, FakeGenius
 from tests.fakes.media import FeedItem, MediaServer, song_bytes
 from tests.fakes.musicbrainz import FakeMusicBrainz, FakeRelease
 from tests.test_bot import DEFERRED, _Collect, rows
+from tests.test_cli import ROOT
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -440,3 +445,41 @@ async def test_rate_shows_fantanos_score_of_the_album_a_song_is_from(harness: Ha
     embed = replies.rating_embed(stored, cached=True, picture=None, review=review).to_dict()
     (field,) = [f for f in embed["fields"] if f["name"] == "Fantano's actual review"]
     assert field["value"].startswith("**10/10** for *To Pimp A Butterfly*\nFAV TRACKS: ")
+
+
+async def test_needlebot_album_cli(harness: Harness, tmp_path: Path) -> None:
+    catalogue = harness.catalogue
+    catalogue.add_album("Command Band", "Terminal Album", ["Prompt", "Exit Code"], seed=12)
+    (tmp_path / "config.toml").write_text(
+        "[sources]\n"
+        'allowed_hosts = ["127.0.0.1"]\nallowed_extractors = ["generic"]\nallow_loopback = true\n'
+        f'search = "{catalogue.media.base_url}/search/{{query}}.rss"\n'
+        f'musicbrainz_url = "{catalogue.mb.url}"\ncoverart_url = "{catalogue.mb.url}"\n'
+        f'musicbrainz_user_agent = "{AGENT}"\n'
+        '[storage]\ndata_dir = "data"\n'
+    )
+
+    def run() -> subprocess.CompletedProcess[str]:
+        environ = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "NEEDLEBOT_CONFIG")}
+        environ["PYTHONPATH"] = str(ROOT)
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", "album", "command band", "terminal album", "--json"],
+            cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=300,
+        )
+
+    first = await asyncio.to_thread(run)
+    assert first.returncode == 0, first.stderr
+    assert "▰" * 12 + " 2/2" in first.stderr
+    data = json.loads(first.stdout)
+    assert (data["artist"], data["album"]) == ("Command Band", "Terminal Album")
+    assert data["tracklist_source"] == "musicbrainz"
+    assert 1 <= data["score"] <= 10 and data["complete"] and not data["cached"]
+    assert [t["title"] for t in data["tracks"]] == ["Prompt", "Exit Code"]
+    for track in data["tracks"]:
+        assert track["video_url"].startswith(catalogue.media.base_url) and track["error"] is None
+    assert data["favourites"] and data["least_favourite"] not in data["favourites"]
+
+    second = await asyncio.to_thread(run)
+    assert second.returncode == 0, second.stderr
+    again = json.loads(second.stdout)
+    assert again["cached"] and again["score"] == data["score"]
