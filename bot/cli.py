@@ -117,9 +117,9 @@ async def _rate(target: str, settings: Settings, *, as_json: bool) -> int:
 
     model_dir = Path(settings.model.directory or MODEL_DIR)
     scorer = asyncio.ensure_future(asyncio.to_thread(Scorer.load, model_dir))
-    jobs = Jobs(workers=1, max_pending=1, per_user=1, timeout=settings.limits.job_timeout_seconds)
+    jobs = Jobs.from_settings(settings, workers=1)
     store = await Store.open(settings.storage.database_path, model_id(model_dir))
-    jobs.start()
+    await jobs.start()
     service = RatingService(settings, jobs, store, scorer)
     requester = Requester(user_id=0)
     try:

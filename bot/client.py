@@ -42,12 +42,7 @@ class NeedleBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self.settings = settings
-        self.jobs = Jobs(
-            workers=settings.jobs.workers,
-            max_pending=settings.jobs.max_pending,
-            per_user=settings.jobs.per_user,
-            timeout=settings.limits.job_timeout_seconds,
-        )
+        self.jobs = Jobs.from_settings(settings)
         self.store: Store | None = None
         self._background: set[asyncio.Task[object]] = set()
 
@@ -58,7 +53,7 @@ class NeedleBot(commands.Bot):
         self.store = await Store.open(
             self.settings.storage.database_path, await asyncio.to_thread(model_id, model_dir)
         )
-        self.jobs.start()
+        await self.jobs.start()
         self._keep(asyncio.create_task(self.jobs.warm(), name="warm-workers"))
         self.service = RatingService(self.settings, self.jobs, self.store, scorer)
         for extension in EXTENSIONS:
