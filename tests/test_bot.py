@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage
 from tests.fakes.media import MediaServer, song_bytes
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+log = logging.getLogger(__name__)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 DEFERRED = 5
@@ -69,7 +72,8 @@ async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) 
                 # Loopback links are allowed by the test configuration only.
                 "sources": {"allowed_hosts": ["127.0.0.1"], "allowed_extractors": ["generic"]},
                 "limits": {"max_attachment_bytes": 2_000_000, "max_audio_seconds": 20.0},
-                "jobs": {"workers": 2, "cooldown_seconds": 0, "max_pending": 4},
+                # Room in line for a burst of 12 users on 2 workers, and no more.
+                "jobs": {"workers": 2, "cooldown_seconds": 0, "max_queue": 10},
             }
         )
         settings = dataclasses.replace(
@@ -304,6 +308,37 @@ async def test_cooldown(harness: Harness) -> None:
         assert "Easy there" in await immediate_error(second)
     finally:
         bot.settings = original
+
+
+async def test_a_burst_waits_in_line_instead_of_busy(harness: Harness) -> None:
+    fake = harness.fake
+    songs = [song_bytes(6.0, seed=200 + n) for n in range(12)]
+    started = time.perf_counter()
+    inters = await asyncio.gather(
+        *(
+            fake.slash_command(
+                "rate",
+                {"file": fake.add_attachment(f"burst {n}.wav", data, "audio/wav")},
+                user_id=fake.user_id + 3000 + n,
+            )
+            for n, data in enumerate(songs)
+        )
+    )
+    answers = await asyncio.gather(
+        *(inter.wait_message(lambda m: bool(m.embeds), timeout=120) for inter in inters)
+    )
+    log.info("12 users rated at once in %.2f s", time.perf_counter() - started)
+    for inter, answer in zip(inters, answers, strict=True):
+        assert (await inter.wait_response()).type == DEFERRED
+        assert_rating(answer, cached=False)
+        assert not answer.ephemeral
+    told = [m.content for inter in inters for m in inter.messages]
+    assert any("in line" in text for text in told), told
+    assert not any("a lot of songs" in str(m.embeds) for inter in inters for m in inter.messages)
+    # Whoever saw their place in line got the rating in that same message, not in a second one.
+    for inter, answer in zip(inters, answers, strict=True):
+        if any(m.kind == "edit" and "in line" in m.content for m in inter.messages):
+            assert answer.kind == "edit" and not answer.content
 
 
 async def test_heartbeats_continue_while_rating(harness: Harness) -> None:
