@@ -15,6 +15,7 @@ from bot import replies
 from bot.errors import UserFacingError
 from bot.progress import PlaceInLine
 from bot.service import RatedSong, Requester, looks_like_audio
+from model.decode import FORMATS
 
 if TYPE_CHECKING:
     from bot.client import NeedleBot
@@ -24,12 +25,22 @@ log = logging.getLogger(__name__)
 PICTURE = "rating.png"
 
 
-def _cooldown(interaction: discord.Interaction) -> app_commands.Cooldown | None:
-    seconds = interaction.client.settings.jobs.cooldown_seconds  # type: ignore[attr-defined]
+def _cooldown(interaction: discord.Interaction[NeedleBot]) -> app_commands.Cooldown | None:
+    seconds = interaction.client.settings.jobs.cooldown_seconds
     return app_commands.Cooldown(1, seconds) if seconds else None
 
 
 class Rate(commands.Cog):
+    """/rate and the "Rate this song" message menu.
+
+    Command docstrings stay one line: Discord shows them as the command's description.
+
+    Parameters
+    ----------
+    bot : NeedleBot
+        The running bot; its ``service`` rates songs and reads the database.
+    """
+
     def __init__(self, bot: NeedleBot) -> None:
         self.bot = bot
         self.menu = app_commands.ContextMenu(name="Rate this song", callback=self.rate_message)
@@ -39,12 +50,13 @@ class Rate(commands.Cog):
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
     @app_commands.command()
-    @app_commands.describe(
-        file="An audio file: mp3, wav, ogg, flac, m4a, opus…", url="A YouTube link to the song"
-    )
+    @app_commands.describe(file=f"An audio file: {FORMATS}", url="A YouTube link to the song")
     @app_commands.checks.dynamic_cooldown(_cooldown)
     async def rate(
-        self, interaction: discord.Interaction, file: discord.Attachment | None = None, url: str | None = None
+        self,
+        interaction: discord.Interaction[NeedleBot],
+        file: discord.Attachment | None = None,
+        url: str | None = None,
     ) -> None:
         """Rate a song the way the internet's busiest music nerd would: attach audio or a YouTube link."""
         if (file is None) == (url is None):
@@ -62,16 +74,18 @@ class Rate(commands.Cog):
         await _send(interaction, rated, self.bot.service.thresholds, replace=place.shown)
 
     @app_commands.checks.dynamic_cooldown(_cooldown)
-    async def rate_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
+    async def rate_message(
+        self, interaction: discord.Interaction[NeedleBot], message: discord.Message
+    ) -> None:
         """Rate the audio attached to a message."""
         audio = [a for a in message.attachments if looks_like_audio(a.filename, a.content_type)]
         if not audio:
-            raise UserFacingError("That message has no audio file attached. Try one with an mp3, wav or ogg.")
+            raise UserFacingError(f"That message has no audio file attached; send {FORMATS}.")
         self._check_attachment(audio[0])
         await interaction.response.defer(thinking=True)
         async with PlaceInLine(interaction) as place:
             rated = await self.bot.service.rate_upload(
-                await audio[0].read(), audio[0].filename, _requester(interaction, place)
+                await _read(audio[0]), audio[0].filename, _requester(interaction, place)
             )
         await _send(interaction, rated, self.bot.service.thresholds, replace=place.shown)
 
@@ -85,7 +99,7 @@ class Rate(commands.Cog):
         if not looks_like_audio(attachment.filename, attachment.content_type):
             raise UserFacingError(
                 f"`{discord.utils.escape_markdown(attachment.filename)}` doesn't look like audio."
-                " Send an mp3, wav, ogg, flac, m4a or opus file."
+                f" Send {FORMATS}."
             )
 
 
@@ -97,27 +111,20 @@ async def _read(attachment: discord.Attachment) -> bytes:
         raise UserFacingError("I couldn't download that file from Discord. Try uploading it again.") from None
 
 
-def _requester(interaction: discord.Interaction, place: PlaceInLine) -> Requester:
+def _requester(interaction: discord.Interaction[NeedleBot], place: PlaceInLine) -> Requester:
     return Requester(user_id=interaction.user.id, guild_id=interaction.guild_id, on_position=place)
 
 
 async def _send(
-    interaction: discord.Interaction, rated: RatedSong, thresholds: Sequence[float], *, replace: bool
+    interaction: discord.Interaction[NeedleBot],
+    rated: RatedSong,
+    thresholds: Sequence[float],
+    *,
+    replace: bool,
 ) -> None:
     """Answer with the rating; ``replace``: in the message that showed the place in line."""
-    song = rated.song
-    embed = replies.rating_embed(
-        title=song.title,
-        rating=song.rating,
-        key=song.key,
-        cached=rated.cached,
-        seconds=song.seconds,
-        truncated=song.truncated,
-        url=song.url,
-        picture=PICTURE,
-        thresholds=thresholds,
-    )
-    picture = discord.File(io.BytesIO(song.picture), PICTURE)
+    embed = replies.rating_embed(rated.song, cached=rated.cached, picture=PICTURE, thresholds=thresholds)
+    picture = discord.File(io.BytesIO(rated.song.picture), PICTURE)
     if replace:
         await interaction.edit_original_response(content=None, embed=embed, attachments=[picture])
     else:
@@ -125,4 +132,5 @@ async def _send(
 
 
 async def setup(bot: NeedleBot) -> None:
+    """discord.py's extension entry point: add the cog to ``bot``."""
     await bot.add_cog(Rate(bot))
