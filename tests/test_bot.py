@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import sqlite3
 import time
@@ -345,10 +346,27 @@ async def test_a_burst_waits_in_line_instead_of_busy(harness: Harness) -> None:
     told = [m.content for inter in inters for m in inter.messages]
     assert any("in line" in text for text in told), told
     assert not any("a lot of songs" in str(m.embeds) for inter in inters for m in inter.messages)
-    # Whoever saw their place in line got the rating in that same message, not in a second one.
     for inter, answer in zip(inters, answers, strict=True):
-        if any(m.kind == "edit" and "in line" in m.content for m in inter.messages):
+        edits = [m for m in inter.messages if m.kind == "edit" and not m.embeds]
+        # Discord rate-limits webhook edits: the bot edits the place in line at most every 1.5 s (here
+        # with slack for the requests' own latency; unthrottled edits would be milliseconds apart).
+        assert all(b.at - a.at >= 1.0 for a, b in itertools.pairwise(edits)), edits
+        # Whoever saw their place in line got the rating in that same message, not in a second one.
+        if edits:
             assert answer.kind == "edit" and not answer.content
+
+
+async def test_a_song_that_fails_after_waiting_leaves_only_the_error(harness: Harness) -> None:
+    bot, fake = harness.bot, harness.fake
+    async with bot.jobs.slot(fake.user_id + 4000), bot.jobs.slot(fake.user_id + 4001):
+        inter = await fake.slash_command(
+            "rate", {"file": fake.add_attachment("waits.mp3", b"ID3" + bytes(4000), "audio/mpeg")}
+        )
+        place = await inter.wait_followup(timeout=10)
+        assert place.kind == "edit" and "**1st** in line" in place.content
+    error = await inter.wait_message(lambda m: bool(m.embeds), timeout=60)
+    assert "audio" in str(error.embeds).lower() and error.kind == "followup" and error.ephemeral
+    assert inter.deleted == ["@original"], "the public place-in-line message must not outlive the error"
 
 
 async def test_heartbeats_continue_while_rating(harness: Harness) -> None:
