@@ -105,16 +105,19 @@ async def test_waiting_jobs_see_their_place_and_past_the_bound_it_is_busy() -> N
 async def test_a_cancelled_wait_gives_its_place_up() -> None:
     jobs = make_jobs()
     places: list[int] = []
+    follower = jobs.slot(3, on_position=places.append)
     async with jobs.slot(1):
         gives_up = asyncio.create_task(jobs.slot(2).__aenter__())
         await asyncio.sleep(0)
-        follows = asyncio.create_task(jobs.slot(3, on_position=places.append).__aenter__())
+        follows = asyncio.create_task(follower.__aenter__())
         await asyncio.sleep(0)
         gives_up.cancel()
         await asyncio.sleep(0)
     await follows
     assert places == [2, 1, 0]
-    assert jobs.queue.running == 1 and jobs.queue.waiting == 0
+    assert (jobs.queue.running, jobs.queue.waiting) == (1, 0)
+    await follower.__aexit__(None, None, None)
+    assert (jobs.queue.running, jobs.queue.waiting) == (0, 0)
 
 
 async def test_an_album_does_not_starve_a_single_song(jobs: Jobs) -> None:
