@@ -99,7 +99,7 @@ async def measure(n_tracks: int, minutes: float) -> dict[str, float]:
             settings = settings_from_dict(
                 {
                     "storage": {"data_dir": data_dir},
-                    "jobs": {"cooldown_seconds": 0, "per_user": 3},
+                    "jobs": {"cooldown_seconds": 0},
                     "sources": {"allowed_hosts": ["127.0.0.1"], "allowed_extractors": ["generic"]},
                 }
             )

@@ -131,6 +131,8 @@ class AlbumService:
             album = self._capped(await self._resolve(artist, title))
             await self.store.save_album(album, query)
         outcomes = await self.store.track_outcomes(album.release_id)
+        # Tracks queue as one request's batch: they take turns with other users' songs in the fair queue.
+        requester = dataclasses.replace(requester, batch=True)
         done: list[TrackResult] = []
         limit = asyncio.Semaphore(self.settings.concurrency)
 

@@ -131,7 +131,7 @@ async def _rate(target: str, settings: Settings, *, as_json: bool) -> int:
     from bot.jobs import Jobs
     from bot.service import RatingService, Requester
 
-    jobs = Jobs(workers=1, max_pending=1, per_user=1, timeout=settings.limits.job_timeout_seconds)
+    jobs = Jobs.from_settings(settings, workers=1)
     service = await RatingService.open(settings, jobs)
     requester = Requester(user_id=0)
     try:
@@ -163,13 +163,7 @@ async def _album(artist: str, title: str, settings: Settings, *, as_json: bool) 
     from bot.service import RatingService, Requester
     from bot.store import AlbumRecord
 
-    concurrency = settings.albums.concurrency
-    jobs = Jobs(
-        workers=settings.jobs.workers,
-        max_pending=concurrency,
-        per_user=concurrency,
-        timeout=settings.limits.job_timeout_seconds,
-    )
+    jobs = Jobs.from_settings(settings)
     ratings = await RatingService.open(settings, jobs)
     service = make_album_service(settings, ratings)
 

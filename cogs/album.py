@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from bot import replies
 from bot.album import TrackResult
+from bot.progress import EDIT_INTERVAL
 from bot.service import Requester
 from bot.store import AlbumRecord
 from cogs.rate import cooldown
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EDIT_INTERVAL = 1.5  # seconds between two edits of one response: webhook edits are rate-limited
 CHOICES = 25  # Discord shows at most 25 autocomplete choices
 CHOICE_CHARS = 100  # ... each at most 100 characters long
 

@@ -122,7 +122,7 @@ async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) 
                         "genius_url": genius.api_root,
                     },
                     "limits": {"max_audio_seconds": 20.0},
-                    "jobs": {"workers": 2, "cooldown_seconds": 0, "max_pending": 8, "per_user": 3},
+                    "jobs": {"workers": 2, "cooldown_seconds": 0},
                     "albums": {"concurrency": 3, "max_tracks": 6},
                 }
             )
