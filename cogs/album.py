@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -47,6 +48,7 @@ class ProgressEdits:
         self._lock = asyncio.Lock()
 
     async def update(self, album: AlbumRecord, done: Sequence[TrackResult]) -> None:
+        """The album service's progress callback: show ``done`` of ``album``'s tracks (throttled)."""
         self._held = replies.album_progress_embed(album, done)
         if self._timer is None:
             self._timer = asyncio.create_task(self._send_held())
@@ -65,6 +67,15 @@ class ProgressEdits:
             self._timer = None
         self._held = None
 
+    async def abandon(self) -> None:
+        """After an error: no more edits, and a progress message already shown is deleted, so that the
+        error (an ephemeral followup) is all that is left, seen by that user alone."""
+        self.cancel()
+        if self.edits:
+            async with self._lock:
+                with contextlib.suppress(discord.HTTPException):
+                    await self.interaction.delete_original_response()
+
     async def finish(self, **fields: object) -> None:
         """Send the final reply now; no progress edit follows it."""
         self.cancel()
@@ -72,12 +83,12 @@ class ProgressEdits:
 
     async def _edit(self, **fields: object) -> None:
         async with self._lock:
+            self.edits += 1  # counted before it goes: one cancelled mid-way may still have been shown
             try:
                 await self.interaction.edit_original_response(**fields)  # type: ignore[arg-type]
             except discord.HTTPException as error:
                 log.warning("could not edit the /album response: HTTP %s", error.status)
             self._last = time.monotonic()
-            self.edits += 1
 
 
 class Album(commands.Cog):
@@ -101,8 +112,9 @@ class Album(commands.Cog):
         requester = Requester(user_id=interaction.user.id, guild_id=interaction.guild_id)
         try:
             rated = await self.bot.albums.rate_album(artist, title, requester, edits.update)
-        finally:
-            edits.cancel()
+        except BaseException:
+            await edits.abandon()
+            raise
         thresholds = await self.bot.service.album_thresholds()
         await edits.finish(embed=replies.album_embed(rated, thresholds))
 
