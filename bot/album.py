@@ -125,6 +125,8 @@ class AlbumService:
         artist, title = " ".join(artist.split()), " ".join(title.split())
         if not artist or not title:
             raise AlbumError("Give me both an artist and an album title.")
+        # A missing model fails every track; say so once, and remember nothing about the album's tracks.
+        thresholds = await self.ratings.album_thresholds()
         query = "\x1f".join(album_key(artist, title))
         album = await self.store.find_album(query)
         if album is None:
@@ -164,7 +166,7 @@ class AlbumService:
             by_number.get(n) or TrackResult(n, track, None, None, None, NOT_REACHED, cached=False)
             for n, track in enumerate(album.tracks)
         )
-        rated = await self._summarize(album, results, complete=not pending)
+        rated = _summarize(album, results, thresholds, complete=not pending)
         review = self.fantano.find(album.artist, album.title) or self.fantano.find(artist, title)
         rated = dataclasses.replace(rated, fantano=review)
         if rated.score is not None:
@@ -229,27 +231,6 @@ class AlbumService:
         )
         return TrackResult(number, track, rated.song, video_title, video_url, None, rated.cached)
 
-    async def _summarize(
-        self, album: AlbumRecord, results: tuple[TrackResult, ...], *, complete: bool
-    ) -> RatedAlbum:
-        rated = [r for r in results if r.song is not None]
-        cached = all(r.cached for r in results)
-        if not rated or 2 * len(rated) < len(results):
-            return RatedAlbum(album, results, None, None, (), None, complete, cached)
-        expected = [r.song.rating.expected for r in rated if r.song is not None]
-        thresholds = await self.ratings.album_thresholds()
-        favourites, least = picks(expected)
-        return RatedAlbum(
-            album,
-            results,
-            album_score(expected, thresholds),
-            album_expected(expected),
-            tuple(rated[i].number for i in favourites),
-            None if least is None else rated[least].number,
-            complete,
-            cached,
-        )
-
     def _capped(self, album: AlbumRecord) -> AlbumRecord:
         """The album cut to ``max_tracks`` tracks and ``max_minutes`` of music, with a note saying so."""
         tracks, note = album.tracks, ""
@@ -267,6 +248,28 @@ class AlbumService:
                 tracks = tracks[:kept]
                 break
         return dataclasses.replace(album, tracks=tracks, note=note)
+
+
+def _summarize(
+    album: AlbumRecord, results: tuple[TrackResult, ...], thresholds: Sequence[float], *, complete: bool
+) -> RatedAlbum:
+    """The album's score and picks by ``model.album`` from its rated tracks (none under half rated)."""
+    rated = [r for r in results if r.song is not None]
+    cached = all(r.cached for r in results)
+    if not rated or 2 * len(rated) < len(results):
+        return RatedAlbum(album, results, None, None, (), None, complete, cached)
+    expected = [r.song.rating.expected for r in rated if r.song is not None]
+    favourites, least = picks(expected)
+    return RatedAlbum(
+        album,
+        results,
+        album_score(expected, thresholds),
+        album_expected(expected),
+        tuple(rated[i].number for i in favourites),
+        None if least is None else rated[least].number,
+        complete,
+        cached,
+    )
 
 
 def _distinct(names: list[str], limit: int) -> list[str]:

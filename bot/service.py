@@ -150,8 +150,24 @@ class RatingService:
         return self.fantano.find(song.artist, song.album) if song.artist and song.album else None
 
     async def album_thresholds(self) -> tuple[float, ...]:
-        """The model's album calibration (``model.album``); waits for the model to load."""
-        return (await asyncio.shield(self._scorer)).album_thresholds
+        """The model's album calibration (``model.album``); waits for the model to load.
+
+        Raises
+        ------
+        UserFacingError
+            The model could not be loaded.
+        """
+        return (await self._model()).album_thresholds
+
+    async def _model(self) -> Scorer:
+        try:
+            return await asyncio.shield(self._scorer)
+        except ModelError:
+            # Logged once where the model is loaded; the user only needs to know it is not their fault.
+            raise UserFacingError(
+                "My model isn't loaded, so I can't rate anything right now."
+                " The bot's owner can see why in the log."
+            ) from None
 
     async def rate_upload(self, data: bytes, filename: str, requester: Requester) -> RatedSong:
         """Rate uploaded audio.
@@ -255,14 +271,7 @@ class RatingService:
     ) -> RatedSong:
         """Rate ``source`` (bytes or a path; None: download ``url``) unless ``key`` is cached."""
         started = time.perf_counter()
-        try:
-            scorer = await asyncio.shield(self._scorer)
-        except ModelError:
-            # Logged once where the model is loaded; the user only needs to know it is not their fault.
-            raise UserFacingError(
-                "My model isn't loaded, so I can't rate anything right now."
-                " The bot's owner can see why in the log."
-            ) from None
+        scorer = await self._model()
         if (song := await self.store.find_song(key)) is not None:
             await self.store.record(song, user_id=requester.user_id, guild_id=requester.guild_id, cached=True)
             log.info("rated %s from the cache in %.3f s", key, time.perf_counter() - started)
