@@ -100,7 +100,11 @@ async def measure(n_tracks: int, minutes: float) -> dict[str, float]:
                 {
                     "storage": {"data_dir": data_dir},
                     "jobs": {"cooldown_seconds": 0},
-                    "sources": {"allowed_hosts": ["127.0.0.1"], "allowed_extractors": ["generic"]},
+                    "sources": {
+                        "allowed_hosts": ["127.0.0.1"],
+                        "allowed_extractors": ["generic"],
+                        "allow_loopback": True,
+                    },
                 }
             )
             settings = dataclasses.replace(
