@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from model import MODEL_DIR
 from model.album import album_expected, album_score, picks
 from model.calibration import fit_thresholds
+from model.scorer import CARD_NAME, TFLITE_NAME, ModelError, Scorer
 from training.album import TRACKS, report_section, simulate_albums, simulated_album_block
 
 # Fantano's shares of album scores 1..10 (0 counted as 1), roughly.
@@ -71,3 +77,18 @@ def test_album_thresholds_give_fantanos_histogram_where_song_thresholds_bunch_up
     middle = np.mean((scores >= 5) & (scores <= 8))
     assert middle > FANTANO[4:8].sum() + 0.1
     assert card["album_expected_spread"][2] < expected.std() / 2
+
+
+def test_the_served_model_reads_its_album_thresholds(tmp_path: Path) -> None:
+    for name in (TFLITE_NAME, CARD_NAME):
+        shutil.copy(MODEL_DIR / name, tmp_path / name)
+    card = json.loads((tmp_path / CARD_NAME).read_text())
+    album = [6.0 + k / 10 for k in range(9)]
+    card["calibration"]["album_thresholds"] = album
+    (tmp_path / CARD_NAME).write_text(json.dumps(card))
+    assert Scorer.load(tmp_path).album_thresholds == tuple(album)
+    card["calibration"]["album_thresholds"] = album[::-1]
+    (tmp_path / CARD_NAME).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="album calibration"):
+        Scorer.load(tmp_path)
+
