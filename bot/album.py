@@ -131,6 +131,8 @@ class AlbumService:
         album = await self.store.find_album(query)
         if album is None:
             album = self._capped(await self._resolve(artist, title))
+            if not album.tracks:
+                raise AlbumError(f"{album.source} lists no tracks for “{album.title}” by {album.artist}.")
             await self.store.save_album(album, query)
         outcomes = await self.store.track_outcomes(album.release_id)
         # Tracks queue as one request's batch: they take turns with other users' songs in the fair queue.
