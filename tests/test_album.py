@@ -132,6 +132,7 @@ async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) 
             catalogue = Catalogue(media, mb)
             async with NeedleBot(settings) as bot, running_bot(fake, bot, timeout=30):
                 await bot.tree.sync()  # global commands too, as for a user-installed app
+                await bot.jobs.warm()  # numba compiled: no test's first track pays for it
                 yield Harness(fake, bot, catalogue, records, settings.storage.database_path)
     root.removeHandler(handler)
     assert fake.unknown_routes == []
