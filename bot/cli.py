@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(settings: Settings) -> int:
     import discord
 
-    from bot.client import NeedleBot
+    from bot.client import create_bot
 
     if not settings.discord.token:
         print(NO_TOKEN, file=sys.stderr)
@@ -65,7 +65,7 @@ def _run(settings: Settings) -> int:
     discord.utils.setup_logging()
 
     async def run() -> None:
-        async with NeedleBot(settings) as bot:
+        async with create_bot(settings) as bot:
             await bot.start(settings.discord.token.reveal())
 
     try:

@@ -11,6 +11,7 @@ import discord
 from discord.ext import commands
 
 from bot.config import Settings
+from bot.dask_backend import DaskJobs
 from bot.jobs import Jobs
 from bot.service import RatingService
 from bot.store import Store
@@ -24,7 +25,7 @@ EXTENSIONS = ("cogs.rate", "cogs.stats", "cogs.owner")
 
 
 class NeedleBot(commands.Bot):
-    """The Needle Bot. Construct it with :class:`Settings` and ``await bot.start(token)``.
+    """The Needle Bot. Construct it with :func:`create_bot` and ``await bot.start(token)``.
 
     Only default intents: slash commands and context menus need no privileged intent, and the owner's
     ``@bot sync`` command reads the message that mentions the bot, which Discord always delivers.
@@ -40,14 +41,11 @@ class NeedleBot(commands.Bot):
             owner_ids=set(settings.discord.owner_ids) or None,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            # Only AutoShardedBot reads it (None: as many as Discord recommends); one connection ignores it.
+            shard_count=settings.discord.shards or None,
         )
         self.settings = settings
-        self.jobs = Jobs(
-            workers=settings.jobs.workers,
-            max_pending=settings.jobs.max_pending,
-            per_user=settings.jobs.per_user,
-            timeout=settings.limits.job_timeout_seconds,
-        )
+        self.jobs = _jobs(settings)
         self.store: Store | None = None
         self._background: set[asyncio.Task[object]] = set()
 
@@ -91,6 +89,26 @@ class NeedleBot(commands.Bot):
         # The event loop keeps only weak references to tasks.
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+class ShardedNeedleBot(NeedleBot, commands.AutoShardedBot):
+    """The Needle Bot over several gateway connections (shards), all in this process."""
+
+
+def create_bot(settings: Settings) -> NeedleBot:
+    """The bot for ``settings``: sharded unless ``[discord] shards`` is 1 (Discord requires shards
+    from 2,500 guilds)."""
+    return NeedleBot(settings) if settings.discord.shards == 1 else ShardedNeedleBot(settings)
+
+
+def _jobs(settings: Settings) -> Jobs:
+    """The audio backend ``[jobs] backend`` names, with the admission limits of ``[jobs]``."""
+    jobs, timeout = settings.jobs, settings.limits.job_timeout_seconds
+    if jobs.backend == "dask":
+        return DaskJobs(
+            scheduler=jobs.scheduler, max_pending=jobs.max_pending, per_user=jobs.per_user, timeout=timeout
+        )
+    return Jobs(workers=jobs.workers, max_pending=jobs.max_pending, per_user=jobs.per_user, timeout=timeout)
 
 
 def model_id(directory: Path) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from bot.errors import UserFacingError
 from bot.jobs import Jobs
 from bot.sources import youtube
 from bot.store import SongRecord, Store
-from bot.worker import featurize, render
+from bot.worker import featurize, featurize_link, render
 from model.decode import AudioError
 from model.scorer import ModelError, Scorer
 
@@ -130,16 +129,15 @@ class RatingService:
             log.info("rated %s from the cache in %.3f s", key, time.perf_counter() - started)
             return RatedSong(song, cached=True)
         async with self.jobs.slot(requester.user_id):
-            with tempfile.TemporaryDirectory(prefix="needlebot-") as scratch:
-                timings: dict[str, float] = {}
-                if source is None:
-                    assert url is not None
-                    path, info = await self._download(url, Path(scratch), timings)
-                    source = str(path)
-                    title = info.title
-                mark = time.perf_counter()
+            timings: dict[str, float] = {}
+            mark = time.perf_counter()
+            if source is None:
+                assert url is not None
+                features, info, timings["download"] = await self._featurize_link(url)
+                title = info.title
+            else:
                 features = await self._featurize(source)
-                timings["features"] = time.perf_counter() - mark
+            timings["features"] = time.perf_counter() - mark - timings.get("download", 0.0)
             mark = time.perf_counter()
             rating = scorer.rate(features.values)
             picture = await self.jobs.run(render, features.mel_db, rating.distribution, rating.score, title)
@@ -155,16 +153,18 @@ class RatingService:
         )
         return RatedSong(song, cached=False)
 
-    async def _download(
-        self, url: str, directory: Path, timings: dict[str, float]
-    ) -> tuple[Path, youtube.VideoInfo]:
-        mark = time.perf_counter()
+    async def _featurize_link(self, url: str) -> tuple[FeatureResult, youtube.VideoInfo, float]:
+        # Downloaded where it is featurized (a worker), so the audio never passes through this process.
         try:
-            result = await asyncio.to_thread(youtube.download_audio, url, directory, self.youtube_options)
-        except youtube.SourceError as error:
+            return await self.jobs.run(
+                featurize_link,
+                url,
+                self.youtube_options,
+                self.settings.limits.max_audio_seconds,
+                self.settings.audio.ffmpeg,
+            )
+        except (youtube.SourceError, AudioError) as error:
             raise UserFacingError(str(error)) from None
-        timings["download"] = time.perf_counter() - mark
-        return result
 
     async def _featurize(self, source: bytes | str) -> FeatureResult:
         try:

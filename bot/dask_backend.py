@@ -1,0 +1,158 @@
+"""Audio work on a Dask cluster (``[jobs] backend = "dask"``), and the preload its workers run.
+
+The bot side is :class:`DaskJobs`: the same admission limits as the local pool, but each job goes to
+the cluster through Dask's asynchronous client, which the event loop awaits without threads. The
+worker side is :func:`dask_setup`, run by ``dask worker --preload bot.dask_backend`` in every worker
+process before it joins the cluster. Functions travel by reference (``bot.worker.featurize``), so every
+worker machine runs the same version of this package as the bot.
+
+What happens when things break (see "Scaling" in the README):
+
+- A worker dies mid-job: the scheduler gives the job to another worker by itself (no ``retries``
+  needed; those are for exceptions). It gives up after ``distributed.scheduler.allowed-failures``
+  dead workers (Dask's default 3; the README's scheduler command sets 1, the local pool's rule: a song
+  that kills two workers is not tried on a third) and the user is told.
+- The scheduler is unreachable, or has no workers: new songs get a clear "audio workers are offline"
+  answer; ratings already in the database are still served. There is no fallback to local processes: a
+  bot machine sized for the gateway would be swamped by the audio work meant for a cluster. Each new
+  job tries to reconnect, so service resumes as soon as the scheduler is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from bot import worker
+from bot.errors import UserFacingError
+from bot.jobs import Jobs
+
+if TYPE_CHECKING:
+    from distributed import Client, Worker
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Seconds to wait for the scheduler when (re)connecting; an unreachable one must not hold a user long.
+CONNECT_TIMEOUT = 5.0
+
+OFFLINE_MESSAGE = (
+    "My audio workers are offline, so I can't rate new songs right now. Songs I rated before still"
+    " work; try again in a few minutes."
+)
+
+
+class DaskJobs(Jobs):
+    """Runs audio jobs on the workers of a Dask scheduler; admission limits as :class:`Jobs`.
+
+    Parameters
+    ----------
+    scheduler
+        The scheduler's address, e.g. ``tcp://10.0.0.5:8786``.
+    max_pending, per_user, timeout
+        As for :class:`Jobs`.
+    """
+
+    def __init__(self, *, scheduler: str, max_pending: int, per_user: int, timeout: float) -> None:
+        # The cluster's size is the scheduler's business: no local worker processes.
+        super().__init__(workers=0, max_pending=max_pending, per_user=per_user, timeout=timeout)
+        self.scheduler = scheduler
+        self._client: Client | None = None
+        self._connecting = asyncio.Lock()
+
+    def start(self) -> None:
+        """Nothing to start here: the client connects in :meth:`warm` or on the first job."""
+
+    async def warm(self) -> None:
+        """Connect to the scheduler and log the cluster's size (the workers warm themselves)."""
+        try:
+            client = await self._connected()
+        except UserFacingError:
+            return  # logged by _connected; every job retries
+        info = client.scheduler_info()
+        log.info(
+            "connected to the Dask scheduler %s: %d workers, %d threads",
+            self.scheduler,
+            info.get("n_workers", 0),
+            info.get("total_threads", 0),
+        )
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """Run ``function(*args)`` on a cluster worker and return its result.
+
+        Arguments travel inside the task, through the scheduler (uploads: one copy of the bytes from
+        here), so a job whose worker dies can start again elsewhere; data scattered straight to one
+        worker would die with it, and was slower in ``benchmarks/scale.py`` besides.
+
+        Raises
+        ------
+        UserFacingError
+            The cluster is offline, the job took longer than ``timeout``, or workers kept dying on it.
+        """
+        from distributed import KilledWorker
+        from distributed.client import FutureCancelledError
+
+        client = await self._connected()
+        future = client.submit(function, *args, pure=False)
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await future
+        except TimeoutError:
+            # A running task cannot be interrupted; it ends on its own (the audio length is capped).
+            await client.cancel(future)
+            raise UserFacingError(
+                f"That took longer than {self.timeout:.0f} seconds, so I gave up. Try a shorter song."
+            ) from None
+        except FutureCancelledError:
+            log.warning("lost the Dask scheduler %s during a job", self.scheduler)
+            raise UserFacingError(OFFLINE_MESSAGE) from None
+        except KilledWorker:
+            log.error("Dask workers died running %s; not retrying it", future.key)
+            raise UserFacingError("My audio workers crashed on that file. Try another file.") from None
+
+    async def _connected(self) -> Client:
+        """The connected client, connecting first if need be; raises the offline message otherwise."""
+        from distributed import Client
+
+        async with self._connecting:
+            client = self._client
+            if client is not None and client.status not in ("running", "connecting"):
+                # Dask closes a client that could not reconnect in time: start a new one.
+                self._client = client = None
+            if client is None:
+                try:
+                    client = await Client(
+                        self.scheduler, asynchronous=True, timeout=CONNECT_TIMEOUT, set_as_default=False
+                    )
+                except (OSError, TimeoutError) as error:
+                    log.warning("the Dask scheduler %s is unreachable: %s", self.scheduler, error)
+                    raise UserFacingError(OFFLINE_MESSAGE) from None
+                self._client = client
+        # "connecting": the scheduler went away and the client is trying to get it back.
+        if client.status != "running" or not client.scheduler_info().get("n_workers"):
+            log.warning("no Dask workers available at %s (client %s)", self.scheduler, client.status)
+            raise UserFacingError(OFFLINE_MESSAGE)
+        return client
+
+
+def dask_setup(dask_worker: Worker) -> None:
+    """Preload hook: one BLAS thread and a warm numba cache before the worker takes its first job.
+
+    Dask runs this in each worker process before it registers with the scheduler, so no job lands
+    on a cold worker. Start workers with ``--nthreads 1``: one job per process, as in the local pool.
+    """
+    worker.init_worker()
+    if dask_worker.state.nthreads != 1:
+        log.warning(
+            "this Dask worker runs %d jobs at once; start it with --nthreads 1 (one process per core)",
+            dask_worker.state.nthreads,
+        )
+    log.info("needlebot worker warm (pid %d)", worker.warm())
