@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -97,11 +98,12 @@ class DaskJobs(Jobs):
         UserFacingError
             The cluster is offline, the job took longer than ``timeout``, or workers kept dying on it.
         """
+        from dask.utils import funcname
         from distributed import KilledWorker
         from distributed.client import FutureCancelledError
 
         client = await self._connected()
-        future = client.submit(function, *args, pure=False)
+        future = client.submit(_call, function, *args, key=f"{funcname(function)}-{uuid.uuid4().hex}")
         try:
             async with asyncio.timeout(self.timeout):
                 return await future
@@ -136,11 +138,28 @@ class DaskJobs(Jobs):
                     log.warning("the Dask scheduler %s is unreachable: %s", self.scheduler, error)
                     raise UserFacingError(OFFLINE_MESSAGE) from None
                 self._client = client
-        # "connecting": the scheduler went away and the client is trying to get it back.
-        if client.status != "running" or not client.scheduler_info().get("n_workers"):
+        # "connecting": the scheduler went away and the client is trying to get it back. The worker
+        # count is Dask's copy from the last few seconds; ask afresh only when it says none.
+        if client.status != "running" or not (
+            client.scheduler_info().get("n_workers") or await client.nthreads()
+        ):
             log.warning("no Dask workers available at %s (client %s)", self.scheduler, client.status)
             raise UserFacingError(OFFLINE_MESSAGE)
         return client
+
+
+def _call(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)`` on the worker, its exceptions stripped of their chained causes.
+
+    Dask pickles an exception with its ``__cause__`` and ``__context__``; yt-dlp's and decoders'
+    exceptions behind our messages may not pickle, and then the bot would get a bare ``Exception``
+    instead of the ``SourceError`` or ``AudioError`` whose message is meant for the user.
+    """
+    try:
+        return function(*args)
+    except Exception as error:
+        error.__cause__ = error.__context__ = None
+        raise
 
 
 def dask_setup(dask_worker: Worker) -> None:
