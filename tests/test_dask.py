@@ -1,7 +1,7 @@
 """Audio work on a real Dask cluster: a scheduler and two `dask worker` processes on 127.0.0.1, started
 from the virtualenv as the README tells an operator, and the real bot (``[jobs] backend = "dask"``)
-driven through the fake Discord. One cluster and one bot serve the whole module; the scheduler is
-stopped last.
+driven through the fake Discord. One cluster and one bot serve the whole module, in file order: the
+scheduler is stopped and restarted near the end, and the last test kills both workers.
 """
 
 from __future__ import annotations
@@ -107,13 +107,6 @@ async def test_a_job_whose_worker_is_killed_runs_on_another(harness: Harness) ->
     assert survivor in pids.values(), "the job finished on the other worker"
 
 
-async def test_a_job_that_kills_every_worker_it_meets_is_given_up(harness: Harness) -> None:
-    await harness.cluster.wait_for_workers(2)  # the nanny restarted the worker killed above
-    with pytest.raises(UserFacingError, match="crashed"):
-        await harness.jobs.run(die)
-    await harness.cluster.wait_for_workers(2)
-
-
 async def test_scheduler_down_then_back(harness: Harness) -> None:
     fake, cluster = harness.fake, harness.cluster
     cached = song_bytes(5.0, seed=23)
@@ -134,3 +127,10 @@ async def test_scheduler_down_then_back(harness: Harness) -> None:
     await cluster.wait_for_workers(2)
     inter = await fake.slash_command("rate", {"file": fake.add_attachment("after.wav", new, "audio/wav")})
     assert_rating(await rated(inter), cached=False)
+
+
+async def test_a_job_that_kills_every_worker_it_meets_is_given_up(harness: Harness) -> None:
+    # Last in the module: both workers die (their nannies restart them), and nothing needs them after.
+    await harness.cluster.wait_for_workers(2)
+    with pytest.raises(UserFacingError, match="crashed"):
+        await harness.jobs.run(die)
