@@ -99,6 +99,7 @@ class SourceSettings:
     allowed_hosts: tuple[str, ...] = YouTubeOptions.allowed_hosts
     allowed_extractors: tuple[str, ...] = YouTubeOptions.allowed_extractors
     cookiefile: str = ""
+    fantano_scores: str = ""  # path of a newer scores table (see bot/sources/fantano.py); "": the bundled one
 
 
 @dataclass(frozen=True)

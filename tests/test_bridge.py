@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from model.features import FEATURE_NAMES
-from training.bridge import SMOOTHING, load_reviews, score_given_genre
+from training.bridge import SMOOTHING, score_given_genre
 from training.genres import GTZAN_GENRES, genre_weights, tag_genres
+from training.reviews import load_reviews
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parents[1].parent / "shared" / "data"

@@ -39,12 +39,14 @@ def test_kaggle_format_in_cp1252(tmp_path: Path) -> None:
     reviews, report = read_reviews(path)
     assert report.format == "kaggle" and report.rows == 8 and report.kept == 3
     assert report.dropped == {"no numeric score": 2, "April Fools' joke review": 2, "duplicate album": 1}
-    assert reviews[0] == Review("KCuamde9Atc", "Flying Lotus", "Cosmogramma", 8, (), None)
+    assert reviews[0] == Review("KCuamde9Atc", "Flying Lotus", "Cosmogramma", 8, (), None, year=2010)
     assert reviews[1] == Review(
-        "DxDiyg9IMKU", "Harlem", "Hippies", 7, ("Someday Soon", "Friendly Ghost"), "Torture"
+        "DxDiyg9IMKU", "Harlem", "Hippies", 7, ("Someday Soon", "Friendly Ghost"), "Torture", year=2010
     )
     # No link: a slug id; the list "literal" that is code is not evaluated; the en dash decoded from 0x96.
-    assert reviews[2] == Review("cafe-tacvba-cafe-tacvba-re", "Café Tacvba", "Café Tacvba – Re", 9, (), None)
+    assert reviews[2] == Review(
+        "cafe-tacvba-cafe-tacvba-re", "Café Tacvba", "Café Tacvba – Re", 9, (), None, year=2012
+    )
 
 
 def test_same_table_in_utf8_reads_the_same(tmp_path: Path) -> None:
@@ -61,9 +63,11 @@ def test_fetcher_format(tmp_path: Path) -> None:
     assert report.format == "fetcher" and report.rows == 5 and report.kept == 3
     assert report.dropped == {"no numeric score": 2}
     assert reviews == [
-        Review("KCuamde9Atc", "Flying Lotus", "Cosmogramma", 8, ("ZODIAC SHIT", "MMMHMM"), "ASTRAL PLANE"),
-        Review("xxxxxxxxxxx", "Death Grips", "The Money Store", 10, ("GET GOT", "THE FEVER (AYE AYE)"), None),
-        Review("someone-untitled", "Someone", "Untitled", 5, (), None),
+        Review("KCuamde9Atc", "Flying Lotus", "Cosmogramma", 8, ("ZODIAC SHIT", "MMMHMM"), "ASTRAL PLANE",
+               year=2010),
+        Review("xxxxxxxxxxx", "Death Grips", "The Money Store", 10, ("GET GOT", "THE FEVER (AYE AYE)"), None,
+               year=2017),
+        Review("someone-untitled", "Someone", "Untitled", 5, (), None, year=2018),
     ]
     assert "kept 3" in str(report) and "2 no numeric score" in str(report)
 
@@ -96,3 +100,39 @@ def test_real_fetcher_table() -> None:
     picks = {f for r in reviews for f in r.favourites}
     assert not picks & {"N/A", "...", "ALL"}
     assert sum(bool(r.favourites) for r in reviews) > 2400
+
+
+# Bad training input through the CLI: one line on stderr, exit status 2, no traceback, nothing created.
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["collect", "{tmp}/other.csv", "--out", "{tmp}/out", "--genius-token=t"], "review table I know"),
+        (["collect", "{tmp}/absent.csv", "--out", "{tmp}/out", "--genius-token=t"], "absent.csv not found"),
+        (["fit", "{tmp}/other.csv", "--out", "{tmp}/out"], "lacks the columns"),
+        (["reviews", "--data", "{tmp}", "--out", "{tmp}/out/scores.csv"], "tnd_reviews.csv not found"),
+        (["reviews", "--from-fetcher", "{tmp}/other.csv"], "must not be bundled"),
+    ],
+)
+def test_cli_reports_bad_input_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    from training.__main__ import main
+
+    (tmp_path / "other.csv").write_text("publishedAt,artist,title,rating\n2020-01-01,A,B,5\n")
+    assert main([a.format(tmp=tmp_path) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_collect_cli_refuses_a_tracks_table_of_another_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training.__main__ import main
+
+    reviews = tmp_path / "fantano_fetcher_reviews.csv"
+    reviews.write_text(FETCHER, encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "tracks.csv").write_text("album_id,old_column\n", encoding="utf-8")
+    assert main(["collect", str(reviews), "--out", str(tmp_path / "out"), "--genius-token", "t"]) == 2
+    assert "has other columns than this version writes" in capsys.readouterr().err

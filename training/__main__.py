@@ -1,8 +1,9 @@
-"""`python -m training {bridge,collect,fit}`: build models offline.
+"""`python -m training {bridge,collect,fit,reviews}`: build models and tables offline.
 
 bridge   the bundled model from the GTZAN feature table and Fantano's review tables
 collect  audio features of reviewed albums' tracks into a tracks table (needs the network)
 fit      the direct model from a collected tracks table, with a grouped, baseline-checked evaluation
+reviews  the bundled table of Fantano's scores and track picks that the bot shows beside its own
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import os
 import sys
 from pathlib import Path
 
+from bot.sources.fantano import BUNDLED
 from model import MODEL_DIR
+from training.reviews import KAGGLE, TND, DataError
 
 log = logging.getLogger("training")
 REPORTS = Path(__file__).resolve().parent / "reports"
@@ -49,6 +52,16 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--folds", type=int, default=5, help="artist-grouped cross-validation folds (>= 2)")
     fit.add_argument("--steps", type=int, default=None, help="training minibatches (default 1000)")
     fit.add_argument("--permutations", type=int, default=1000, help="label shuffles for the p-value")
+
+    reviews = sub.add_parser("reviews", help="build the table of Fantano's scores the bot bundles")
+    source = reviews.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help=f"the shared data directory ({TND} and {KAGGLE})")
+    source.add_argument(
+        "--from-fetcher", type=Path, metavar="CSV",
+        help="build from fantano_fetcher_reviews.csv instead (newer); its licence is unclear, so the "
+             "result is for the [sources] fantano_scores setting only and must NOT be bundled: needs --out",
+    )
+    reviews.add_argument("--out", type=Path, help=f"output CSV (default: the bundled {BUNDLED.name})")
     return parser
 
 
@@ -97,17 +110,40 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reviews(args: argparse.Namespace) -> int:
+    from bot.sources.fantano import ScoresError, dump
+    from training.reviews import fantano_scores, fetcher_scores
+
+    out = args.out or BUNDLED
+    if args.from_fetcher is not None:
+        if args.out is None or out.resolve() == BUNDLED:
+            raise DataError("--from-fetcher needs --out outside the package: that table must not be bundled")
+        rows = fetcher_scores(args.from_fetcher)
+    else:
+        rows = fantano_scores(args.data / TND, args.data / KAGGLE)
+    try:
+        count = dump(rows, out)
+    except ScoresError as e:
+        raise DataError(str(e)) from e
+    print(f"wrote {out}: {count} albums, {sum(bool(r.favourites) for r in rows)} with favourite tracks")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one training command; return the exit status (2 with one line on stderr for bad input).
+
+    Parameters
+    ----------
+    argv : the arguments after ``python -m training``; None for sys.argv.
+    """
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if getattr(args, "cv_folds", 2) < 2 or getattr(args, "folds", 2) < 2:
         print("error: cross-validation needs at least 2 folds", file=sys.stderr)
         return 2
-    from training.bridge import DataError
-
     try:
-        return {"bridge": _bridge, "collect": _collect, "fit": _fit}[args.command](args)
-    except DataError as e:
+        return {"bridge": _bridge, "collect": _collect, "fit": _fit, "reviews": _reviews}[args.command](args)
+    except DataError as e:  # bad input is the user's to fix: one line, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.calibration import calibrate, fit_thresholds, target_histogram
 from model.features import FEATURE_NAMES
 from model.scorer import CARD_NAME, KERAS_NAME, N_SCORES, TFLITE_NAME, sha256_file
 
@@ -30,7 +31,18 @@ def versions() -> dict[str, str]:
 
 
 def base_card(kind: str, seed: int, inputs: list[Path]) -> dict:
-    """The card fields every model has; sha256 of each input table keyed by file name."""
+    """The card fields every model has.
+
+    Parameters
+    ----------
+    kind : "bridge" or "direct"; seed : the build's seed; inputs : the tables it read.
+
+    Returns
+    -------
+    dict
+        kind, creation time (UTC), seed, feature names, classes 0..10, sha256 of each input keyed by
+        file name, and package versions.
+    """
     return {
         "kind": kind,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -40,6 +52,41 @@ def base_card(kind: str, seed: int, inputs: list[Path]) -> dict:
         "data_sha256": {p.name: sha256_file(p) for p in inputs},
         "versions": versions(),
     }
+
+
+def calibration_block(expected: np.ndarray, truth: np.ndarray, reference: str) -> dict:
+    """The card's calibration: quantile thresholds mapping expected scores to Fantano's histogram.
+
+    Parameters
+    ----------
+    expected : (n,) expected scores 0..10 of the reference songs or albums through the model.
+    truth : (m,) Fantano's integer scores 0..10 whose histogram the calibrated scores should follow.
+    reference : what ``expected`` was computed on, for the card's reader.
+
+    Returns
+    -------
+    dict
+        ``method``, ``reference``, ``thresholds`` (9), ``target_histogram_1_to_10`` (10) and
+        ``output_histogram_1_to_10`` (10, the calibrated scores of ``expected``).
+    """
+    target = target_histogram(truth)
+    thresholds = fit_thresholds(expected, target)
+    output = np.bincount(calibrate(expected, thresholds) - 1, minlength=10) / len(expected)
+    return {
+        "method": "quantile: score = 1 + #{k: expected >= thresholds[k]}",
+        "reference": reference,
+        "thresholds": thresholds.tolist(),
+        "target_histogram_1_to_10": target.tolist(),
+        "output_histogram_1_to_10": output.tolist(),
+    }
+
+
+def training_block(steps: int) -> dict:
+    """The card's record of the network's hyperparameters (training.network) and the minibatches run."""
+    from training import network
+
+    return {"hidden": list(network.HIDDEN), "dropout": network.DROPOUT, "l2": network.L2,
+            "batch_size": network.BATCH_SIZE, "steps": steps}
 
 
 def tflite_outputs(path: Path, features: np.ndarray) -> list[np.ndarray]:
@@ -63,10 +110,20 @@ def write_model(model: object, card: dict, out_dir: Path, check_features: np.nda
     """Save model + card into out_dir; return the card with hashes and the keras-vs-tflite difference.
 
     Everything is built in a temporary directory inside out_dir and moved into place only when the
-    flatbuffer reproduces the Keras outputs on check_features (n, 26), so a failed run leaves the old
-    model untouched.
+    flatbuffer reproduces the Keras outputs on check_features, so a failed run leaves the old model
+    untouched.
+
+    Parameters
+    ----------
+    model : the trained Keras model; card : its card so far; out_dir : the model directory.
+    check_features : (n, 26) inputs on which both files must agree to 1e-4.
+
+    Raises
+    ------
+    RuntimeError
+        When the LiteRT export differs from the Keras model by more than 1e-4.
     """
-    from model import network
+    from training import network
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as tmp:

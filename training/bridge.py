@@ -14,11 +14,7 @@ expected score into an integer 1..10 whose histogram over GTZAN songs matches Fa
 
 from __future__ import annotations
 
-import csv
 import logging
-import re
-import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,84 +25,38 @@ from model.calibration import calibrate, fit_thresholds, target_histogram
 from model.features import FEATURE_NAMES
 from training import report
 from training.evaluate import Metrics, baselines, confusion, score_metrics
-from training.genres import GTZAN_GENRES, genre_weights, normalize_tag
+from training.genres import GTZAN_GENRES, genre_weights
+from training.reviews import FETCHER, TND, DataError, Review, load_reviews, read_rows, slug
 
 log = logging.getLogger(__name__)
 
-TND = "tnd_reviews.csv"
-FETCHER = "fantano_fetcher_reviews.csv"
 GTZAN = "gtzan/features_30_sec.csv"
 SMOOTHING = 20.0  # pseudo-reviews per genre, distributed like Fantano's overall histogram
 PRIOR_FOLDS = 5
 DEFAULT_STEPS = 1500  # minibatches of 64 (~100 epochs of GTZAN); tuned by the CV below
-APRIL_FOOLS = ("planningtorock", "allloveslegal")  # scored 0 and 10 on 2014-04-01, as a joke
-
-
-class DataError(Exception):
-    """An input table is missing or malformed; the message names the file."""
-
-
-@dataclass(frozen=True)
-class Review:
-    artist: str
-    title: str
-    score: int
-    tags: tuple[str, ...]
-
-
-def _slug(text: str) -> str:
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().casefold()
-    return re.sub(r"[^a-z0-9]", "", folded)
-
-
-def _read_rows(path: Path, columns: set[str]) -> list[dict[str, str]]:
-    try:
-        with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            missing = columns - set(reader.fieldnames or ())
-            if missing:
-                raise DataError(f"{path} lacks the columns {sorted(missing)}")
-            return list(reader)
-    except FileNotFoundError as e:
-        raise DataError(f"{path} not found: pass --data the shared data directory") from e
-
-
-def load_reviews(data_dir: Path) -> tuple[list[Review], dict[str, int]]:
-    """Fantano's numerically scored album reviews from both tables, deduplicated by artist + title.
-
-    The tnd table wins a duplicate; its tags are completed from the fetcher table when empty.
-    Returns the reviews and counts of what was read and dropped.
-    """
-    tnd = _read_rows(data_dir / TND, {"artist", "title", "rating", "genres"})
-    fetcher = _read_rows(data_dir / FETCHER, {"artist", "album", "rating", "genres"})
-    candidates = [(r["artist"], r["title"], r["rating"], r["genres"].split(";;")) for r in tnd]
-    candidates += [(r["artist"], r["album"], r["rating"], r["genres"].split(",")) for r in fetcher]
-    stats = {"tnd_rows": len(tnd), "fetcher_rows": len(fetcher), "non_numeric": 0, "april_fools": 0}
-    by_key: dict[tuple[str, str], Review] = {}
-    for artist, title, rating, raw_tags in candidates:
-        if not rating.strip().isdigit() or not 0 <= int(rating) <= 10:
-            stats["non_numeric"] += 1
-            continue
-        key = (_slug(artist), _slug(title))
-        if key == APRIL_FOOLS:
-            stats["april_fools"] += 1
-            continue
-        tags = tuple(t for t in (normalize_tag(x) for x in raw_tags) if t)
-        kept = by_key.get(key)
-        if kept is None:
-            by_key[key] = Review(artist.strip(), title.strip(), int(rating), tags)
-        elif not kept.tags and tags:
-            by_key[key] = Review(kept.artist, kept.title, kept.score, tags)
-    reviews = list(by_key.values())
-    stats["duplicates"] = len(candidates) - stats["non_numeric"] - stats["april_fools"] - len(reviews)
-    stats["reviews"] = len(reviews)
-    return reviews, stats
 
 
 def load_gtzan(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """GTZAN feature means (1000, 26) in FEATURE_NAMES order and genre indices (1000,) into GTZAN_GENRES."""
+    """The GTZAN feature table's 26 per-song means and genre labels.
+
+    Parameters
+    ----------
+    data_dir : the shared data directory (holding GTZAN).
+
+    Returns
+    -------
+    features : np.ndarray
+        (1000, 26) feature means in FEATURE_NAMES order.
+    genres : np.ndarray
+        (1000,) indices into GTZAN_GENRES.
+
+    Raises
+    ------
+    DataError
+        When the table is missing, lacks a column or has a label outside the 10 genres.
+    """
     path = data_dir / GTZAN
-    rows = _read_rows(path, {f"{n}_mean" for n in FEATURE_NAMES} | {"label"})
+    rows = read_rows(path, {f"{n}_mean" for n in FEATURE_NAMES} | {"label"})
     unknown = {r["label"] for r in rows} - set(GTZAN_GENRES)
     if unknown:
         raise DataError(f"{path} has labels outside the 10 GTZAN genres: {sorted(unknown)}")
@@ -115,9 +65,18 @@ def load_gtzan(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def score_given_genre(weights: np.ndarray, scores: np.ndarray, overall: np.ndarray) -> np.ndarray:
-    """Smoothed P(score | genre), shape (10, 11), rows summing to 1.
+    """Smoothed P(score | genre): SMOOTHING pseudo-reviews per genre follow ``overall``.
 
-    weights: (n, 10) genre weights per review; scores: (n,) 0..10; overall: (11,) the smoothing target.
+    Parameters
+    ----------
+    weights : (n, 10) genre weights per review (rows sum to 1, or 0 when no tag maps).
+    scores : (n,) integer scores 0..10.
+    overall : (11,) the smoothing target, a distribution over scores 0..10.
+
+    Returns
+    -------
+    np.ndarray
+        (10, 11), one distribution over scores 0..10 per genre (rows sum to 1).
     """
     counts = weights.T @ np.eye(11)[scores]
     return (counts + SMOOTHING * overall) / (counts.sum(axis=1, keepdims=True) + SMOOTHING)
@@ -132,10 +91,24 @@ def score_histogram(scores: np.ndarray) -> np.ndarray:
 def evaluate_prior(
     weights: np.ndarray, scores: np.ndarray, artists: list[str], seed: int
 ) -> tuple[Metrics, dict[str, Metrics]]:
-    """How well the genre prior ranks reviews held out from its estimate (folds grouped by artist).
+    """How well the genre prior ranks reviews held out from its estimate (PRIOR_FOLDS folds by artist).
 
     The held-out review's own tags give its genre weights, so this is the ceiling of what the audio
     route (which must guess the genre from sound) can reach.
+
+    Parameters
+    ----------
+    weights : (n, 10) genre weights of the reviews with at least one mapped tag.
+    scores : (n,) their integer scores 0..10.
+    artists : n artist keys; a key's reviews stay on one side of every split.
+    seed : shuffles the folds and the random baseline.
+
+    Returns
+    -------
+    prior : Metrics
+        Of the prior's expected score and its calibrated integer score.
+    baselines : dict[str, Metrics]
+        The baselines of training.evaluate on the same reviews.
     """
     expected = np.zeros(len(scores))
     integer = np.zeros(len(scores), dtype=np.int64)
@@ -154,9 +127,19 @@ def cross_validate_genres(
 ) -> tuple[list[float], np.ndarray]:
     """Stratified k-fold genre accuracy of the MLP; the normalization is adapted inside each fold.
 
-    Returns per-fold accuracies and the summed confusion matrix (10, 10).
+    Parameters
+    ----------
+    features : (1000, 26) GTZAN feature means; genres : (1000,) genre indices.
+    folds : number of folds (>= 2); steps : training minibatches per fold; seed : fold split and weights.
+
+    Returns
+    -------
+    accuracies : list[float]
+        Share of test songs whose most probable genre is right, per fold.
+    matrix : np.ndarray
+        (10, 10) summed confusion counts, rows = truth.
     """
-    from model import network
+    from training import network
 
     accuracies = []
     matrix = np.zeros((len(GTZAN_GENRES), len(GTZAN_GENRES)), dtype=np.int64)
@@ -172,7 +155,18 @@ def cross_validate_genres(
 
 
 def coverage(reviews: list[Review], weights: np.ndarray) -> dict:
-    """How many reviews and tag uses the genre table maps, and the commonest unmapped tags."""
+    """How many reviews and tag uses the genre table maps, and the commonest unmapped tags.
+
+    Parameters
+    ----------
+    reviews : the n reviews; weights : (n, 10) their genre weights.
+
+    Returns
+    -------
+    dict
+        Counts ``reviews``, ``reviews_with_tags``, ``reviews_mapped``, ``tag_uses``, ``tag_uses_mapped``
+        and ``top_unmapped``, the 15 commonest unmapped tags as (tag, uses).
+    """
     from collections import Counter
 
     from training.genres import tag_genres
@@ -192,9 +186,30 @@ def coverage(reviews: list[Review], weights: np.ndarray) -> dict:
 def run_bridge(
     data_dir: Path, out_dir: Path, report_path: Path | None, *, seed: int, cv_folds: int, steps: int
 ) -> dict:
-    """Build the bridge model from the tables in data_dir into out_dir; write the report; return the card."""
-    from model import network
-    from training.artifacts import base_card, write_model
+    """Build the bridge model from the tables in data_dir into out_dir and write its report.
+
+    Parameters
+    ----------
+    data_dir : the shared data directory (TND, FETCHER, GTZAN).
+    out_dir : the model directory; needlebot.keras, needlebot.tflite and card.json replace what is there
+        only when the whole build succeeds.
+    report_path : the markdown report (its PNGs go beside it); None for no report.
+    seed : every random choice (folds, weights, shuffles); the same seed rebuilds the same LiteRT file.
+    cv_folds : genre cross-validation folds (>= 2).
+    steps : training minibatches of training.network.BATCH_SIZE.
+
+    Returns
+    -------
+    dict
+        The model card as written.
+
+    Raises
+    ------
+    DataError
+        When an input table is missing or malformed.
+    """
+    from training import network
+    from training.artifacts import base_card, calibration_block, training_block, write_model
 
     reviews, review_stats = load_reviews(data_dir)
     features, genres = load_gtzan(data_dir)
@@ -204,7 +219,7 @@ def run_bridge(
     fantano = score_histogram(scores)
     table = score_given_genre(weights[mapped], scores[mapped], fantano)
     covered = coverage(reviews, weights)
-    artists = [_slug(r.artist) for r in np.array(reviews, dtype=object)[mapped]]
+    artists = [slug(r.artist) for r in np.array(reviews, dtype=object)[mapped]]
     prior, prior_baselines = evaluate_prior(weights[mapped], scores[mapped], artists, seed)
     log.info("genre prior on held-out reviews: %s", prior)
 
@@ -217,24 +232,16 @@ def run_bridge(
     model = network.bridge_model(classifier, table)
     _, distribution = network.predict(model, features)
     expected = distribution @ np.arange(11)
-    target = target_histogram(scores)
-    thresholds = fit_thresholds(expected, target)
-    output = np.bincount(calibrate(expected, thresholds) - 1, minlength=10) / len(expected)
 
     card = base_card("bridge", seed, [data_dir / TND, data_dir / FETCHER, data_dir / GTZAN])
     card |= {
         "genres": list(GTZAN_GENRES),
-        "calibration": {
-            "method": "quantile: score = 1 + #{k: expected >= thresholds[k]}",
-            "reference": "GTZAN features_30_sec.csv rows (1000 songs) through this model",
-            "thresholds": thresholds.tolist(),
-            "target_histogram_1_to_10": target.tolist(),
-            "output_histogram_1_to_10": output.tolist(),
-        },
+        "calibration": calibration_block(
+            expected, scores, "GTZAN features_30_sec.csv rows (1000 songs) through this model"
+        ),
         "score_given_genre": table.tolist(),
         "smoothing_pseudo_reviews": SMOOTHING,
-        "training": {"hidden": list(network.HIDDEN), "dropout": network.DROPOUT, "l2": network.L2,
-                     "batch_size": network.BATCH_SIZE, "steps": steps},
+        "training": training_block(steps),
         "reviews": review_stats | {k: v for k, v in covered.items() if k != "top_unmapped"},
         "metrics": {
             "genre_cv_folds": cv_folds,
@@ -260,35 +267,59 @@ def write_report(
     prior_baselines: dict[str, Metrics],
     expected: np.ndarray,
 ) -> None:
-    """The bridge report (markdown) and its two PNGs, named after the report."""
-    cal = card["calibration"]
+    """Write the bridge report (markdown) and its two PNGs, named after the report.
+
+    Parameters
+    ----------
+    path : the markdown file; ``<stem>_confusion.png`` and ``<stem>_histogram.png`` go beside it.
+    card : the model card run_bridge wrote.
+    accuracies : genre accuracy per CV fold; matrix : their summed confusion matrix (10, 10).
+    covered : coverage() of the reviews; prior, prior_baselines : evaluate_prior()'s metrics.
+    expected : (1000,) expected scores of the GTZAN songs through the model.
+    """
     stem = path.stem
     path.parent.mkdir(parents=True, exist_ok=True)
     report.plot_confusion(matrix, GTZAN_GENRES, path.with_name(f"{stem}_confusion.png"),
                           f"GTZAN genre, {len(accuracies)}-fold CV")
+    cal = card["calibration"]
     hist = {"model over GTZAN songs": np.array(cal["output_histogram_1_to_10"]),
             "Fantano's reviews": np.array(cal["target_histogram_1_to_10"])}
     report.plot_histograms(range(1, 11), hist, path.with_name(f"{stem}_histogram.png"),
                            "Calibrated scores vs Fantano")
-    table = np.array(card["score_given_genre"])
-    genre_rows = [[g, f"{table[i] @ np.arange(11):.2f}", f"{table[i, 8:].sum():.1%}"]
-                  for i, g in enumerate(GTZAN_GENRES)]
-    stats = card["reviews"]
-    text = f"""# Bridge model report
+    sections = [
+        _header_section(card),
+        _reviews_section(card["reviews"], covered),
+        _prior_section(card, prior, prior_baselines),
+        _genre_section(card["training"], accuracies, stem),
+        _calibration_section(card, expected, stem),
+    ]
+    report.write_text(path, "\n\n".join(sections) + "\n")
+
+
+def _header_section(card: dict) -> str:
+    return f"""# Bridge model report
 
 Created {card["created"]}, seed {card["seed"]}, kind `bridge`. Rebuild with
-`python -m training bridge --data ../shared/data`.
+`python -m training bridge --data ../shared/data`."""
 
-## Reviews
+
+def _reviews_section(stats: dict, covered: dict) -> str:
+    unmapped = ", ".join(f"{t} ({n})" for t, n in covered["top_unmapped"])
+    return f"""## Reviews
 {stats["tnd_rows"]} + {stats["fetcher_rows"]} rows read; {stats["non_numeric"]} without a numeric score and
 {stats["april_fools"]} April Fools' rows dropped; {stats["duplicates"]} duplicates (same artist + title)
 merged: **{stats["reviews"]} reviews**. {covered["reviews_with_tags"]} have genre tags; the genre table
 (`training/genres.py`) maps at least one tag of **{covered["reviews_mapped"]}**
 ({covered["reviews_mapped"] / covered["reviews"]:.0%}); it maps {covered["tag_uses_mapped"]} of
 {covered["tag_uses"]} tag uses. Commonest unmapped tags (no GTZAN counterpart):
-{", ".join(f"{t} ({n})" for t, n in covered["top_unmapped"])}.
+{unmapped}."""
 
-## P(score | genre)
+
+def _prior_section(card: dict, prior: Metrics, prior_baselines: dict[str, Metrics]) -> str:
+    table = np.array(card["score_given_genre"])
+    genre_rows = [[g, f"{table[i] @ np.arange(11):.2f}", f"{table[i, 8:].sum():.1%}"]
+                  for i, g in enumerate(GTZAN_GENRES)]
+    return f"""## P(score | genre)
 Smoothed with {card["smoothing_pseudo_reviews"]:.0f} pseudo-reviews per genre drawn from Fantano's
 overall histogram.
 
@@ -299,31 +330,36 @@ artist; the integer score is the prior's expected score through a quantile calib
 training folds). The held-out review's own tags give its genre, so this is the ceiling of the audio
 route, which must guess the genre from sound:
 
-{report.metrics_table({"genre prior": prior, **prior_baselines})}
+{report.metrics_table({"genre prior": prior, **prior_baselines})}"""
 
-## Genre from audio features (GTZAN)
-MLP {card["training"]["hidden"]} relu, dropout {card["training"]["dropout"]}, L2 {card["training"]["l2"]},
-{card["training"]["steps"]} minibatches of {card["training"]["batch_size"]}; normalization adapted inside
+
+def _genre_section(training: dict, accuracies: list[float], stem: str) -> str:
+    folds = ", ".join(f"{a:.2f}" for a in accuracies)
+    return f"""## Genre from audio features (GTZAN)
+MLP {training["hidden"]} relu, dropout {training["dropout"]}, L2 {training["l2"]},
+{training["steps"]} minibatches of {training["batch_size"]}; normalization adapted inside
 each fold. Stratified {len(accuracies)}-fold accuracy **{np.mean(accuracies):.3f}** ± {np.std(accuracies):.3f}
-(folds: {", ".join(f"{a:.2f}" for a in accuracies)}; chance 0.10). GTZAN repeats clips and artists within a
+(folds: {folds}; chance 0.10). GTZAN repeats clips and artists within a
 genre, so a random split overstates accuracy on new music.
 
-![confusion]({stem}_confusion.png)
+![confusion]({stem}_confusion.png)"""
 
-## Calibration
+
+def _calibration_section(card: dict, expected: np.ndarray, stem: str) -> str:
+    cal, diff = card["calibration"], card["tflite_max_abs_diff"]
+    histograms = {
+        "model over GTZAN": np.array(cal["output_histogram_1_to_10"]),
+        "Fantano": np.array(cal["target_histogram_1_to_10"]),
+    }
+    return f"""## Calibration
 The model's expected score over the 1,000 GTZAN songs spans {expected.min():.2f}..{expected.max():.2f}
 (mean {expected.mean():.2f}): regression to the mean, as expected. Thresholds on the expected score
 (score = 1 + number of thresholds at or below it), fitted so that the GTZAN songs' integer scores follow
 Fantano's histogram (0 counted as 1):
 `{", ".join(f"{t:.3f}" for t in cal["thresholds"])}`.
 
-{report.histogram_table(range(1, 11), {
-    "model over GTZAN": np.array(cal["output_histogram_1_to_10"]),
-    "Fantano": np.array(cal["target_histogram_1_to_10"]),
-})}
+{report.histogram_table(range(1, 11), histograms)}
 
 ![histogram]({stem}_histogram.png)
 
-Largest difference between the Keras model and the LiteRT file over GTZAN: {card["tflite_max_abs_diff"]:.1e}.
-"""
-    report.write_text(path, text)
+Largest difference between the Keras model and the LiteRT file over GTZAN: {diff:.1e}."""

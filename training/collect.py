@@ -37,10 +37,11 @@ from typing import TypeVar
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from bot.sources.tracklists import GeniusTracklists, Tracklist, TracklistError, normalize_title
+from bot.sources.names import core_title
+from bot.sources.tracklists import GeniusTracklists, Tracklist, TracklistError
 from bot.sources.youtube import SourceError, YouTubeOptions, download_audio, search
 from model.features import FEATURE_NAMES, AudioError, extract_features
-from training.reviews import Review, read_reviews
+from training.reviews import DataError, Review, read_reviews
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +87,27 @@ def run_collect(
 
     Parameters
     ----------
-    reviews_csv : a review table in either format training/reviews.py reads.
+    reviews_csv : a review table in a format training/reviews.py reads.
     out_dir : where tracks.csv, failures.csv and tracklists.jsonl are written (created if missing).
+    genius_token : the Genius API token for the default tracklist client.
+    workers : threads, each running whole tracks.
     limit : only the first ``limit`` albums of the cleaned review table.
     tracklists, finder : injected clients (tests); default to Genius with ``genius_token`` and a
         YouTube search for "artist track".
+    yt_options : yt-dlp limits for search and download (default: YouTubeOptions()).
+    retry_failures : run again what failures.csv lists (it is set aside as failures.previous.csv).
+
+    Raises
+    ------
+    DataError
+        When the review table is unusable (nothing is created then) or tracks.csv / failures.csv were
+        written by another version.
     """
+    reviews, report = read_reviews(Path(reviews_csv))  # before anything is created: bad input leaves nothing
+    log.info("%s", report)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     opts = yt_options or YouTubeOptions()
-    reviews, report = read_reviews(Path(reviews_csv))
-    log.info("%s", report)
     reviews = reviews[:limit] if limit is not None else reviews
     tracks_path, failures_path = out_dir / "tracks.csv", out_dir / "failures.csv"
     lists_path = out_dir / "tracklists.jsonl"
@@ -216,9 +227,7 @@ def _youtube_finder(opts: YouTubeOptions) -> Finder:
 
 def _track_key(name: str) -> str:
     """A track name for matching picks to titles: no bracketed qualifiers or "feat." credits, folded."""
-    name = re.sub(r"\s*[(\[][^)\]]*[)\]]", " ", name)
-    name = re.split(r"\s(?:feat|ft|featuring)\.?\s", name, maxsplit=1, flags=re.IGNORECASE)[0]
-    return normalize_title(name)
+    return core_title(re.split(r"\s(?:feat|ft|featuring)\.?\s", name, maxsplit=1, flags=re.IGNORECASE)[0])
 
 
 def _failure_row(review: Review, track: str, failure: _Failure) -> list[object]:
@@ -234,7 +243,7 @@ def _done_keys(path: Path, columns: tuple[str, ...]) -> set[tuple[str, str]]:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is not None and tuple(header) != columns:
-            raise ValueError(f"{path} has other columns than this version writes; move it away and rerun")
+            raise DataError(f"{path} has other columns than this version writes; move it away and rerun")
         return {(row[0], row[3]) for row in reader if len(row) == len(columns)}
 
 

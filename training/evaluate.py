@@ -78,8 +78,11 @@ def good_auc(y_true: np.ndarray, ranking: np.ndarray) -> float:
 def score_metrics(y_true: np.ndarray, ranking: np.ndarray, integer: np.ndarray) -> Metrics:
     """All metrics for one prediction.
 
-    y_true: true integer scores (n,); ranking: continuous prediction (n,), e.g. mean expected score;
-    integer: integer prediction (n,), e.g. the calibrated score.
+    Parameters
+    ----------
+    y_true : (n,) true integer scores 0..10.
+    ranking : (n,) continuous prediction, e.g. the mean expected score.
+    integer : (n,) integer prediction, e.g. the calibrated score.
     """
     return Metrics(
         mae=mae(y_true, integer),
@@ -91,7 +94,14 @@ def score_metrics(y_true: np.ndarray, ranking: np.ndarray, integer: np.ndarray) 
 
 
 def baselines(y_true: np.ndarray, train_labels: np.ndarray, seed: int = 0) -> dict[str, Metrics]:
-    """The three baselines' metrics on y_true, given the training labels (n_train,)."""
+    """The baselines' metrics on y_true: always 7, the training mean, random draws of training labels.
+
+    Parameters
+    ----------
+    y_true : (n,) true integer scores 0..10.
+    train_labels : (n_train,) the scores the baselines may know (their mean and histogram).
+    seed : the random draws (RANDOM_DRAWS of them, metrics averaged).
+    """
     y_true = np.asarray(y_true)
     n = len(y_true)
     mean = float(np.mean(train_labels))
@@ -122,6 +132,16 @@ def permutation_p_value(
 
     The predictions are out-of-fold, so shuffling the labels against them is a valid null of
     "no association"; p = (1 + #{shuffled >= observed}) / (1 + n_permutations).
+
+    Parameters
+    ----------
+    y_true : (n,) true scores; ranking : (n,) out-of-fold continuous predictions.
+    n_permutations : label shuffles; seed : their generator.
+
+    Returns
+    -------
+    tuple[float, float]
+        (Spearman, p-value); (nan, 1.0) when either side is constant.
     """
     observed = spearman(y_true, ranking)
     if np.isnan(observed):

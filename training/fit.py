@@ -17,7 +17,6 @@ The baselines use the histogram and mean of ALL albums, which favours them sligh
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +27,8 @@ from tqdm import tqdm
 from model.calibration import calibrate, fit_thresholds, target_histogram
 from model.features import FEATURE_NAMES
 from training import report
-from training.bridge import DataError, _read_rows
 from training.evaluate import Metrics, baselines, permutation_p_value, score_metrics
+from training.reviews import DataError, read_rows, slug
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +48,23 @@ class Tracks:
 
 
 def load_tracks(path: Path) -> Tracks:
-    """Read a tracks CSV (format: see the shared contract); rows with unusable values are skipped."""
-    rows = _read_rows(path, set(ID_COLUMNS) | set(FEATURE_NAMES))
+    """Read a tracks table as training.collect writes it; rows with unusable values are skipped.
+
+    Parameters
+    ----------
+    path : tracks.csv (ID_COLUMNS and the 26 FEATURE_NAMES).
+
+    Returns
+    -------
+    Tracks
+        The usable rows; artists as slugs, so that spellings of one artist group together.
+
+    Raises
+    ------
+    DataError
+        When the table is missing, lacks a column or has no usable row.
+    """
+    rows = read_rows(path, set(ID_COLUMNS) | set(FEATURE_NAMES))
     kept: list[tuple[str, str, int, bool, list[float]]] = []
     for row in rows:
         try:
@@ -68,7 +82,7 @@ def load_tracks(path: Path) -> Tracks:
     album_ids, artists, scores, favourite, features = zip(*kept, strict=True)
     return Tracks(
         album_ids=np.array(album_ids),
-        artists=np.array([re.sub(r"\W", "", a.casefold()) for a in artists]),
+        artists=np.array([slug(a) for a in artists]),
         scores=np.array(scores),
         favourite=np.array(favourite),
         features=np.array(features),
@@ -76,7 +90,17 @@ def load_tracks(path: Path) -> Tracks:
 
 
 def soft_labels(scores: np.ndarray, favourite: np.ndarray, bonus: float) -> np.ndarray:
-    """(n, 11) targets: score (+ bonus for favourites, capped at 10) split between neighbouring classes."""
+    """Soft targets: score (+ bonus for favourites, capped at 10) split between neighbouring classes.
+
+    Parameters
+    ----------
+    scores : (n,) album scores 0..10; favourite : (n,) bool; bonus : score points added to favourites.
+
+    Returns
+    -------
+    np.ndarray
+        (n, 11), rows summing to 1; 7.25 is 0.75 of class 7 and 0.25 of class 8.
+    """
     label = np.minimum(scores + bonus * favourite, 10.0)
     low = np.floor(label).astype(int)
     high = np.minimum(low + 1, 10)
@@ -101,8 +125,20 @@ def artist_folds(tracks: Tracks, folds: int, seed: int) -> list[tuple[np.ndarray
 
 
 def cross_validate(tracks: Tracks, bonus: float, folds: int, steps: int, seed: int) -> dict[str, np.ndarray]:
-    """Out-of-fold album predictions: ids, true scores, mean expected score, calibrated integer score."""
-    from model import network
+    """Out-of-fold album predictions from artist-grouped cross-validation.
+
+    Parameters
+    ----------
+    tracks : the table; bonus : favourite bonus in score points; folds : >= 2;
+    steps : training minibatches per fold; seed : folds and weights.
+
+    Returns
+    -------
+    dict[str, np.ndarray]
+        Per album (m,): ``albums`` ids, ``truth`` scores 0..10, ``expected`` mean expected score of its
+        tracks, ``integer`` that mean through the calibration fitted on the training folds (1..10).
+    """
+    from training import network
 
     albums, album_score = album_means(tracks.album_ids, tracks.scores.astype(float))
     expected = np.zeros(len(albums))
@@ -127,9 +163,28 @@ def run_fit(
     tracks_csv: Path, out_dir: Path, *, favourite_bonus: float, seed: int, folds: int, steps: int,
     permutations: int,
 ) -> dict:
-    """Evaluate by grouped CV, then train on everything and write model, card and report into out_dir."""
-    from model import network
-    from training.artifacts import base_card, write_model
+    """Evaluate by grouped CV, then train on everything and write model, card and report into out_dir.
+
+    Parameters
+    ----------
+    tracks_csv : the collected tracks table.
+    out_dir : receives needlebot.keras, needlebot.tflite, card.json, report.md and its PNG.
+    favourite_bonus : score points added to favourite tracks' labels.
+    seed : every random choice; folds : artist-grouped folds (>= 2); steps : training minibatches;
+    permutations : label shuffles for the Spearman p-value.
+
+    Returns
+    -------
+    dict
+        The model card as written.
+
+    Raises
+    ------
+    DataError
+        When the table is unusable or has fewer artists than folds.
+    """
+    from training import network
+    from training.artifacts import base_card, calibration_block, training_block, write_model
 
     tracks = load_tracks(tracks_csv)
     n_artists = len(np.unique(tracks.artists))
@@ -146,22 +201,14 @@ def run_fit(
     network.train(model, tracks.features, soft_labels(tracks.scores, tracks.favourite, favourite_bonus),
                   steps=steps, seed=seed)
     expected = network.predict(model, tracks.features) @ np.arange(11)
-    target = target_histogram(oof["truth"])
-    thresholds = fit_thresholds(expected, target)
-    output = np.bincount(calibrate(expected, thresholds) - 1, minlength=10) / len(expected)
 
     card = base_card("direct", seed, [tracks_csv]) | {
         "genres": [],
-        "calibration": {
-            "method": "quantile: score = 1 + #{k: expected >= thresholds[k]}",
-            "reference": f"the {len(expected)} training tracks through this model",
-            "thresholds": thresholds.tolist(),
-            "target_histogram_1_to_10": target.tolist(),
-            "output_histogram_1_to_10": output.tolist(),
-        },
+        "calibration": calibration_block(
+            expected, oof["truth"], f"the {len(expected)} training tracks through this model"
+        ),
         "labels": {"favourite_bonus": favourite_bonus, "fractional": "split between neighbouring classes"},
-        "training": {"hidden": list(network.HIDDEN), "dropout": network.DROPOUT, "l2": network.L2,
-                     "batch_size": network.BATCH_SIZE, "steps": steps},
+        "training": training_block(steps),
         "metrics": {
             "folds": folds, "grouped_by": "artist", "level": "album",
             "tracks": len(tracks.scores), "albums": len(oof["albums"]), "artists": n_artists,

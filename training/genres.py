@@ -80,10 +80,18 @@ def tag_genres(tag: str) -> tuple[str, ...]:
 
 
 def genre_weights(tags: list[str]) -> np.ndarray:
-    """A review's weights over GTZAN_GENRES, shape (10,).
+    """A review's weights over GTZAN_GENRES.
 
-    Each tag that maps shares the review equally (a tag with two genres splits its share), so the weights
-    sum to 1, or are all 0 when no tag maps.
+    Each tag that maps shares the review equally (a tag with two genres splits its share).
+
+    Parameters
+    ----------
+    tags : the review's raw genre tags.
+
+    Returns
+    -------
+    np.ndarray
+        (10,) summing to 1, or all 0 when no tag maps.
     """
     weights = np.zeros(len(GTZAN_GENRES))
     mapped = [g for g in (tag_genres(t) for t in tags) if g]

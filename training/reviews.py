@@ -1,10 +1,19 @@
-"""Read and clean a table of Fantano reviews, in the Kaggle format or the fantano-fetcher format.
+"""Read and clean tables of Fantano's reviews: the one home of review reading for bridge, collect and fit.
 
-Kaggle ``fantano_reviews.csv`` (cp1252, leading index column): ``title, artist, review_date, review_type,
-score, word_score, best_tracks, worst_track, link`` where ``best_tracks`` is a Python list literal.
-Fetcher ``fantano_fetcher_reviews.csv`` (UTF-8): ``video_id, title, artist, album, publish_date, rating,
-fav_tracks, least_fav_track, ...`` where ``fav_tracks`` is comma-separated and ``rating`` may be
-``classic``. The format is told from the header.
+Three formats, told apart by their header:
+
+- Kaggle ``fantano_reviews.csv`` (cp1252, leading index column): ``title, artist, review_date,
+  review_type, score, word_score, best_tracks, worst_track, link`` where ``best_tracks`` is a Python
+  list literal.
+- fantano-fetcher ``fantano_fetcher_reviews.csv`` (UTF-8): ``video_id, title, artist, album,
+  publish_date, rating, fav_tracks, least_fav_track, ..., genres`` where ``fav_tracks`` and ``genres``
+  are comma-separated and ``rating`` may be ``classic``.
+- tnd ``tnd_reviews.csv`` (UTF-8): ``publishedAt, artist, title, rating, genres`` with ``;;``-separated
+  genres and no track picks.
+
+Cleaning is the same for all: rows without an artist, an album or an integer score 0..10 are dropped,
+and so is the April Fools' pair; albums are deduplicated by ``bot.sources.names.album_key`` (the first
+row wins, its empty genre tags completed from a later duplicate).
 """
 
 from __future__ import annotations
@@ -15,30 +24,50 @@ import io
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from bot.sources.tracklists import normalize_title
+from bot.sources.fantano import FantanoReview
+from bot.sources.names import album_key, normalize_title
+from training.genres import normalize_tag
 
 log = logging.getLogger(__name__)
+
+TND = "tnd_reviews.csv"
+FETCHER = "fantano_fetcher_reviews.csv"
+KAGGLE = "fantano_reviews.csv"
 
 # Picks that name no track: placeholders and "all of them".
 _NOT_TRACKS = {"", "n a", "na", "none", "all", "all of them"}
 # PLANNINGTOROCK "All Love's Legal": an April Fools' pair of videos scored 10 and 0, not real reviews.
-_JOKE_REVIEWS = {("planningtorock", "all love s legal")}
+_JOKE_REVIEWS = {album_key("Planningtorock", "All Love's Legal")}
 _VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+_NO_NAME, _NO_SCORE = "no artist or album", "no numeric score"
+_JOKE, _DUPLICATE = "April Fools' joke review", "duplicate album"
+
+
+class DataError(ValueError):
+    """Bad training input: a table missing, unreadable or malformed. The message names the file.
+
+    The training CLI prints it as one line and exits with status 2; it subclasses ValueError because
+    that is what it is (a bad value from outside), so callers catching ValueError keep working.
+    """
 
 
 @dataclass(frozen=True)
 class Review:
+    """One review: an album, Fantano's integer score and what the table says about its tracks and genres."""
+
     album_id: str  # the review's YouTube video id when known, else a slug of artist and album
     artist: str
     album: str
     score: int  # 0..10
-    favourites: tuple[str, ...]
-    least_favourite: str | None
+    favourites: tuple[str, ...] = ()
+    least_favourite: str | None = None
+    tags: tuple[str, ...] = ()  # genre tags, normalized by training.genres.normalize_tag
+    year: int | None = None  # the year of the review video
 
 
 @dataclass
@@ -55,41 +84,163 @@ class CleanReport:
         return f"{self.format} table: {self.rows} rows, kept {self.kept}; dropped: {reasons}"
 
 
-def read_reviews(path: Path) -> tuple[list[Review], CleanReport]:
-    """Read a review table (either format), clean it and return the reviews in file order.
+def slug(text: str) -> str:
+    """A stable identifier from a name: its normalized words joined by "-" ("Café Tacvba": "cafe-tacvba")."""
+    return "-".join(normalize_title(text).split())
 
-    Raises ValueError with a message naming the file when its header matches neither format.
+
+def read_rows(path: Path, columns: set[str]) -> list[dict[str, str]]:
+    """All rows of a UTF-8 CSV table as dicts; DataError when it is missing or lacks a needed column.
+
+    Parameters
+    ----------
+    path : the CSV file.
+    columns : the column names the caller needs.
     """
-    text = _decode(Path(path).read_bytes())
+    try:
+        with Path(path).open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            missing = columns - set(reader.fieldnames or ())
+            if missing:
+                raise DataError(f"{path} lacks the columns {sorted(missing)}")
+            return list(reader)
+    except FileNotFoundError as e:
+        raise DataError(f"{path} not found") from e
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text") from e
+
+
+def read_reviews(path: Path) -> tuple[list[Review], CleanReport]:
+    """Read a review table in any of the three formats, clean it, return the reviews in file order.
+
+    Parameters
+    ----------
+    path : the CSV file.
+
+    Returns
+    -------
+    reviews : list[Review]
+        One per album, in the order of the album's first row.
+    report : CleanReport
+        The format and the rows kept and dropped, by reason.
+
+    Raises
+    ------
+    DataError
+        When the file is missing or its header matches none of the formats.
+    """
+    try:
+        text = _decode(Path(path).read_bytes())
+    except FileNotFoundError as e:
+        raise DataError(f"{path} not found") from e
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = {name.strip() for name in reader.fieldnames or []}
     if {"video_id", "album", "rating", "fav_tracks"} <= header:
         report, rows = CleanReport("fetcher"), _fetcher_rows(reader)
     elif {"title", "artist", "score", "best_tracks", "link"} <= header:
         report, rows = CleanReport("kaggle"), _kaggle_rows(reader)
+    elif {"artist", "title", "rating", "genres"} <= header:
+        report, rows = CleanReport("tnd"), _tnd_rows(reader)
     else:
-        raise ValueError(
-            f"{path}: not a review table I know (need the Kaggle fantano_reviews.csv columns or "
-            f"the fantano-fetcher columns); header was {sorted(header)}"
+        raise DataError(
+            f"{path}: not a review table I know (need the columns of the Kaggle fantano_reviews.csv, "
+            f"the fantano-fetcher table or tnd_reviews.csv); header was {sorted(header)}"
         )
-    reviews: list[Review] = []
-    seen: set[tuple[str, str]] = set()
+    reviews = _clean(rows, report)
+    log.info("%s: %s", path, report)
+    return reviews, report
+
+
+def load_reviews(data_dir: Path) -> tuple[list[Review], dict[str, int]]:
+    """Fantano's scored album reviews from the tnd and fetcher tables together, deduplicated.
+
+    The tnd table wins a duplicate; its empty genre tags are completed from the fetcher table.
+
+    Parameters
+    ----------
+    data_dir : the shared data directory holding TND and FETCHER.
+
+    Returns
+    -------
+    reviews : list[Review]
+    stats : dict[str, int]
+        ``tnd_rows``, ``fetcher_rows``, ``non_numeric``, ``april_fools``, ``duplicates``, ``reviews``.
+    """
+    tnd = read_rows(data_dir / TND, {"artist", "title", "rating", "genres"})
+    fetcher = read_rows(data_dir / FETCHER, {"artist", "album", "rating", "genres"})
+    report = CleanReport("tnd + fetcher")
+    reviews = _clean([*_tnd_rows(tnd), *_fetcher_rows(fetcher)], report)
+    stats = {
+        "tnd_rows": len(tnd),
+        "fetcher_rows": len(fetcher),
+        "non_numeric": report.dropped[_NO_SCORE],
+        "april_fools": report.dropped[_JOKE],
+        "duplicates": report.dropped[_DUPLICATE],
+        "reviews": len(reviews),
+    }
+    if report.dropped[_NO_NAME]:
+        stats["no_name"] = report.dropped[_NO_NAME]
+    return reviews, stats
+
+
+def fantano_scores(tnd_csv: Path, kaggle_csv: Path) -> list[FantanoReview]:
+    """The bundled scores table: every scored album of the tnd table (MIT) and the Kaggle table (CC0).
+
+    The Kaggle table (to 2018) gives its albums with their favourite and least favourite tracks; the
+    tnd table (to 2023, no picks) adds the albums Kaggle lacks. Where both score an album they
+    disagree 32 times, and in 30 of the 31 that the fetcher table also scores, it agrees with Kaggle
+    (tnd misreads some scores as 1 or 2), so Kaggle's row wins. Only these two tables may feed the
+    bundled table: their licences allow it.
+
+    Parameters
+    ----------
+    tnd_csv, kaggle_csv : the two source tables.
+
+    Returns
+    -------
+    list[FantanoReview]
+        One per album, sorted by normalized artist and album so that rebuilds diff cleanly.
+    """
+    merged = {album_key(r.artist, r.album): r for r in read_reviews(tnd_csv)[0]}
+    merged |= {album_key(r.artist, r.album): r for r in read_reviews(kaggle_csv)[0]}
+    return [_scores_row(merged[key]) for key in sorted(merged)]
+
+
+def fetcher_scores(fetcher_csv: Path) -> list[FantanoReview]:
+    """A scores table from the fantano-fetcher table alone (newer, to 2024), sorted like fantano_scores.
+
+    That table's licence is unclear, so what this builds is for a local ``[sources] fantano_scores``
+    setting only; it must not be bundled or committed.
+    """
+    reviews, _ = read_reviews(fetcher_csv)
+    return sorted((_scores_row(r) for r in reviews), key=lambda r: album_key(r.artist, r.album))
+
+
+def _scores_row(review: Review) -> FantanoReview:
+    return FantanoReview(review.artist, review.album, review.year, review.score, review.favourites,
+                         review.least_favourite)
+
+
+def _clean(rows: Iterable[Review | str], report: CleanReport) -> list[Review]:
+    """Count and drop unusable rows, jokes and duplicates (the first row of an album wins)."""
+    by_key: dict[tuple[str, str], Review] = {}
     for review in rows:
         report.rows += 1
         if isinstance(review, str):
             report.dropped[review] += 1
             continue
-        key = (normalize_title(review.artist), normalize_title(review.album))
+        key = album_key(review.artist, review.album)
+        kept = by_key.get(key)
         if key in _JOKE_REVIEWS:
-            report.dropped["April Fools' joke review"] += 1
-        elif key in seen:
-            report.dropped["duplicate album"] += 1
+            report.dropped[_JOKE] += 1
+        elif kept is None:
+            by_key[key] = review
         else:
-            seen.add(key)
-            reviews.append(review)
-    report.kept = len(reviews)
-    log.info("%s: %s", path, report)
-    return reviews, report
+            report.dropped[_DUPLICATE] += 1
+            if not kept.tags and review.tags:
+                by_key[key] = replace(kept, tags=review.tags)
+    report.kept = len(by_key)
+    return list(by_key.values())
 
 
 def _decode(data: bytes) -> str:
@@ -100,21 +251,21 @@ def _decode(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
-def _kaggle_rows(reader: csv.DictReader) -> Iterator[Review | str]:
+def _kaggle_rows(reader: Iterable[dict[str, str]]) -> Iterator[Review | str]:
     """One Review per row, or the reason the row is unusable."""
     for row in reader:
-        video_id = _video_id_from_link(row.get("link") or "")
         yield _review(
-            video_id,
+            _video_id_from_link(row.get("link") or ""),
             row.get("artist") or "",
             row.get("title") or "",
             row.get("score") or "",
-            _list_literal(row.get("best_tracks") or ""),
-            row.get("worst_track") or "",
+            favourites=_list_literal(row.get("best_tracks") or ""),
+            least=row.get("worst_track") or "",
+            date=row.get("review_date") or "",
         )
 
 
-def _fetcher_rows(reader: csv.DictReader) -> Iterator[Review | str]:
+def _fetcher_rows(reader: Iterable[dict[str, str]]) -> Iterator[Review | str]:
     for row in reader:
         video_id = (row.get("video_id") or "").strip()
         yield _review(
@@ -122,29 +273,53 @@ def _fetcher_rows(reader: csv.DictReader) -> Iterator[Review | str]:
             row.get("artist") or "",
             row.get("album") or "",
             row.get("rating") or "",
-            (row.get("fav_tracks") or "").split(","),
-            row.get("least_fav_track") or "",
+            favourites=(row.get("fav_tracks") or "").split(","),
+            least=row.get("least_fav_track") or "",
+            tags=(row.get("genres") or "").split(","),
+            date=row.get("publish_date") or "",
+        )
+
+
+def _tnd_rows(reader: Iterable[dict[str, str]]) -> Iterator[Review | str]:
+    for row in reader:
+        yield _review(
+            None,
+            row.get("artist") or "",
+            row.get("title") or "",
+            row.get("rating") or "",
+            tags=(row.get("genres") or "").split(";;"),
+            date=row.get("publishedAt") or "",
         )
 
 
 def _review(
-    video_id: str | None, artist: str, album: str, score: str, favourites: list[str], least: str
+    video_id: str | None,
+    artist: str,
+    album: str,
+    score: str,
+    *,
+    favourites: list[str] | tuple[str, ...] = (),
+    least: str = "",
+    tags: list[str] | tuple[str, ...] = (),
+    date: str = "",
 ) -> Review | str:
     artist, album = " ".join(artist.split()), " ".join(album.split())
     if not artist or not album:
-        return "no artist or album"
+        return _NO_NAME
     value = _score(score)
     if value is None:
-        return "no numeric score"
+        return _NO_SCORE
     picks = tuple(dict.fromkeys(p for p in (" ".join(f.split()) for f in favourites) if _is_track(p)))
     least = " ".join(least.split())
     return Review(
-        album_id=video_id or _slug(f"{artist} {album}"),
+        album_id=video_id or slug(f"{artist} {album}"),
         artist=artist,
         album=album,
         score=value,
         favourites=picks,
         least_favourite=least if _is_track(least) else None,
+        tags=tuple(t for t in (normalize_tag(x) for x in tags) if t),
+        year=int(date[:4]) if date[:4].isdigit() else None,
     )
 
 
@@ -176,7 +351,3 @@ def _video_id_from_link(link: str) -> str | None:
     if parts.hostname and parts.hostname.endswith("youtu.be"):
         candidates.append(parts.path.strip("/"))
     return next((c for c in candidates if _VIDEO_ID.fullmatch(c)), None)
-
-
-def _slug(text: str) -> str:
-    return "-".join(normalize_title(text).split())

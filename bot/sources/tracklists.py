@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 import lyricsgenius
 import requests
+
+from bot.sources.names import core_title, normalize_title
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +38,6 @@ class TracklistError(Exception):
 
 class AlbumNotFoundError(TracklistError):
     pass
-
-
-def normalize_title(text: str) -> str:
-    """Fold case, accents, ``&``/``and`` and punctuation so that names written differently compare equal."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
-    text = re.sub(r"\s*&\s*", " and ", text)
-    return " ".join(re.sub(r"[^\w\s]|_", " ", text).split())
-
-
-def _core_title(text: str) -> str:
-    """The title without bracketed qualifiers such as "(Deluxe Edition)" or "[Remastered]"."""
-    return normalize_title(re.sub(r"\s*[(\[][^)\]]*[)\]]", " ", text)) or normalize_title(text)
 
 
 class GeniusTracklists:
@@ -104,7 +92,7 @@ class GeniusTracklists:
             seen.add(found["id"])
             if normalize_title(found.get("name", "")) == normalize_title(album):
                 return found
-            if fallback is None and _core_title(found.get("name", "")) == _core_title(album):
+            if fallback is None and core_title(found.get("name", "")) == core_title(album):
                 fallback = found  # e.g. the deluxe edition when the review names the plain album
         return fallback
 

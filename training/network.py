@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-# Fixed before Keras loads: training runs in its own process, the scorer never imports this module.
+# Fixed before Keras loads: training runs in its own process, and serving never imports training.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -52,7 +52,13 @@ def _trunk(features: np.ndarray) -> tuple[keras.KerasTensor, keras.KerasTensor]:
 
 
 def genre_classifier(features: np.ndarray, n_genres: int) -> keras.Model:
-    """features (n, 26) for adapting the normalization -> compiled model: features -> genre probabilities."""
+    """A compiled genre classifier: raw features -> Normalization -> MLP -> genre softmax.
+
+    Parameters
+    ----------
+    features : (n, 26) training features; the Normalization layer adapts to them.
+    n_genres : width of the softmax.
+    """
     inputs, x = _trunk(features)
     genre = keras.layers.Dense(n_genres, activation="softmax", name="genre")(x)
     model = keras.Model(inputs, genre, name="genre_classifier")
@@ -78,10 +84,14 @@ def bridge_model(classifier: keras.Model, score_given_genre: np.ndarray) -> kera
 
 
 def direct_model(features: np.ndarray) -> keras.Model:
-    """features (n, 26) for adapting the normalization -> compiled model: features -> scores 0..10.
+    """A compiled direct model: raw features -> Normalization -> MLP -> softmax over scores 0..10.
 
     Trained with soft labels (n, 11) and categorical cross-entropy, so a fractional label such as 7.5
     is half class 7, half class 8.
+
+    Parameters
+    ----------
+    features : (n, 26) training features; the Normalization layer adapts to them.
     """
     inputs, x = _trunk(features)
     score = keras.layers.Dense(N_SCORES, activation="softmax", name="score")(x)
@@ -95,7 +105,15 @@ def direct_model(features: np.ndarray) -> keras.Model:
 
 
 def train(model: keras.Model, features: np.ndarray, labels: np.ndarray, *, steps: int, seed: int) -> None:
-    """Fit for `steps` reshuffled minibatches of BATCH_SIZE rows; features (n, 26), labels (n, ...)."""
+    """Fit for ``steps`` reshuffled minibatches of BATCH_SIZE rows.
+
+    Parameters
+    ----------
+    model : a compiled model of this module.
+    features : (n, 26); labels : (n,) class indices or (n, k) soft targets, as the model's loss expects.
+    steps : minibatches, rounded down to a multiple of STEPS_PER_EXECUTION (at least one).
+    seed : the shuffling order.
+    """
     import tensorflow as tf
 
     data = (
@@ -109,7 +127,7 @@ def train(model: keras.Model, features: np.ndarray, labels: np.ndarray, *, steps
 
 
 def predict(model: keras.Model, features: np.ndarray) -> np.ndarray | list[np.ndarray]:
-    """The model's outputs for features (n, 26), as numpy arrays."""
+    """The model's outputs for features (n, 26): one (n, width) array, or a list for two outputs."""
     return model.predict(np.asarray(features, np.float32), batch_size=4096, verbose=0)
 
 
