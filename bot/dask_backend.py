@@ -130,13 +130,17 @@ class DaskJobs(Jobs):
                 # Dask closes a client that could not reconnect in time: start a new one.
                 self._client = client = None
             if client is None:
+                client = Client(
+                    self.scheduler, asynchronous=True, timeout=CONNECT_TIMEOUT, set_as_default=False
+                )
                 try:
-                    client = await Client(
-                        self.scheduler, asynchronous=True, timeout=CONNECT_TIMEOUT, set_as_default=False
-                    )
-                except (OSError, TimeoutError) as error:
-                    log.warning("the Dask scheduler %s is unreachable: %s", self.scheduler, error)
-                    raise UserFacingError(OFFLINE_MESSAGE) from None
+                    await client
+                except BaseException as error:  # also cancelled (the bot closing): close what started
+                    await client.close()
+                    if isinstance(error, OSError | TimeoutError):
+                        log.warning("the Dask scheduler %s is unreachable: %s", self.scheduler, error)
+                        raise UserFacingError(OFFLINE_MESSAGE) from None
+                    raise
                 self._client = client
         # "connecting": the scheduler went away and the client is trying to get it back. The worker
         # count is Dask's copy from the last few seconds; ask afresh only when it says none.

@@ -134,3 +134,12 @@ async def test_a_job_that_kills_every_worker_it_meets_is_given_up(harness: Harne
     await harness.cluster.wait_for_workers(2)
     with pytest.raises(UserFacingError, match="crashed"):
         await harness.jobs.run(die)
+
+
+async def test_an_unreachable_scheduler_is_reported_as_offline() -> None:
+    jobs = DaskJobs(scheduler="tcp://127.0.0.1:9", max_pending=1, per_user=1, timeout=30)
+    try:
+        with pytest.raises(UserFacingError, match="audio workers are offline"):
+            await jobs.run(os.getpid)
+    finally:
+        await jobs.close()
