@@ -39,6 +39,7 @@ class DaskCluster:
 
     def __init__(self, directory: Path, *, workers: int = 2) -> None:
         self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
         self.workers = workers
         with socket.socket() as probe:  # a free port, kept across scheduler restarts
             probe.bind(("127.0.0.1", 0))

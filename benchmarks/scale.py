@@ -1,0 +1,175 @@
+"""Throughput and per-job overhead of the audio backends, measured in one run.
+
+    .venv/bin/python -m benchmarks.scale [--songs 8] [--rounds 3]
+
+Four backends side by side: the local process pool with 1 and 2 workers, and a real Dask cluster on
+127.0.0.1 (``dask scheduler`` + ``dask worker --nthreads 1 --preload bot.dask_backend``, started as
+the README says) with 1 and 2 workers. All are started and warm before anything is timed, and every
+round runs each backend once, in a rotating order, so load from other programs spreads over all of
+them; the figures are medians over rounds.
+
+A rating here is what the bot's service does with a cold upload: ``featurize`` in a worker (the mp3
+bytes travel as the job's argument), score in this process, ``render`` the picture in a worker.
+
+- throughput: ``--songs`` different 3-minute mp3s rated at once; ratings per second.
+- overhead: songs rated one at a time; the time this process waited minus the time the two jobs
+  spent inside the worker (serialization, transport, scheduling, queueing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bot.dask_backend import DaskJobs
+from bot.jobs import Jobs
+from bot.worker import featurize, render
+from model import MODEL_DIR
+from model.scorer import Scorer
+from tests.cluster import DaskCluster
+
+MAX_SECONDS = 900.0
+TARGET_OVERHEAD_S = 0.030
+TARGET_SPEEDUP = 1.7
+
+
+def _song(seed: int) -> bytes:
+    from tests.fakes.media import song_bytes
+
+    return song_bytes(180.0, seed=seed, format="mp3", sr=44100)
+
+
+def timed(function: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """``function(*args)`` and the seconds it took, measured in the worker."""
+    started = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - started
+
+
+async def rate(jobs: Jobs, scorer: Scorer, data: bytes) -> tuple[float, float]:
+    """One cold rating: (seconds waited here, seconds spent in workers)."""
+    # Referenced through the importable module, not __main__, so both backends' workers can load it.
+    from benchmarks.scale import timed
+
+    started = time.perf_counter()
+    features, featurizing = await jobs.run(timed, featurize, data, MAX_SECONDS, "")
+    rating = scorer.rate(features.values)
+    _, rendering = await jobs.run(timed, render, features.mel_db, rating.distribution, rating.score, "song")
+    return time.perf_counter() - started, featurizing + rendering
+
+
+async def measure(songs: list[bytes], rounds: int, directory: Path) -> dict[str, dict[str, list[float]]]:
+    scorer = Scorer.load(MODEL_DIR)
+    limits = {"max_pending": 1000, "per_user": 1000, "timeout": 600.0}
+    with DaskCluster(directory / "one", workers=1) as one, DaskCluster(directory / "two", workers=2) as two:
+        await one.wait_for_workers(1)
+        await two.wait_for_workers(2)
+        backends: dict[str, Jobs] = {
+            "local, 1 worker": Jobs(workers=1, **limits),
+            "local, 2 workers": Jobs(workers=2, **limits),
+            "dask, 1 worker": DaskJobs(scheduler=one.address, **limits),
+            "dask, 2 workers": DaskJobs(scheduler=two.address, **limits),
+        }
+        for jobs in backends.values():
+            jobs.start()
+            await jobs.warm()
+            await rate(jobs, scorer, songs[0])  # first calls import the picture code
+        results: dict[str, dict[str, list[float]]] = {
+            name: {"ratings/s": [], "overhead": [], "latency": []} for name in backends
+        }
+        names = list(backends)
+        for index in range(rounds):
+            for name in names[index % len(names) :] + names[: index % len(names)]:
+                jobs = backends[name]
+                started = time.perf_counter()
+                await asyncio.gather(*(rate(jobs, scorer, data) for data in songs))
+                results[name]["ratings/s"].append(len(songs) / (time.perf_counter() - started))
+                for data in songs[:3]:
+                    latency, inside = await rate(jobs, scorer, data)
+                    results[name]["latency"].append(latency)
+                    results[name]["overhead"].append(latency - inside)
+            print(f"round {index + 1}/{rounds} done", flush=True)
+        results["dask upload"] = await _upload_transfer(backends["dask, 1 worker"], songs[0])
+        for jobs in backends.values():
+            await jobs.close()
+    return results
+
+
+async def _upload_transfer(jobs: DaskJobs, data: bytes) -> dict[str, list[float]]:
+    """Seconds to get the bytes of one upload to a worker: as the job's argument, or scattered first."""
+    client = await jobs._connected()
+    argument, scattered = [], []
+    for _ in range(10):
+        started = time.perf_counter()
+        await client.submit(len, data, pure=False)
+        argument.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        await client.submit(len, await client.scatter(data, direct=True), pure=False)
+        scattered.append(time.perf_counter() - started)
+    return {"argument": argument, "scatter": scattered}
+
+
+def machine() -> str:
+    memory = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.split("\n")[1].split()[1]
+    cpus = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return f"{platform.machine()}, nproc {cpus}, {model}, {memory} RAM, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--songs", type=int, default=8, help="different 3-minute songs per throughput batch")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        songs = list(pool.map(_song, range(300, 300 + args.songs)))
+    with tempfile.TemporaryDirectory() as directory:
+        results = asyncio.run(measure(songs, args.rounds, Path(directory)))
+    median = {name: {k: statistics.median(v) for k, v in r.items()} for name, r in results.items()}
+    upload = median.pop("dask upload")
+    print(f"Scale benchmark, {time.strftime('%Y-%m-%d')}, {machine()}")
+    print(f"{args.songs} songs per batch, {args.rounds} rounds, medians; mp3 of {len(songs[0]) / 1e6:.1f} MB")
+    print(f"| {'backend':<17} | ratings/s | per core | latency (s) | overhead (ms) |")
+    print(f"|{'-' * 19}|-----------|----------|-------------|---------------|")
+    for name, row in median.items():
+        cores = 2 if "2" in name else 1
+        print(
+            f"| {name:<17} | {row['ratings/s']:9.2f} | {row['ratings/s'] / cores:8.2f} |"
+            f" {row['latency']:11.3f} | {row['overhead'] * 1000:13.1f} |"
+        )
+    added = median["dask, 1 worker"]["overhead"] - median["local, 1 worker"]["overhead"]
+    print(
+        f"Dask's added overhead per song: {added * 1000:.1f} ms"
+        f" (target <= {TARGET_OVERHEAD_S * 1000:.0f} ms, ratio {added / TARGET_OVERHEAD_S:.2f})"
+    )
+    for kind in ("local", "dask"):
+        speedup = median[f"{kind}, 2 workers"]["ratings/s"] / median[f"{kind}, 1 worker"]["ratings/s"]
+        print(
+            f"{kind}: 2 workers / 1 worker = {speedup:.2f}x"
+            f" (target >= {TARGET_SPEEDUP}x, ratio {speedup / TARGET_SPEEDUP:.2f})"
+        )
+    print(
+        f"one upload to a Dask worker: as the argument {upload['argument'] * 1000:.1f} ms,"
+        f" scattered first {upload['scatter'] * 1000:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
