@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.scale [--songs 8] [--rounds 3]
 
 Four backends side by side: the local process pool with 1 and 2 workers, and a real Dask cluster on
-127.0.0.1 (``dask scheduler`` + ``dask worker --nthreads 1 --preload bot.dask_backend``, started as
+127.0.0.1 (``dask scheduler`` + ``dask worker --nthreads 1`` with ``bot.dask_backend`` preloaded, started as
 the README says) with 1 and 2 workers. All are started and warm before anything is timed, and every
 round runs each backend once, in a rotating order, so load from other programs spreads over all of
 them; the figures are medians over rounds.
@@ -14,12 +14,19 @@ bytes travel as the job's argument), score in this process, ``render`` the pictu
 - throughput: ``--songs`` different 3-minute mp3s rated at once; ratings per second.
 - overhead: songs rated one at a time; the time this process waited minus the time the two jobs
   spent inside the worker (serialization, transport, scheduling, queueing).
+
+Then what one bot process carries on the gateway side: the real bot (no audio backend running) is
+sent ``--guilds`` GUILD_CREATEs (20 text channels and 10 roles each, the bot as the only member, as
+Discord sends them without the members intent) and then ``--messages`` MESSAGE_CREATEs (the default
+intents deliver every message in every guild) through the fake Discord in the same process, so the
+fake's own JSON encoding and websocket writes are counted against the bot: an upper bound on cost.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import multiprocessing
 import platform
 import statistics
@@ -31,12 +38,17 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psutil
+
+from bot.client import create_bot
+from bot.config import Secret, settings_from_dict
 from bot.dask_backend import DaskJobs
 from bot.jobs import Jobs
 from bot.worker import featurize, render
 from model import MODEL_DIR
 from model.scorer import Scorer
 from tests.cluster import DaskCluster
+from tests.fakes.discord import FakeDiscord, running_bot
 
 MAX_SECONDS = 900.0
 TARGET_OVERHEAD_S = 0.030
@@ -119,6 +131,72 @@ async def _upload_transfer(jobs: DaskJobs, data: bytes) -> dict[str, list[float]
     return {"argument": argument, "scatter": scattered}
 
 
+async def measure_gateway(guilds: int, messages: int, directory: Path) -> dict[str, float]:
+    """Resident memory per guild and CPU per message event of one bot process."""
+    async with FakeDiscord(heartbeat_interval=41.25) as fake:
+        settings = settings_from_dict(
+            {
+                "storage": {"data_dir": str(directory / "gateway")},
+                "jobs": {"backend": "dask", "scheduler": "tcp://127.0.0.1:9"},  # no audio processes
+            }
+        )
+        settings = dataclasses.replace(
+            settings, discord=dataclasses.replace(settings.discord, token=Secret(fake.token))
+        )
+        bot = create_bot(settings)
+        joined, seen = asyncio.Event(), asyncio.Event()
+        counts = {"messages": 0}
+
+        async def on_guild_available(guild: object) -> None:
+            # GUILD_CREATE with "unavailable": false, as Discord sends at connect; the fake's own guild too.
+            if len(bot.guilds) == guilds + 1:
+                joined.set()
+
+        async def on_message(message: object) -> None:
+            counts["messages"] += 1
+            if counts["messages"] == messages:
+                seen.set()
+
+        bot.add_listener(on_guild_available)
+        bot.add_listener(on_message)
+        async with running_bot(fake, bot, timeout=60):
+            me = psutil.Process()
+            before = me.memory_info().rss
+            base = fake.guild()
+            template = base["channels"][0]
+            channel_of: dict[int, int] = {}
+            for _ in range(guilds):
+                guild_id = fake._next_id()
+                roles = [
+                    {**base["roles"][0], "id": str(guild_id if r == 0 else fake._next_id())}
+                    for r in range(10)
+                ]
+                channels = [{**template, "id": str(fake._next_id()), "name": f"c{c}"} for c in range(20)]
+                channel_of[guild_id] = int(channels[0]["id"])
+                await fake.dispatch(
+                    "GUILD_CREATE", {**base, "id": str(guild_id), "roles": roles, "channels": channels}
+                )
+            await asyncio.wait_for(joined.wait(), 600)
+            per_guild = (me.memory_info().rss - before) / guilds
+            cpu = me.cpu_times()
+            started = time.perf_counter()
+            guild_ids = list(channel_of)
+            for index in range(messages):
+                guild_id = guild_ids[index % guilds]
+                message = fake.make_message(content="", channel_id=channel_of[guild_id])
+                await fake.dispatch("MESSAGE_CREATE", {**message, "guild_id": str(guild_id)})
+            await asyncio.wait_for(seen.wait(), 600)
+            wall = time.perf_counter() - started
+            used = sum(me.cpu_times()[:2]) - sum(cpu[:2])
+    return {
+        "guilds": guilds,
+        "kB per guild": per_guild / 1000,
+        "messages": messages,
+        "messages/s": messages / wall,
+        "CPU us per message": used / messages * 1e6,
+    }
+
+
 def machine() -> str:
     memory = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.split("\n")[1].split()[1]
     cpus = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
@@ -137,11 +215,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--songs", type=int, default=8, help="different 3-minute songs per throughput batch")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--guilds", type=int, default=5000)
+    parser.add_argument("--messages", type=int, default=20000)
     args = parser.parse_args()
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         songs = list(pool.map(_song, range(300, 300 + args.songs)))
     with tempfile.TemporaryDirectory() as directory:
         results = asyncio.run(measure(songs, args.rounds, Path(directory)))
+        gateway = asyncio.run(measure_gateway(args.guilds, args.messages, Path(directory)))
     median = {name: {k: statistics.median(v) for k, v in r.items()} for name, r in results.items()}
     upload = median.pop("dask upload")
     print(f"Scale benchmark, {time.strftime('%Y-%m-%d')}, {machine()}")
@@ -168,6 +249,12 @@ def main() -> None:
     print(
         f"one upload to a Dask worker: as the argument {upload['argument'] * 1000:.1f} ms,"
         f" scattered first {upload['scatter'] * 1000:.1f} ms"
+    )
+
+    print(
+        f"gateway, one bot process: {gateway['kB per guild']:.1f} kB per guild ({args.guilds} guilds);"
+        f" {gateway['messages/s']:.0f} messages/s, {gateway['CPU us per message']:.0f} us CPU per message"
+        " (the fake Discord's sending included)"
     )
 
 

@@ -2,9 +2,10 @@
 
 The bot side is :class:`DaskJobs`: the same admission limits as the local pool, but each job goes to
 the cluster through Dask's asynchronous client, which the event loop awaits without threads. The
-worker side is :func:`dask_setup`, run by ``dask worker --preload bot.dask_backend`` in every worker
-process before it joins the cluster. Functions travel by reference (``bot.worker.featurize``), so every
-worker machine runs the same version of this package as the bot.
+worker side is :func:`dask_setup`, run by ``dask worker --preload-nanny bot.dask_backend --preload
+bot.dask_backend`` in every worker process (and its nanny) before it joins the cluster. Functions
+travel by reference (``bot.worker.featurize``), so every worker machine runs the same version of this
+package as the bot.
 
 What happens when things break (see "Scaling" in the README):
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,7 +33,7 @@ from bot.errors import UserFacingError
 from bot.jobs import Jobs
 
 if TYPE_CHECKING:
-    from distributed import Client, Worker
+    from distributed import Client, Nanny, Worker
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,9 @@ T = TypeVar("T")
 
 # Seconds to wait for the scheduler when (re)connecting; an unreachable one must not hold a user long.
 CONNECT_TIMEOUT = 5.0
+
+# Set by Dask's nanny for its workers (distributed.nanny.pre-spawn-environ); see dask_setup.
+MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_"
 
 OFFLINE_MESSAGE = (
     "My audio workers are offline, so I can't rate new songs right now. Songs I rated before still"
@@ -166,16 +171,30 @@ def _call(function: Callable[..., T], *args: Any) -> T:
         raise
 
 
-def dask_setup(dask_worker: Worker) -> None:
-    """Preload hook: one BLAS thread and a warm numba cache before the worker takes its first job.
+def dask_setup(server: Worker | Nanny) -> None:
+    """Preload hook, for both ``--preload-nanny bot.dask_backend`` and ``--preload bot.dask_backend``.
 
-    Dask runs this in each worker process before it registers with the scheduler, so no job lands
-    on a cold worker. Start workers with ``--nthreads 1``: one job per process, as in the local pool.
+    In the nanny (before it spawns its worker): drop ``MALLOC_TRIM_THRESHOLD_`` from the environment
+    Dask gives workers. With it glibc maps and unmaps every large numpy array afresh, and a 3-minute
+    song took 1.15 s to featurize instead of 0.73 s (``benchmarks/scale.py``'s machine, median of 5).
+
+    In the worker (before it registers with the scheduler, so no job lands on a cold worker): one BLAS
+    thread and a warm numba cache. Start workers with ``--nthreads 1``: one job per process, as in the
+    local pool.
     """
+    from distributed import Nanny
+
+    if isinstance(server, Nanny):
+        # The nanny keeps the variable twice: as set before spawning, and in the worker's environment.
+        server.pre_spawn_env.pop(MALLOC_TRIM, None)
+        server.env.pop(MALLOC_TRIM, None)
+        return
     worker.init_worker()
-    if dask_worker.state.nthreads != 1:
+    if server.state.nthreads != 1:
         log.warning(
             "this Dask worker runs %d jobs at once; start it with --nthreads 1 (one process per core)",
-            dask_worker.state.nthreads,
+            server.state.nthreads,
         )
+    if MALLOC_TRIM in os.environ:
+        log.warning("%s is set: audio work runs slower; add --preload-nanny bot.dask_backend", MALLOC_TRIM)
     log.info("needlebot worker warm (pid %d)", worker.warm())

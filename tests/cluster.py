@@ -34,7 +34,7 @@ class DaskCluster:
     directory
         For the workers' scratch space and the processes' logs.
     workers
-        ``dask worker`` processes, each ``--nthreads 1 --preload bot.dask_backend``.
+        ``dask worker`` processes, each ``--nthreads 1``, preloading ``bot.dask_backend`` in nanny and worker.
     """
 
     def __init__(self, directory: Path, *, workers: int = 2) -> None:
@@ -95,6 +95,8 @@ class DaskCluster:
                 self.address,
                 "--nthreads",
                 "1",
+                "--preload-nanny",
+                "bot.dask_backend",
                 "--preload",
                 "bot.dask_backend",
                 "--no-dashboard",
@@ -162,6 +164,11 @@ def blas_threads() -> int:
     from threadpoolctl import threadpool_info
 
     return max((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1)
+
+
+def environment(name: str) -> str | None:
+    """An environment variable of this process."""
+    return os.environ.get(name)
 
 
 def sleep_then_pid(seconds: float) -> int:

@@ -17,9 +17,9 @@ import pytest_asyncio
 
 from bot.client import create_bot
 from bot.config import Secret, settings_from_dict
-from bot.dask_backend import DaskJobs
+from bot.dask_backend import MALLOC_TRIM, DaskJobs
 from bot.errors import UserFacingError
-from tests.cluster import DaskCluster, blas_threads, die, prefixes, sleep_then_pid
+from tests.cluster import DaskCluster, blas_threads, die, environment, prefixes, sleep_then_pid
 from tests.fakes.discord import FakeDiscord, running_bot
 from tests.fakes.media import MediaServer, song_bytes
 from tests.test_bot import assert_rating, later_error, rated
@@ -60,8 +60,10 @@ async def harness(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Har
                 yield Harness(cluster, fake, bot, media, bot.jobs)
 
 
-async def test_workers_run_one_blas_thread(harness: Harness) -> None:
+async def test_workers_are_set_up_by_the_preload(harness: Harness) -> None:
     assert await harness.jobs.run(blas_threads) == 1
+    # Dask's nanny would set it; glibc then makes featurizing much slower (see bot.dask_backend).
+    assert await harness.jobs.run(environment, MALLOC_TRIM) is None
 
 
 async def test_rate_an_upload_on_the_cluster(harness: Harness) -> None:
