@@ -46,7 +46,11 @@ async def harness(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Har
                 {
                     "discord": {"dev_guild_id": fake.guild_id},
                     "storage": {"data_dir": str(directory / "data")},
-                    "sources": {"allowed_hosts": ["127.0.0.1"], "allowed_extractors": ["generic"]},
+                    "sources": {
+                        "allowed_hosts": ["127.0.0.1"],
+                        "allowed_extractors": ["generic"],
+                        "allow_loopback": True,
+                    },
                     "limits": {"max_audio_seconds": 20.0, "job_timeout_seconds": 60},
                     "jobs": {"backend": "dask", "scheduler": cluster.address, "cooldown_seconds": 0},
                 }
