@@ -227,13 +227,14 @@ def main() -> None:
     upload = median.pop("dask upload")
     print(f"Scale benchmark, {time.strftime('%Y-%m-%d')}, {machine()}")
     print(f"{args.songs} songs per batch, {args.rounds} rounds, medians; mp3 of {len(songs[0]) / 1e6:.1f} MB")
-    print(f"| {'backend':<17} | ratings/s | per core | latency (s) | overhead (ms) |")
-    print(f"|{'-' * 19}|-----------|----------|-------------|---------------|")
+    print(f"| {'backend':<17} | ratings/s | (min-max)   | per core | latency (s) | overhead (ms) |")
+    print(f"|{'-' * 19}|-----------|-------------|----------|-------------|---------------|")
     for name, row in median.items():
         cores = 2 if "2" in name else 1
+        spread = results[name]["ratings/s"]
         print(
-            f"| {name:<17} | {row['ratings/s']:9.2f} | {row['ratings/s'] / cores:8.2f} |"
-            f" {row['latency']:11.3f} | {row['overhead'] * 1000:13.1f} |"
+            f"| {name:<17} | {row['ratings/s']:9.2f} | {min(spread):5.2f}-{max(spread):5.2f} |"
+            f" {row['ratings/s'] / cores:8.2f} | {row['latency']:11.3f} | {row['overhead'] * 1000:13.1f} |"
         )
     added = median["dask, 1 worker"]["overhead"] - median["local, 1 worker"]["overhead"]
     print(
