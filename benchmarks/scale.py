@@ -75,8 +75,9 @@ async def rate(jobs: Jobs, scorer: Scorer, data: bytes) -> tuple[float, float]:
 
     started = time.perf_counter()
     features, featurizing = await jobs.run(timed, featurize, data, MAX_SECONDS, "")
-    rating = scorer.rate(features.values)
-    _, rendering = await jobs.run(timed, render, features.mel_db, rating.distribution, rating.score, "song")
+    rating = scorer.rate(features.values, features.variances)
+    sections = scorer.rate_sections(features.sections)
+    _, rendering = await jobs.run(timed, render, features.mel_db, rating, sections, features.seconds, "song")
     return time.perf_counter() - started, featurizing + rendering
 
 

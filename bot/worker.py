@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from bot.sources.youtube import VideoInfo, YouTubeOptions
     from model.features import FeatureResult
+    from model.scorer import Rating, SectionRating
 
 _SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -89,8 +90,31 @@ def featurize_link(
         return featurize(str(path), max_seconds, ffmpeg), info, downloaded
 
 
-def render(mel_db: np.ndarray, distribution: Sequence[float], score: int, title: str) -> bytes:
-    """The reply's picture (PNG bytes): mel spectrogram beside the score distribution."""
-    from bot.pictures import render_rating_png
+def render(
+    mel_db: np.ndarray, rating: Rating, sections: Sequence[SectionRating], seconds: float, title: str | None
+) -> bytes:
+    """The reply's picture: spectrogram and section scores beside the score and its evidence.
 
-    return render_rating_png(mel_db, distribution, score, title=title)
+    Parameters
+    ----------
+    mel_db : np.ndarray
+        The song's (128, T) log-mel picture (FeatureResult.mel_db).
+    rating : Rating
+        The whole song's rating.
+    sections : Sequence[SectionRating]
+        Its sections' ratings, drawn as a timeline when there are two or more.
+    seconds : float
+        Seconds of audio analysed, from OFFSET_S into the file.
+    title : str, optional
+        The song's title, drawn above.
+
+    Returns
+    -------
+    bytes
+        A PNG (see bot.pictures).
+    """
+    from bot.pictures import render_rating_png
+    from model.features import OFFSET_S
+
+    end_s = OFFSET_S + seconds
+    return render_rating_png(mel_db, rating, sections, start_s=OFFSET_S, end_s=end_s, title=title)
