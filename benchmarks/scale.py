@@ -42,8 +42,9 @@ import psutil
 
 from bot.client import create_bot
 from bot.config import Secret, settings_from_dict
-from bot.dask_backend import DaskJobs
+from bot.dask_backend import DaskBackend
 from bot.jobs import Jobs
+from bot.pool import LocalPool
 from bot.worker import featurize, render
 from model import MODEL_DIR
 from model.scorer import Scorer
@@ -83,18 +84,20 @@ async def rate(jobs: Jobs, scorer: Scorer, data: bytes) -> tuple[float, float]:
 
 async def measure(songs: list[bytes], rounds: int, directory: Path) -> dict[str, dict[str, list[float]]]:
     scorer = Scorer.load(MODEL_DIR)
-    limits = {"max_pending": 1000, "per_user": 1000, "timeout": 600.0}
     with DaskCluster(directory / "one", workers=1) as one, DaskCluster(directory / "two", workers=2) as two:
         await one.wait_for_workers(1)
         await two.wait_for_workers(2)
-        backends: dict[str, Jobs] = {
-            "local, 1 worker": Jobs(workers=1, **limits),
-            "local, 2 workers": Jobs(workers=2, **limits),
-            "dask, 1 worker": DaskJobs(scheduler=one.address, **limits),
-            "dask, 2 workers": DaskJobs(scheduler=two.address, **limits),
+        backends = {
+            name: Jobs(backend, max_queue=1000, per_user=1000, per_user_queued=1000, timeout=600.0)
+            for name, backend in {
+                "local, 1 worker": LocalPool(1),
+                "local, 2 workers": LocalPool(2),
+                "dask, 1 worker": DaskBackend(one.address, 1),
+                "dask, 2 workers": DaskBackend(two.address, 2),
+            }.items()
         }
         for jobs in backends.values():
-            jobs.start()
+            await jobs.start()
             await jobs.warm()
             await rate(jobs, scorer, songs[0])  # first calls import the picture code
         results: dict[str, dict[str, list[float]]] = {
@@ -112,15 +115,17 @@ async def measure(songs: list[bytes], rounds: int, directory: Path) -> dict[str,
                     results[name]["latency"].append(latency)
                     results[name]["overhead"].append(latency - inside)
             print(f"round {index + 1}/{rounds} done", flush=True)
-        results["dask upload"] = await _upload_transfer(backends["dask, 1 worker"], songs[0])
+        dask_one = backends["dask, 1 worker"].backend
+        assert isinstance(dask_one, DaskBackend)
+        results["dask upload"] = await _upload_transfer(dask_one, songs[0])
         for jobs in backends.values():
             await jobs.close()
     return results
 
 
-async def _upload_transfer(jobs: DaskJobs, data: bytes) -> dict[str, list[float]]:
+async def _upload_transfer(backend: DaskBackend, data: bytes) -> dict[str, list[float]]:
     """Seconds to get the bytes of one upload to a worker: as the job's argument, or scattered first."""
-    client = await jobs._connected()
+    client = await backend._connected()
     argument, scattered = [], []
     for _ in range(10):
         started = time.perf_counter()

@@ -9,7 +9,6 @@ import discord
 from discord.ext import commands
 
 from bot.config import Settings
-from bot.dask_backend import DaskJobs
 from bot.jobs import Jobs
 from bot.service import RatingService
 from bot.tree import NeedleTree
@@ -38,7 +37,7 @@ class NeedleBot(commands.Bot):
             shard_count=settings.discord.shards or None,
         )
         self.settings = settings
-        self.jobs = _jobs(settings)
+        self.jobs = Jobs.from_settings(settings)
         self._service: RatingService | None = None
         self._background: set[asyncio.Task[object]] = set()
 
@@ -104,12 +103,3 @@ def create_bot(settings: Settings) -> NeedleBot:
     from 2,500 guilds)."""
     return NeedleBot(settings) if settings.discord.shards == 1 else ShardedNeedleBot(settings)
 
-
-def _jobs(settings: Settings) -> Jobs:
-    """The audio backend ``[jobs] backend`` names, with the admission limits of ``[jobs]``."""
-    jobs, timeout = settings.jobs, settings.limits.job_timeout_seconds
-    if jobs.backend == "dask":
-        return DaskJobs(
-            scheduler=jobs.scheduler, max_pending=jobs.max_pending, per_user=jobs.per_user, timeout=timeout
-        )
-    return Jobs(workers=jobs.workers, max_pending=jobs.max_pending, per_user=jobs.per_user, timeout=timeout)

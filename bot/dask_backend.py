@@ -1,18 +1,20 @@
 """Audio work on a Dask cluster (``[jobs] backend = "dask"``), and the preload its workers run.
 
-The bot side is :class:`DaskJobs`: the same admission limits as the local pool, but each job goes to
-the cluster through Dask's asynchronous client, which the event loop awaits without threads. The
-worker side is :func:`dask_setup`, run by ``dask worker --preload-nanny bot.dask_backend --preload
-bot.dask_backend`` in every worker process (and its nanny) before it joins the cluster. Functions
-travel by reference (``bot.worker.featurize``), so every worker machine runs the same version of this
-package as the bot.
+The bot side is :class:`DaskBackend`, a :class:`bot.backend.Backend`: :class:`bot.jobs.Jobs` keeps the
+fair queue, the limits, the retry and the messages, and each admitted job goes to the cluster through
+Dask's asynchronous client, which the event loop awaits without threads. The worker side is
+:func:`dask_setup`, run by ``dask worker --preload-nanny bot.dask_backend --preload bot.dask_backend``
+in every worker process (and its nanny) before it joins the cluster. Functions travel by reference
+(``bot.worker.featurize``), so every worker machine runs the same version of this package as the bot.
 
 What happens when things break (see "Scaling" in the README):
 
-- A worker dies mid-job: the scheduler gives the job to another worker by itself (no ``retries``
-  needed; those are for exceptions). It gives up after ``distributed.scheduler.allowed-failures``
-  dead workers (Dask's default 3; the README's scheduler command sets 1, the local pool's rule: a song
-  that kills two workers is not tried on a third) and the user is told.
+- A worker dies mid-job: with the README's scheduler setting (``allowed-failures`` 0) Dask reports it
+  at once as ``KilledWorker``, raised here as :class:`bot.backend.WorkerLost`, and ``Jobs`` tries the
+  job once more, as for the local pool. With Dask's default (3) the scheduler would itself retry a
+  song on up to four workers before ``Jobs`` even saw it.
+- A job runs past its time limit: Dask cannot interrupt a running task, so the worker running it is
+  restarted by its nanny (which also ends its ffmpeg).
 - The scheduler is unreachable, or has no workers: new songs get a clear "audio workers are offline"
   answer; ratings already in the database are still served. There is no fallback to local processes: a
   bot machine sized for the gateway would be swamped by the audio work meant for a cluster. Each new
@@ -29,11 +31,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot import worker
+from bot.backend import WorkerLost
 from bot.errors import UserFacingError
-from bot.jobs import Jobs
 
 if TYPE_CHECKING:
-    from distributed import Client, Nanny, Worker
+    from distributed import Client, Future, Nanny, Worker
 
 log = logging.getLogger(__name__)
 
@@ -51,26 +53,31 @@ OFFLINE_MESSAGE = (
 )
 
 
-class DaskJobs(Jobs):
-    """Runs audio jobs on the workers of a Dask scheduler; admission limits as :class:`Jobs`.
+class DaskBackend:
+    """Runs audio jobs on the workers of a Dask scheduler; see :class:`bot.backend.Backend`.
 
     Parameters
     ----------
     scheduler
         The scheduler's address, e.g. ``tcp://10.0.0.5:8786``.
-    max_pending, per_user, timeout
-        As for :class:`Jobs`.
+    capacity
+        Jobs sent to the cluster at once (``[jobs] workers``: its worker processes). Waiting jobs stay
+        in the bot's fair queue rather than in Dask's, so users still take turns.
     """
 
-    def __init__(self, *, scheduler: str, max_pending: int, per_user: int, timeout: float) -> None:
-        # The cluster's size is the scheduler's business: no local worker processes.
-        super().__init__(workers=0, max_pending=max_pending, per_user=per_user, timeout=timeout)
+    def __init__(self, scheduler: str, capacity: int) -> None:
         self.scheduler = scheduler
+        self._capacity = capacity
         self._client: Client | None = None
         self._connecting = asyncio.Lock()
 
-    def start(self) -> None:
-        """Nothing to start here: the client connects in :meth:`warm` or on the first job."""
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    async def start(self) -> None:
+        """Nothing to start here: :meth:`warm` connects in the background, so an unreachable
+        scheduler never delays the bot's start (cached ratings, /history and /top need no worker)."""
 
     async def warm(self) -> None:
         """Connect to the scheduler and log the cluster's size (the workers warm themselves)."""
@@ -91,8 +98,8 @@ class DaskJobs(Jobs):
             client, self._client = self._client, None
             await client.close()
 
-    async def run(self, function: Callable[..., T], *args: Any) -> T:
-        """Run ``function(*args)`` on a cluster worker and return its result.
+    async def run(self, function: Callable[..., T], *args: Any, time_limit: float | None) -> T:
+        """See :meth:`bot.backend.Backend.run`.
 
         Arguments travel inside the task, through the scheduler (uploads: one copy of the bytes from
         here), so a job whose worker dies can start again elsewhere; data scattered straight to one
@@ -101,7 +108,7 @@ class DaskJobs(Jobs):
         Raises
         ------
         UserFacingError
-            The cluster is offline, the job took longer than ``timeout``, or workers kept dying on it.
+            The cluster is offline.
         """
         from dask.utils import funcname
         from distributed import KilledWorker
@@ -110,20 +117,16 @@ class DaskJobs(Jobs):
         client = await self._connected()
         future = client.submit(_call, function, *args, key=f"{funcname(function)}-{uuid.uuid4().hex}")
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(time_limit):
                 return await future
         except TimeoutError:
-            # A running task cannot be interrupted; it ends on its own (the audio length is capped).
-            await client.cancel(future)
-            raise UserFacingError(
-                f"That took longer than {self.timeout:.0f} seconds, so I gave up. Try a shorter song."
-            ) from None
+            await self._stop(client, future)
+            raise
         except FutureCancelledError:
             log.warning("lost the Dask scheduler %s during a job", self.scheduler)
             raise UserFacingError(OFFLINE_MESSAGE) from None
         except KilledWorker:
-            log.error("Dask workers died running %s; not retrying it", future.key)
-            raise UserFacingError("My audio workers crashed on that file. Try another file.") from None
+            raise WorkerLost(f"a Dask worker died running {future.key}") from None
 
     async def _connected(self) -> Client:
         """The connected client, connecting first if need be; raises the offline message otherwise."""
@@ -155,6 +158,15 @@ class DaskJobs(Jobs):
             log.warning("no Dask workers available at %s (client %s)", self.scheduler, client.status)
             raise UserFacingError(OFFLINE_MESSAGE)
         return client
+
+    async def _stop(self, client: Client, future: Future) -> None:
+        # A running task cannot be interrupted: restart the worker running it (its nanny starts a
+        # fresh, warm one), which also ends the ffmpeg it started.
+        running = [address for address, keys in (await client.processing()).items() if future.key in keys]
+        await client.cancel(future)
+        if running:
+            log.warning("restarting Dask worker %s: its job ran too long", running[0])
+            await client.restart_workers(running, raise_for_error=False)
 
 
 def _call(function: Callable[..., T], *args: Any) -> T:

@@ -17,8 +17,9 @@ import pytest_asyncio
 
 from bot.client import create_bot
 from bot.config import Secret, settings_from_dict
-from bot.dask_backend import MALLOC_TRIM, DaskJobs
+from bot.dask_backend import MALLOC_TRIM, DaskBackend
 from bot.errors import UserFacingError
+from bot.jobs import Jobs
 from tests.cluster import DaskCluster, blas_threads, die, environment, prefixes, sleep_then_pid
 from tests.fakes.discord import FakeDiscord, running_bot
 from tests.fakes.media import MediaServer, song_bytes
@@ -33,7 +34,7 @@ class Harness:
     fake: FakeDiscord
     bot: object
     media: MediaServer
-    jobs: DaskJobs
+    jobs: Jobs
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -60,7 +61,7 @@ async def harness(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Har
             )
             bot = create_bot(settings)
             async with running_bot(fake, bot, timeout=30):
-                assert isinstance(bot.jobs, DaskJobs)
+                assert isinstance(bot.jobs.backend, DaskBackend)
                 yield Harness(cluster, fake, bot, media, bot.jobs)
 
 
@@ -98,7 +99,7 @@ async def test_a_link_is_downloaded_on_a_worker(harness: Harness) -> None:
 async def test_a_job_whose_worker_is_killed_runs_on_another(harness: Harness) -> None:
     pids = await harness.cluster.wait_for_workers(2)
     job = asyncio.ensure_future(harness.jobs.run(sleep_then_pid, 3.0))
-    control = harness.jobs._client
+    control = harness.jobs.backend._client
     assert control is not None
     running: list[str] = []
     for _ in range(200):
@@ -111,6 +112,25 @@ async def test_a_job_whose_worker_is_killed_runs_on_another(harness: Harness) ->
     survivor = await job
     assert survivor != pids[victim]
     assert survivor in pids.values(), "the job finished on the other worker"
+
+
+async def test_a_job_past_its_time_limit_has_its_worker_restarted(harness: Harness) -> None:
+    before = await harness.cluster.wait_for_workers(2)
+    jobs = Jobs(
+        DaskBackend(harness.cluster.address, capacity=2),
+        max_queue=1,
+        per_user=1,
+        per_user_queued=1,
+        timeout=2,
+    )
+    try:
+        with pytest.raises(UserFacingError, match="longer than 2 seconds"):
+            await jobs.run(sleep_then_pid, 60.0)
+    finally:
+        await jobs.close()
+    after = await harness.cluster.wait_for_workers(2)
+    # The worker that ran it was restarted by its nanny (new pid); the other one was left alone.
+    assert len(set(before.values()) & set(after.values())) == 1
 
 
 async def test_scheduler_down_then_back(harness: Harness) -> None:
@@ -143,9 +163,9 @@ async def test_a_job_that_kills_every_worker_it_meets_is_given_up(harness: Harne
 
 
 async def test_an_unreachable_scheduler_is_reported_as_offline() -> None:
-    jobs = DaskJobs(scheduler="tcp://127.0.0.1:9", max_pending=1, per_user=1, timeout=30)
+    backend = DaskBackend("tcp://127.0.0.1:9", capacity=1)
     try:
         with pytest.raises(UserFacingError, match="audio workers are offline"):
-            await jobs.run(os.getpid)
+            await backend.run(os.getpid, time_limit=30)
     finally:
-        await jobs.close()
+        await backend.close()
