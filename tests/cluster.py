@@ -5,8 +5,7 @@ processes started from this virtualenv, exactly as the README's "Scaling" sectio
         pids = await cluster.wait_for_workers(2)   # worker address -> pid, once all are warm
         ...  # [jobs] backend = "dask", scheduler = cluster.address
 
-Also holds the little functions tests send to the workers (they travel by reference, so they must
-live in a module the workers can import).
+The jobs tests send to the workers live in :mod:`tests.workload` (importable by name on a worker).
 """
 
 from __future__ import annotations
@@ -154,33 +153,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-
-
-# --- functions tests run on the workers ------------------------------------------------------------
-
-
-def blas_threads() -> int:
-    """BLAS threads in this process."""
-    import numpy  # noqa: F401  (loads the BLAS whose threads we count)
-    from threadpoolctl import threadpool_info
-
-    return max((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1)
-
-
-def environment(name: str) -> str | None:
-    """An environment variable of this process."""
-    return os.environ.get(name)
-
-
-def sleep_then_pid(seconds: float) -> int:
-    """A job long enough to kill its worker during it."""
-    time.sleep(seconds)
-    return os.getpid()
-
-
-def die() -> None:
-    """A job that kills its worker, as a decoder crash or the out-of-memory killer would."""
-    os._exit(3)
 
 
 def prefixes(dask_scheduler: object) -> list[str]:

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -20,10 +21,11 @@ from bot.config import Secret, settings_from_dict
 from bot.dask_backend import MALLOC_TRIM, DaskBackend
 from bot.errors import UserFacingError
 from bot.jobs import Jobs
-from tests.cluster import DaskCluster, blas_threads, die, environment, prefixes, sleep_then_pid
+from tests.cluster import DaskCluster, prefixes
 from tests.fakes.discord import FakeDiscord, running_bot
 from tests.fakes.media import MediaServer, song_bytes
 from tests.test_bot import assert_rating, later_error, rated
+from tests.workload import blas_threads, die, environment, pid_then_sleep
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -96,25 +98,22 @@ async def test_a_link_is_downloaded_on_a_worker(harness: Harness) -> None:
     assert "unavailable" in missing, "a worker's SourceError reaches the user as its message"
 
 
-async def test_a_job_whose_worker_is_killed_runs_on_another(harness: Harness) -> None:
+async def test_a_job_whose_worker_is_killed_runs_on_another(harness: Harness, tmp_path: Path) -> None:
     pids = await harness.cluster.wait_for_workers(2)
-    job = asyncio.ensure_future(harness.jobs.run(sleep_then_pid, 3.0))
-    control = harness.jobs.backend._client
-    assert control is not None
-    running: list[str] = []
-    for _ in range(200):
-        running = [address for address, keys in (await control.processing()).items() if keys]
-        if running:
+    started = tmp_path / "started"
+    job = asyncio.ensure_future(harness.jobs.run(pid_then_sleep, str(started), 3.0))
+    for _ in range(400):
+        if started.exists() and started.read_text():
             break
         await asyncio.sleep(0.05)
-    (victim,) = running
-    os.kill(pids[victim], signal.SIGKILL)
+    victim = int(started.read_text().split()[0])
+    os.kill(victim, signal.SIGKILL)
     survivor = await job
-    assert survivor != pids[victim]
+    assert survivor != victim
     assert survivor in pids.values(), "the job finished on the other worker"
 
 
-async def test_a_job_past_its_time_limit_has_its_worker_restarted(harness: Harness) -> None:
+async def test_a_job_past_its_time_limit_has_its_worker_restarted(harness: Harness, tmp_path: Path) -> None:
     before = await harness.cluster.wait_for_workers(2)
     jobs = Jobs(
         DaskBackend(harness.cluster.address, capacity=2),
@@ -125,7 +124,7 @@ async def test_a_job_past_its_time_limit_has_its_worker_restarted(harness: Harne
     )
     try:
         with pytest.raises(UserFacingError, match="longer than 2 seconds"):
-            await jobs.run(sleep_then_pid, 60.0)
+            await jobs.run(pid_then_sleep, str(tmp_path / "slow"), 60.0)
     finally:
         await jobs.close()
     after = await harness.cluster.wait_for_workers(2)
