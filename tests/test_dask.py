@@ -141,7 +141,9 @@ async def test_scheduler_down_then_back(harness: Harness) -> None:
     cluster.stop_scheduler()
     new = song_bytes(5.0, seed=24)
     inter = await fake.slash_command("rate", {"file": fake.add_attachment("during.wav", new, "audio/wav")})
-    assert "audio workers are offline" in await later_error(inter)
+    offline = await rated(inter)
+    assert "audio workers are offline" in str(offline.embeds)
+    assert offline.ephemeral, "only the user who asked sees it"
     # A song rated before still answers from the database.
     old = await fake.slash_command("rate", {"file": fake.add_attachment("b.wav", cached, "audio/wav")})
     assert assert_rating(await rated(old), cached=True) == score
