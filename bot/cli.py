@@ -85,6 +85,9 @@ def _run(settings: Settings) -> int:
     except discord.LoginFailure:
         logging.getLogger(__name__).error("Discord refused the token; check DISCORD_TOKEN")
         return 1
+    except ConfigError as error:  # a setting that only fails when used (a backend not installed)
+        print(f"needlebot: invalid configuration: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         pass
     return 0

@@ -24,6 +24,7 @@ What happens when things break (see "Scaling" in the README):
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 import uuid
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot import worker
 from bot.backend import WorkerLost
+from bot.config import ConfigError
 from bot.errors import UserFacingError
 
 if TYPE_CHECKING:
@@ -66,6 +68,8 @@ class DaskBackend:
     """
 
     def __init__(self, scheduler: str, capacity: int) -> None:
+        if importlib.util.find_spec("distributed") is None:
+            raise ConfigError("""jobs.backend = "dask" needs Dask: pip install 'needlebot[dask]'""")
         self.scheduler = scheduler
         self._capacity = capacity
         self._client: Client | None = None
