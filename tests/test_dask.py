@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from bot.client import create_bot
-from bot.config import Secret, settings_from_dict
+from bot.config import ConfigError, Secret, settings_from_dict
 from bot.dask_backend import MALLOC_TRIM, DaskBackend
 from bot.errors import UserFacingError
 from bot.jobs import Jobs
@@ -170,3 +171,9 @@ async def test_an_unreachable_scheduler_is_reported_as_offline() -> None:
             await backend.run(os.getpid, time_limit=30)
     finally:
         await backend.close()
+
+
+async def test_without_dask_installed_the_setting_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match=r"needlebot\[dask\]"):
+        DaskBackend("tcp://127.0.0.1:9", capacity=1)
