@@ -192,7 +192,7 @@ def dask_setup(server: Worker | Nanny) -> None:
 
     In the nanny (before it spawns its worker): drop ``MALLOC_TRIM_THRESHOLD_`` from the environment
     Dask gives workers. With it glibc maps and unmaps every large numpy array afresh, and a 3-minute
-    song took 1.15 s to featurize instead of 0.73 s (``benchmarks/scale.py``'s machine, median of 5).
+    song took 1.15 s to featurize instead of 0.73 s (the 2-core build machine, medians of 5; BENCHMARKS.md).
 
     In the worker (before it registers with the scheduler, so no job lands on a cold worker): one BLAS
     thread and a warm numba cache. Start workers with ``--nthreads 1``: one job per process, as in the
