@@ -92,3 +92,9 @@ def test_the_served_model_reads_its_album_thresholds(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="album calibration"):
         Scorer.load(tmp_path)
 
+
+
+def test_the_bundled_model_has_album_thresholds() -> None:
+    calibration = Scorer.load(MODEL_DIR).card["calibration"]
+    assert len(calibration["album_thresholds"]) == 9
+    assert np.all(np.diff(calibration["album_thresholds"]) >= 0)
