@@ -26,7 +26,7 @@ import psutil
 
 from bot.client import NeedleBot
 from bot.config import Secret, settings_from_dict
-from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord import FakeDiscord, running_bot
 
 
 def _song(seed: int) -> bytes:
@@ -58,9 +58,7 @@ async def measure(cold: int, cached: int) -> list[tuple[str, float, float, str]]
                 settings, discord=dataclasses.replace(settings.discord, token=Secret(fake.token))
             )
             started = time.perf_counter()
-            async with NeedleBot(settings) as bot:
-                task = asyncio.create_task(bot.start(fake.token))
-                await fake.wait_ready(timeout=60)
+            async with NeedleBot(settings) as bot, running_bot(fake, bot, timeout=60):
                 ready = time.perf_counter() - started
                 await bot.jobs.warm()
                 warm = time.perf_counter() - started
@@ -79,8 +77,6 @@ async def measure(cold: int, cached: int) -> list[tuple[str, float, float, str]]
 
                 cold_times = [await rate(f"song{i}.mp3", data) for i, data in enumerate(songs)]
                 cached_times = [await rate("again.mp3", songs[0]) for _ in range(cached)]
-                await bot.close()
-                await task
     return [
         ("/rate 3-min mp3, cold (median s)", statistics.median(cold_times), 1.5, f"n={cold}"),
         ("/rate 3-min mp3, cached (median s)", statistics.median(cached_times), 0.05, f"n={cached}"),

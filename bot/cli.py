@@ -30,6 +30,18 @@ Meanwhile, try it without Discord:  needlebot rate some-song.mp3
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``needlebot`` command.
+
+    Parameters
+    ----------
+    argv : list[str], optional
+        The arguments; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 done, 1 the input could not be used, 2 bad configuration or no token.
+    """
     parser = argparse.ArgumentParser(prog="needlebot", description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, help="TOML settings file (default: config.toml if present)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -107,20 +119,12 @@ def _features(path: Path, settings: Settings, *, as_json: bool) -> int:
 
 async def _rate(target: str, settings: Settings, *, as_json: bool) -> int:
     from bot import replies
-    from bot.client import model_id
     from bot.errors import UserFacingError
     from bot.jobs import Jobs
     from bot.service import RatingService, Requester
-    from bot.store import Store
-    from model import MODEL_DIR
-    from model.scorer import Scorer
 
-    model_dir = Path(settings.model.directory or MODEL_DIR)
-    scorer = asyncio.ensure_future(asyncio.to_thread(Scorer.load, model_dir))
     jobs = Jobs(workers=1, max_pending=1, per_user=1, timeout=settings.limits.job_timeout_seconds)
-    store = await Store.open(settings.storage.database_path, model_id(model_dir))
-    jobs.start()
-    service = RatingService(settings, jobs, store, scorer)
+    service = await RatingService.open(settings, jobs)
     requester = Requester(user_id=0)
     try:
         if target.startswith(("http://", "https://")):
@@ -131,8 +135,7 @@ async def _rate(target: str, settings: Settings, *, as_json: bool) -> int:
         print(f"needlebot: {error}", file=sys.stderr)
         return 1
     finally:
-        await jobs.close()
-        await store.close()
+        await service.close()
     if as_json:
         print(
             json.dumps(

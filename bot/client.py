@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-from pathlib import Path
 
 import discord
 from discord.ext import commands
@@ -13,10 +11,7 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.jobs import Jobs
 from bot.service import RatingService
-from bot.store import Store
 from bot.tree import NeedleTree
-from model import MODEL_DIR
-from model.scorer import ModelError, Scorer
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +24,6 @@ class NeedleBot(commands.Bot):
     Only default intents: slash commands and context menus need no privileged intent, and the owner's
     ``@bot sync`` command reads the message that mentions the bot, which Discord always delivers.
     """
-
-    service: RatingService
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -48,19 +41,30 @@ class NeedleBot(commands.Bot):
             per_user=settings.jobs.per_user,
             timeout=settings.limits.job_timeout_seconds,
         )
-        self.store: Store | None = None
+        self._service: RatingService | None = None
         self._background: set[asyncio.Task[object]] = set()
 
+    @property
+    def service(self) -> RatingService:
+        """The rating pipeline and the ratings database: the one way cogs reach data.
+
+        Returns
+        -------
+        RatingService
+
+        Raises
+        ------
+        RuntimeError
+            Before ``setup_hook`` has run.
+        """
+        if self._service is None:
+            raise RuntimeError("the bot's services start in setup_hook")
+        return self._service
+
     async def setup_hook(self) -> None:
-        model_dir = Path(self.settings.model.directory or MODEL_DIR)
-        scorer = asyncio.ensure_future(asyncio.to_thread(Scorer.load, model_dir))
-        scorer.add_done_callback(_log_model_load)
-        self.store = await Store.open(
-            self.settings.storage.database_path, await asyncio.to_thread(model_id, model_dir)
-        )
-        self.jobs.start()
+        """Open the services, warm the workers, load the cogs, sync to the dev guild if one is set."""
+        self._service = await RatingService.open(self.settings, self.jobs)
         self._keep(asyncio.create_task(self.jobs.warm(), name="warm-workers"))
-        self.service = RatingService(self.settings, self.jobs, self.store, scorer)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if guild_id := self.settings.discord.dev_guild_id:
@@ -70,13 +74,13 @@ class NeedleBot(commands.Bot):
             log.info("synced %d commands to the dev guild %d", len(synced), guild_id)
 
     async def close(self) -> None:
+        """Disconnect, then stop the worker pool and close the database."""
         await super().close()
         for task in self._background:
             task.cancel()
-        await self.jobs.close()
-        if self.store is not None:
-            await self.store.close()
-            self.store = None
+        if self._service is not None:
+            await self._service.close()  # the worker pool, started only by the service, and the database
+            self._service = None
 
     async def on_ready(self) -> None:
         log.info("ready as %s (%d guilds)", self.user, len(self.guilds))
@@ -91,22 +95,3 @@ class NeedleBot(commands.Bot):
         # The event loop keeps only weak references to tasks.
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-def model_id(directory: Path) -> str:
-    """A short id of the served model file: ratings cached under another model are not reused."""
-    try:
-        return hashlib.sha256((directory / "needlebot.tflite").read_bytes()).hexdigest()[:16]
-    except OSError:
-        return "missing"  # the scorer's load fails too, and says why
-
-
-def _log_model_load(future: asyncio.Future[Scorer]) -> None:
-    if future.cancelled():
-        return
-    if isinstance(error := future.exception(), ModelError):
-        log.error("the model could not be loaded, every /rate will fail: %s", error)
-    elif error is not None:
-        log.error("the model could not be loaded", exc_info=error)
-    else:
-        log.info("model loaded: %s", future.result().card.get("kind", "?"))

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.sources.youtube import YouTubeOptions
+from bot.sources.tracklists import PROVIDERS as TRACKLIST_PROVIDERS
+from bot.sources.tracklists import TracklistOptions
+from bot.sources.youtube import SEARCH_TEMPLATE, YouTubeOptions
 
 DEFAULT_CONFIG_FILE = Path("config.toml")
 
@@ -34,6 +36,7 @@ class Secret:
         self._value = value
 
     def reveal(self) -> str:
+        """The secret itself, for the one call that needs it (logging in); never log the result."""
         return self._value
 
     def __bool__(self) -> bool:
@@ -70,6 +73,7 @@ class StorageSettings:
 
     @property
     def database_path(self) -> Path:
+        """The SQLite file: ``database`` inside ``data_dir``."""
         return self.data_dir / self.database
 
 
@@ -96,7 +100,35 @@ class SourceSettings:
     allowed_hosts: tuple[str, ...] = YouTubeOptions.allowed_hosts
     allowed_extractors: tuple[str, ...] = YouTubeOptions.allowed_extractors
     cookiefile: str = ""
+    media_hosts: tuple[str, ...] = YouTubeOptions.media_hosts
+    allow_loopback: bool = False
+    search: str = SEARCH_TEMPLATE
+    tracklists: tuple[str, ...] = TracklistOptions.providers
+    musicbrainz_url: str = TracklistOptions.musicbrainz_url
+    musicbrainz_user_agent: str = TracklistOptions.user_agent
+    coverart_url: str = TracklistOptions.coverart_url
+    genius_url: str = TracklistOptions.genius_url
     fantano_scores: str = ""  # path of a newer scores table (see bot/sources/fantano.py); "": the bundled one
+
+    def __post_init__(self) -> None:
+        unknown = set(self.tracklists) - set(TRACKLIST_PROVIDERS)
+        if unknown:
+            known = ", ".join(TRACKLIST_PROVIDERS)
+            raise ConfigError(f"sources.tracklists: unknown {', '.join(sorted(unknown))}; known: {known}")
+        if "{query}" not in self.search:
+            raise ConfigError('sources.search must contain {query}, e.g. "ytsearch5:{query}"')
+
+    def tracklist_options(self, genius_token: Secret, timeout: float) -> TracklistOptions:
+        """The tracklist providers' options from these settings and the Genius token (seconds)."""
+        return TracklistOptions(
+            providers=self.tracklists,
+            musicbrainz_url=self.musicbrainz_url,
+            user_agent=self.musicbrainz_user_agent,
+            coverart_url=self.coverart_url,
+            genius_url=self.genius_url,
+            genius_token=genius_token.reveal(),
+            timeout=timeout,
+        )
 
 
 @dataclass(frozen=True)
@@ -140,7 +172,19 @@ _MINIMUMS = {
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read settings from ``path`` (default ``config.toml`` if it exists) and the environment.
+    """Read settings from a TOML file and the environment.
+
+    Parameters
+    ----------
+    path : Path, optional
+        The TOML file; default ``$NEEDLEBOT_CONFIG`` or ``config.toml``, skipped when absent.
+    environ : Mapping[str, str], optional
+        The environment (default ``os.environ``); ``DISCORD_TOKEN`` and ``GENIUS_ACCESS_TOKEN`` override
+        the file.
+
+    Returns
+    -------
+    Settings
 
     Raises
     ------
@@ -160,7 +204,22 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
 
 
 def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
-    """Build :class:`Settings` from nested mappings shaped like the TOML file."""
+    """Build `Settings` from nested mappings shaped like the TOML file.
+
+    Parameters
+    ----------
+    raw : Mapping[str, Any]
+        Section name -> {setting: value}; missing sections and settings keep their defaults.
+
+    Returns
+    -------
+    Settings
+
+    Raises
+    ------
+    ConfigError
+        A section or key is unknown, or a value has the wrong type or range.
+    """
     sections = {}
     hints = typing.get_type_hints(Settings)
     for name, value in raw.items():
@@ -211,6 +270,10 @@ def _coerce(setting: str, hint: Any, value: Any) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{setting} must be a list")
         return tuple(_coerce(f"{setting}[{i}]", item_type, item) for i, item in enumerate(value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{setting} must be true or false, not {value!r}")
+        return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{setting} must be a number, not {value!r}")
@@ -227,7 +290,17 @@ def _coerce(setting: str, hint: Any, value: Any) -> Any:
 
 
 def as_dict(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The settings as TOML-shaped mappings, secrets masked (for logs and the config test)."""
+    """The settings as TOML-shaped mappings, secrets masked (for logs and the config test).
+
+    Parameters
+    ----------
+    settings : Settings
+
+    Returns
+    -------
+    dict[str, dict[str, Any]]
+        Section name -> {setting: value}; secrets stay `Secret` objects, which never show their value.
+    """
     result: dict[str, dict[str, Any]] = {}
     for section in dataclasses.fields(settings):
         values = getattr(settings, section.name)

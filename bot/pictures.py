@@ -5,7 +5,6 @@ touches pyplot's global figure registry (each call builds its own ``Figure`` on 
 """
 
 import io
-import logging
 import warnings
 from collections.abc import Sequence
 
@@ -13,10 +12,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-log = logging.getLogger(__name__)
+from model.scorer import N_SCORES
 
 N_MELS = 128
-N_SCORES = 11
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 4.0, 100  # 1000 x 400 px
 DB_FLOOR = -80.0  # dB below the loudest bin; quieter bins all render as black
 

@@ -19,17 +19,13 @@ line and different songs usually get different ones.
 """
 
 import hashlib
-import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import discord
 
-from bot.store import SongRecord
-from model.scorer import Rating
-
-log = logging.getLogger(__name__)
+from bot.store import HistoryRow, SongRecord
 
 # Discord's embed limits (characters).
 TITLE_LIMIT = 256
@@ -133,6 +129,15 @@ def verdict(score: int, expected: float | None = None, thresholds: Sequence[floa
         The model's expected score (0..10) before calibration.
     thresholds : Sequence[float], optional
         The nine calibration thresholds t_1..t_9; score s covers expected in [t_(s-1), t_s).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        ``score`` is outside 1..10, or there are not nine thresholds.
     """
     if not 1 <= score <= 10:
         raise ValueError(f"score must be 1..10, got {score}")
@@ -161,9 +166,18 @@ def _band_position(score: int, expected: float | None, thresholds: Sequence[floa
 
 
 def quip(key: str, score: int) -> str:
-    """A deterministic quip for a song: an opener that fits the score band plus an "it's my opinion" sign-off.
+    """A deterministic quip: an opener that fits the score band plus an "it's my opinion" sign-off.
 
-    key is anything stable per song (content hash, video id); score is 1..10.
+    Parameters
+    ----------
+    key : str
+        Anything stable per song (content hash, video id); the same key always gets the same quip.
+    score : int
+        Calibrated score 1..10, which picks the band of openers.
+
+    Returns
+    -------
+    str
     """
     digest = hashlib.sha256(key.encode("utf-8")).digest()
     openers = OPENERS[_band(score)]
@@ -181,54 +195,65 @@ def _band(score: int) -> str:
 
 
 def score_colour(score: int) -> discord.Colour:
-    """The embed colour for a score 1..10: red, orange, yellow, green, gold."""
+    """The embed colour for a score: red, orange, yellow, green, gold.
+
+    Parameters
+    ----------
+    score : int
+        Calibrated score 1..10.
+
+    Returns
+    -------
+    discord.Colour
+    """
     return next(colour for top, colour in BAND_COLOURS if score <= top)
 
 
 def clip(text: str, limit: int) -> str:
-    """`text` cut to at most `limit` characters, ending in an ellipsis when cut."""
+    """``text`` cut to at most ``limit`` characters, ending in an ellipsis when cut.
+
+    Parameters
+    ----------
+    text : str
+    limit : int
+        Maximum length in characters (Discord counts characters, not bytes).
+
+    Returns
+    -------
+    str
+    """
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def rating_embed(
-    *,
-    title: str,
-    rating: Rating,
-    key: str,
-    cached: bool,
-    seconds: float,
-    truncated: bool,
-    url: str | None,
-    picture: str | None,
-    thresholds: Sequence[float] | None = None,
+    song: SongRecord, *, cached: bool, picture: str | None, thresholds: Sequence[float] | None = None
 ) -> discord.Embed:
     """The reply to /rate.
 
     Parameters
     ----------
-    title : str
-        Song title or file name.
-    rating : Rating
-        The model's rating.
-    key : str
-        Stable per-song key (content hash or video id) that picks the quip.
-    cached, truncated : bool
-        Footer notes: the rating came from the cache; only the first `seconds` were analysed.
-    seconds : float
-        Seconds of audio analysed.
-    url : str, optional
-        Link for the title (http/https only; anything else is left out).
+    song : SongRecord
+        The rated song: its title, link (http/https only; anything else is left out), rating, key (which
+        picks the quip) and the seconds analysed.
+    cached : bool
+        The rating came from the cache (said in the footer).
     picture : str, optional
         File name of the attached rating picture, shown as the embed image.
     thresholds : Sequence[float], optional
         The model card's nine calibration thresholds; without them the verdict has no light/decent/strong.
+
+    Returns
+    -------
+    discord.Embed
+        Within Discord's embed limits whatever the title and genres.
     """
+    rating = song.rating
     words = verdict(rating.score, rating.expected, thresholds)
     line = f"**{words}**." if words in ("NOT GOOD", "CLASSIC") else f"I'm feeling a **{words}**."
-    description = f"# {rating.score}/10\n{line}\n\n{quip(key, rating.score)}"
+    description = f"# {rating.score}/10\n{line}\n\n{quip(song.key, rating.score)}"
     embed = discord.Embed(
-        title=clip(" ".join(title.split()) or "Untitled", TITLE_LIMIT),
-        url=_safe_url(url),
+        title=clip(" ".join(song.title.split()) or "Untitled", TITLE_LIMIT),
+        url=_safe_url(song.url),
         description=clip(description, DESCRIPTION_LIMIT),
         colour=score_colour(rating.score),
     )
@@ -236,7 +261,7 @@ def rating_embed(
         embed.add_field(
             name="Sounds like", value=clip(_genres_text(rating.genres), FIELD_VALUE_LIMIT), inline=False
         )
-    embed.set_footer(text=clip(_footer_text(seconds, truncated, cached), FOOTER_LIMIT))
+    embed.set_footer(text=clip(_footer_text(song.seconds, song.truncated, cached), FOOTER_LIMIT))
     if picture:
         embed.set_image(url=f"attachment://{picture}")
     return embed
@@ -279,10 +304,20 @@ def _duration(seconds: float) -> str:
 
 
 def error_embed(message: str, *, title: str = "Hmm, that didn't work") -> discord.Embed:
-    """A short red embed for a user-facing error; `message` should say what the user can do.
+    """A short red embed for a user-facing error.
 
-    The default title fits every command's errors (cooldowns, permissions too); pass e.g.
-    ``title="I couldn't rate that"`` where the failure is a rating's.
+    Parameters
+    ----------
+    message : str
+        What went wrong and what the user can do.
+    title : str
+        The default fits every command's errors (cooldowns, permissions too); pass e.g.
+        ``"I couldn't rate that"`` where the failure is a rating's.
+
+    Returns
+    -------
+    discord.Embed
+        Within Discord's limits however long ``message`` is.
     """
     return discord.Embed(
         title=clip(title, TITLE_LIMIT),
@@ -291,37 +326,59 @@ def error_embed(message: str, *, title: str = "Hmm, that didn't work") -> discor
     )
 
 
-def history_embed(rows: Iterable[Any], user_name: str) -> discord.Embed:
-    """A user's latest ratings; rows have title, score, url, rated_at (dataclasses or mappings)."""
+def history_embed(rows: Iterable[HistoryRow], user_name: str) -> discord.Embed:
+    """A user's latest ratings, as /history shows them (only to that user).
+
+    Parameters
+    ----------
+    rows : Iterable[HistoryRow]
+        Newest first, as `Store.history` returns them.
+    user_name : str
+        The user's display name, for the title.
+
+    Returns
+    -------
+    discord.Embed
+        Numbered rows with links and relative times; a friendly line when there are none.
+    """
     empty = "Nothing here yet. Rate something with `/rate`: a YouTube link, a search, or an audio file."
     return _list_embed(rows, title=f"{user_name}'s latest ratings", empty=empty)
 
 
-def top_embed(rows: Iterable[Any], guild_name: str) -> discord.Embed:
-    """A server's best-rated songs; rows have title, score, url, rated_at (dataclasses or mappings)."""
+def top_embed(rows: Iterable[HistoryRow], guild_name: str) -> discord.Embed:
+    """A server's best-rated songs, as /top shows them.
+
+    Parameters
+    ----------
+    rows : Iterable[HistoryRow]
+        Best first, as `Store.top` returns them.
+    guild_name : str
+        The server's name, for the title.
+
+    Returns
+    -------
+    discord.Embed
+        Numbered rows with links and relative times; a friendly line when there are none.
+    """
     empty = "Nobody here has rated anything yet. Be the first with `/rate`!"
     return _list_embed(rows, title=f"Top rated in {guild_name}", empty=empty)
 
 
-def _list_embed(rows: Iterable[Any], *, title: str, empty: str) -> discord.Embed:
+def _list_embed(rows: Iterable[HistoryRow], *, title: str, empty: str) -> discord.Embed:
     lines = [_list_line(i, row) for i, row in enumerate(rows, start=1)]
     embed = discord.Embed(title=clip(title, TITLE_LIMIT), colour=LIST_COLOUR)
     embed.description = _join_within(lines, DESCRIPTION_LIMIT) if lines else empty
     return embed
 
 
-def _list_line(number: int, row: Any) -> str:
-    title = clip(" ".join(str(_field(row, "title")).split()) or "Untitled", LIST_TITLE_CHARS)
+def _list_line(number: int, row: HistoryRow) -> str:
+    title = clip(" ".join(row.title.split()) or "Untitled", LIST_TITLE_CHARS)
     # escape_markdown only escapes "[" where it looks like a link; inside link text either bracket breaks it.
     text = discord.utils.escape_markdown(title).replace("\\[", "[").replace("[", "\\[").replace("]", "\\]")
-    url = _safe_url(_field(row, "url"))
+    url = _safe_url(row.url)
     if url:
         text = f"[{text}]({url.replace('(', '%28').replace(')', '%29')})"
-    return f"{number}. **{int(_field(row, 'score'))}/10** {text} · {_timestamp(_field(row, 'rated_at'))}"
-
-
-def _field(row: Any, name: str) -> Any:
-    return row[name] if isinstance(row, Mapping) else getattr(row, name)
+    return f"{number}. **{row.score}/10** {text} · {_timestamp(row.rated_at)}"
 
 
 def _timestamp(when: datetime) -> str:
@@ -346,7 +403,22 @@ def _join_within(lines: Sequence[str], limit: int) -> str:
 
 
 def rating_text(song: SongRecord, *, cached: bool, thresholds: Sequence[float] | None = None) -> str:
-    """The verdict as plain text, for the ``needlebot rate`` CLI: the same words as the embed."""
+    """The verdict as plain text, for the ``needlebot rate`` CLI: the same words as the embed.
+
+    Parameters
+    ----------
+    song : SongRecord
+        The rated song.
+    cached : bool
+        The rating came from the cache.
+    thresholds : Sequence[float], optional
+        The model card's nine calibration thresholds; without them the verdict has no light/decent/strong.
+
+    Returns
+    -------
+    str
+        Title, score and verdict, quip, genres (if any) and the footer, one per line.
+    """
     rating = song.rating
     lines = [
         f"{song.title}: {rating.score}/10, {verdict(rating.score, rating.expected, thresholds)}",
@@ -361,7 +433,18 @@ def rating_text(song: SongRecord, *, cached: bool, thresholds: Sequence[float] |
 def rating_json(
     song: SongRecord, *, cached: bool, thresholds: Sequence[float] | None = None
 ) -> dict[str, Any]:
-    """The verdict as JSON-safe data, for ``needlebot rate --json``."""
+    """The verdict as JSON-safe data, for ``needlebot rate --json``.
+
+    Parameters
+    ----------
+    song, cached, thresholds
+        As for `rating_text`.
+
+    Returns
+    -------
+    dict[str, Any]
+        Title, key, url, the rating's fields, verdict, quip, seconds, truncated and cached.
+    """
     rating = song.rating
     return {
         "title": song.title,

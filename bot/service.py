@@ -21,19 +21,16 @@ from bot.config import Settings
 from bot.errors import UserFacingError
 from bot.jobs import Jobs
 from bot.sources import youtube
-from bot.store import SongRecord, Store
+from bot.store import HistoryRow, SongRecord, Store
 from bot.worker import featurize, render
-from model.decode import AudioError
-from model.scorer import ModelError, Scorer
+from model import MODEL_DIR
+from model.decode import AUDIO_SUFFIXES, AudioError
+from model.scorer import TFLITE_NAME, ModelError, Scorer, sha256_file
 
 if TYPE_CHECKING:
     from model.features import FeatureResult
 
 log = logging.getLogger(__name__)
-
-AUDIO_SUFFIXES = frozenset(
-    {".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".webm", ".mp4"}
-)
 
 
 @dataclass(frozen=True)
@@ -46,23 +43,27 @@ class Requester:
 
 @dataclass(frozen=True)
 class RatedSong:
+    """A rating's outcome: the stored song, and whether it was answered from the cache."""
+
     song: SongRecord
     cached: bool
 
 
 class RatingService:
-    """Rates uploads and links; waits for the model if it is still loading.
+    """Rates uploads, files and links through one pipeline; waits for the model if it is still loading.
+
+    Build it with `open` (the bot and the CLI do); the constructor takes the parts already made.
 
     Parameters
     ----------
-    settings
+    settings : Settings
         Limits, sources and audio settings.
-    jobs
-        The worker pool (started by the caller).
-    store
+    jobs : Jobs
+        The worker pool, started.
+    store : Store
         The open database.
-    scorer
-        A future that resolves to the loaded model, so start-up need not wait for it.
+    scorer : asyncio.Future[Scorer]
+        Resolves to the loaded model, so start-up need not wait for it.
     """
 
     def __init__(self, settings: Settings, jobs: Jobs, store: Store, scorer: asyncio.Future[Scorer]) -> None:
@@ -78,42 +79,151 @@ class RatingService:
             max_filesize=limits.max_download_bytes,
             socket_timeout=limits.socket_timeout_seconds,
             cookiefile=sources.cookiefile or None,
+            media_hosts=sources.media_hosts,
+            allow_loopback=sources.allow_loopback,
         )
+
+    @classmethod
+    async def open(cls, settings: Settings, jobs: Jobs) -> RatingService:
+        """The service the bot and the CLI share: start loading the model, open the database, start ``jobs``.
+
+        Parameters
+        ----------
+        settings : Settings
+            Where the model and the database are, and the limits.
+        jobs : Jobs
+            A pool that is not started yet; the service starts it and `close` closes it.
+
+        Returns
+        -------
+        RatingService
+            Ready to rate; the first rating waits for the model if it is still loading.
+        """
+        model_dir = Path(settings.model.directory or MODEL_DIR)
+        scorer = asyncio.ensure_future(asyncio.to_thread(Scorer.load, model_dir))
+        scorer.add_done_callback(_log_model_load)
+        store = await Store.open(settings.storage.database_path, await asyncio.to_thread(model_id, model_dir))
+        jobs.start()
+        return cls(settings, jobs, store, scorer)
+
+    async def close(self) -> None:
+        """Stop the worker pool and close the database."""
+        await self.jobs.close()
+        await self.store.close()
 
     @property
     def thresholds(self) -> tuple[float, ...]:
-        """The loaded model's calibration cut points, for verdict words; empty until it has loaded."""
+        """The loaded model's calibration cut points, for verdict words.
+
+        Returns
+        -------
+        tuple[float, ...]
+            Nine thresholds; empty until the model has loaded (or when it failed to).
+        """
         scorer = self._scorer
         if not scorer.done() or scorer.cancelled() or scorer.exception() is not None:
             return ()
         return tuple(scorer.result().card["calibration"]["thresholds"])
 
     async def rate_upload(self, data: bytes, filename: str, requester: Requester) -> RatedSong:
-        """Rate uploaded audio bytes; ``filename`` becomes the title."""
+        """Rate uploaded audio.
+
+        Parameters
+        ----------
+        data : bytes
+            The file's contents; the cache key is their sha256.
+        filename : str
+            The upload's name; its stem becomes the title.
+        requester : Requester
+            Who asked; recorded with the rating and used for the per-user job limit.
+
+        Returns
+        -------
+        RatedSong
+            The stored song and whether it came from the cache.
+
+        Raises
+        ------
+        UserFacingError
+            The input cannot be rated (empty, not audio, refused link, busy, model not loaded); the message
+            says why.
+        """
         if not data:
             raise UserFacingError("That file is empty.")
         key = "file:" + hashlib.sha256(data).hexdigest()
-        return await self._rate(key, Path(filename).stem or filename, None, requester, data)
+        return await self._rate(key, requester, title=Path(filename).stem or filename, source=data)
 
     async def rate_path(self, path: Path, requester: Requester) -> RatedSong:
-        """Rate a local audio file (the CLI)."""
+        """Rate a local audio file (the CLI); the worker decodes it from the path, streaming.
+
+        Parameters
+        ----------
+        path : Path
+            The file; the cache key is the sha256 of its bytes, the same as for an upload of it.
+        requester : Requester
+            As for `rate_upload`, which also says what is returned and raised.
+        """
         try:
-            digest = await asyncio.to_thread(_sha256_file, path)
+            digest = await asyncio.to_thread(sha256_file, path)
         except OSError as error:
             raise UserFacingError(f"Can't read {path}: {error.strerror}.") from None
         # The worker decodes from the path, streaming: a long file is never held in memory whole.
-        return await self._rate("file:" + digest, path.stem or path.name, None, requester, str(path))
+        return await self._rate("file:" + digest, requester, title=path.stem or path.name, source=str(path))
 
     async def rate_link(self, url: str, requester: Requester) -> RatedSong:
-        """Download the audio behind a (YouTube) link and rate it."""
+        """Download the audio behind a (YouTube) link and rate it; a cached link is not downloaded again.
+
+        Parameters
+        ----------
+        url : str
+            The link; only allowed hosts are fetched.
+        requester : Requester
+            As for `rate_upload`, which also says what is returned and raised.
+        """
         try:
             url = youtube.check_url(url, self.youtube_options)
         except youtube.SourceError as error:
             raise UserFacingError(str(error)) from None
-        return await self._rate(link_key(url), None, url, requester, None)
+        return await self._rate(link_key(url), requester, url=url)
+
+    async def history(self, user_id: int) -> list[HistoryRow]:
+        """A user's latest ratings (for /history).
+
+        Parameters
+        ----------
+        user_id : int
+            The Discord user.
+
+        Returns
+        -------
+        list[HistoryRow]
+            At most ten, newest first.
+        """
+        return await self.store.history(user_id)
+
+    async def top(self, guild_id: int) -> list[HistoryRow]:
+        """A server's best-rated songs by the current model (for /top).
+
+        Parameters
+        ----------
+        guild_id : int
+            The Discord server.
+
+        Returns
+        -------
+        list[HistoryRow]
+            At most ten, each song once, best first.
+        """
+        return await self.store.top(guild_id)
 
     async def _rate(
-        self, key: str, title: str | None, url: str | None, requester: Requester, source: bytes | str | None
+        self,
+        key: str,
+        requester: Requester,
+        *,
+        title: str | None = None,
+        url: str | None = None,
+        source: bytes | str | None = None,
     ) -> RatedSong:
         """Rate ``source`` (bytes or a path; None: download ``url``) unless ``key`` is cached."""
         started = time.perf_counter()
@@ -175,12 +285,35 @@ class RatingService:
             raise UserFacingError(str(error)) from None
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+def model_id(directory: Path) -> str:
+    """A short id of the served model file: ratings cached under another model are not reused.
+
+    Parameters
+    ----------
+    directory : Path
+        The model directory.
+
+    Returns
+    -------
+    str
+        16 hex digits of the flatbuffer's sha256, or ``"missing"`` when it cannot be read (the scorer's
+        load then fails too, and says why).
+    """
+    try:
+        return sha256_file(directory / TFLITE_NAME)[:16]
+    except OSError:
+        return "missing"  # the scorer's load fails too, and says why
+
+
+def _log_model_load(future: asyncio.Future[Scorer]) -> None:
+    if future.cancelled():
+        return
+    if isinstance(error := future.exception(), ModelError):
+        log.error("the model could not be loaded, every rating will fail: %s", error)
+    elif error is not None:
+        log.error("the model could not be loaded", exc_info=error)
+    else:
+        log.info("model loaded: %s", future.result().card.get("kind", "?"))
 
 
 def link_key(url: str) -> str:
@@ -188,6 +321,16 @@ def link_key(url: str) -> str:
 
     YouTube links of every shape (``watch?v=``, ``youtu.be/``, music.youtube.com) map to
     ``youtube:<video id>``; other allowed links key on their normalized URL.
+
+    Parameters
+    ----------
+    url : str
+        A link that `youtube.check_url` accepted.
+
+    Returns
+    -------
+    str
+        ``youtube:<id>`` or ``url:<scheme>://<host><path>[?query]``.
     """
     extractor = get_info_extractor("Youtube")
     if extractor.suitable(url) and (video_id := extractor.get_temp_id(url)):
@@ -199,7 +342,19 @@ def link_key(url: str) -> str:
 
 
 def looks_like_audio(filename: str, content_type: str | None) -> bool:
-    """Whether an upload claims to be audio (by MIME type or file extension), before downloading it."""
+    """Whether an upload claims to be audio, before downloading it.
+
+    Parameters
+    ----------
+    filename : str
+        The attachment's file name; its suffix is checked against `AUDIO_SUFFIXES`.
+    content_type : str, optional
+        The MIME type Discord reports; any ``audio/*`` or ``video/*`` counts.
+
+    Returns
+    -------
+    bool
+    """
     if content_type and content_type.split(";")[0].strip().lower().startswith(("audio/", "video/")):
         return True
     return Path(filename).suffix.lower() in AUDIO_SUFFIXES

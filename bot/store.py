@@ -68,6 +68,8 @@ class SongRecord:
 
 @dataclass(frozen=True)
 class HistoryRow:
+    """One line of /history or /top: the song's title, score 1..10, link, and when it was rated (UTC)."""
+
     title: str
     score: int
     url: str | None
@@ -75,7 +77,15 @@ class HistoryRow:
 
 
 class Store:
-    """An open database. Use :meth:`open`; call :meth:`close` when done."""
+    """An open database. Use `open`; call `close` when done.
+
+    Parameters
+    ----------
+    db : aiosqlite.Connection
+        The open, migrated connection.
+    model_id : str
+        Id of the served model (see ``bot.service.model_id``); songs are cached per model.
+    """
 
     def __init__(self, db: aiosqlite.Connection, model_id: str) -> None:
         self._db = db
@@ -83,7 +93,24 @@ class Store:
 
     @classmethod
     async def open(cls, path: Path | str, model_id: str) -> Store:
-        """Open (creating and migrating if needed) the database at ``path``; ``":memory:"`` works too."""
+        """Open the database at ``path``, creating and migrating it if needed.
+
+        Parameters
+        ----------
+        path : Path or str
+            The SQLite file (its folder is created); ``":memory:"`` works too.
+        model_id : str
+            Id of the served model; songs rated by another model are not found.
+
+        Returns
+        -------
+        Store
+
+        Raises
+        ------
+        RuntimeError
+            The schema is newer than this code knows.
+        """
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(path)
@@ -97,10 +124,22 @@ class Store:
         return cls(db, model_id)
 
     async def close(self) -> None:
+        """Close the connection."""
         await self._db.close()
 
     async def find_song(self, key: str) -> SongRecord | None:
-        """The song rated under ``key`` by the current model, if any."""
+        """The song rated under ``key`` by the current model.
+
+        Parameters
+        ----------
+        key : str
+            ``file:<sha256>``, ``youtube:<id>`` or ``url:<normalized url>``.
+
+        Returns
+        -------
+        SongRecord or None
+            None when this model has not rated it.
+        """
         async with self._db.execute(
             "SELECT key, title, url, rating, seconds, truncated, picture FROM songs"
             " WHERE key = ? AND model = ?",
@@ -115,7 +154,19 @@ class Store:
         )
 
     async def record(self, song: SongRecord, *, user_id: int, guild_id: int | None, cached: bool) -> None:
-        """Store ``song`` (unless cached) and who asked for it, in one transaction."""
+        """Store ``song`` (unless cached) and who asked for it, in one transaction.
+
+        Parameters
+        ----------
+        song : SongRecord
+            The rated song.
+        user_id : int
+            Who asked (0 from the CLI).
+        guild_id : int, optional
+            Where they asked; None in DMs and from the CLI.
+        cached : bool
+            The song is already stored: only the request is recorded.
+        """
         now = _now()
         try:
             if not cached:
@@ -147,7 +198,18 @@ class Store:
             raise
 
     async def history(self, user_id: int, limit: int = 10) -> list[HistoryRow]:
-        """A user's most recent ratings, newest first."""
+        """A user's most recent ratings, newest first.
+
+        Parameters
+        ----------
+        user_id : int
+        limit : int
+            Most rows returned.
+
+        Returns
+        -------
+        list[HistoryRow]
+        """
         return await self._rows(
             "SELECT s.title, s.score, s.url, r.rated_at FROM ratings r"
             " JOIN songs s ON s.key = r.song_key AND s.model = r.model"
@@ -156,7 +218,18 @@ class Store:
         )
 
     async def top(self, guild_id: int, limit: int = 10) -> list[HistoryRow]:
-        """A guild's best-rated songs (each song once, by the current model), best first."""
+        """A guild's best-rated songs (each song once, by the current model), best first.
+
+        Parameters
+        ----------
+        guild_id : int
+        limit : int
+            Most rows returned.
+
+        Returns
+        -------
+        list[HistoryRow]
+        """
         return await self._rows(
             "SELECT s.title, s.score, s.url, MAX(r.rated_at) FROM ratings r"
             " JOIN songs s ON s.key = r.song_key AND s.model = r.model"

@@ -14,7 +14,17 @@ log = logging.getLogger(__name__)
 
 
 class NeedleTree(app_commands.CommandTree):
+    """The command tree: every command error becomes one ephemeral reply, seen by that user alone."""
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        """Answer ``error`` privately: an ephemeral response, or an ephemeral followup after a defer.
+
+        Parameters
+        ----------
+        interaction : discord.Interaction
+            The failed interaction; if it expired, the message is only logged.
+        error : app_commands.AppCommandError
+            What went wrong.
+        """
         message = self.message_for(interaction, error)
         if interaction.is_expired():
             log.warning(
@@ -29,7 +39,20 @@ class NeedleTree(app_commands.CommandTree):
 
     @staticmethod
     def message_for(interaction: discord.Interaction, error: app_commands.AppCommandError) -> str:
-        """The user-facing text for ``error``; unexpected errors are logged with their traceback."""
+        """The user-facing text for ``error``; unexpected errors are logged with their traceback.
+
+        Parameters
+        ----------
+        interaction : discord.Interaction
+            The failed interaction (names the command in the log).
+        error : app_commands.AppCommandError
+            A `UserFacingError` (shown as it is), a cooldown, a missing permission, a failed check,
+            or anything else (a generic apology).
+
+        Returns
+        -------
+        str
+        """
         if isinstance(error, UserFacingError):
             return str(error)
         if isinstance(error, app_commands.CommandOnCooldown):

@@ -15,6 +15,14 @@ log = logging.getLogger(__name__)
 
 
 class Owner(commands.Cog):
+    """The owner's maintenance commands, addressed by mentioning the bot.
+
+    Parameters
+    ----------
+    bot : NeedleBot
+        The running bot; only its owners pass `cog_check`.
+    """
+
     def __init__(self, bot: NeedleBot) -> None:
         self.bot = bot
 
@@ -45,4 +53,5 @@ class Owner(commands.Cog):
 
 
 async def setup(bot: NeedleBot) -> None:
+    """discord.py's extension entry point: add the cog to ``bot``."""
     await bot.add_cog(Owner(bot))

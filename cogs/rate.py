@@ -14,6 +14,7 @@ from discord.ext import commands
 from bot import replies
 from bot.errors import UserFacingError
 from bot.service import RatedSong, Requester, looks_like_audio
+from model.decode import FORMATS
 
 if TYPE_CHECKING:
     from bot.client import NeedleBot
@@ -23,12 +24,22 @@ log = logging.getLogger(__name__)
 PICTURE = "rating.png"
 
 
-def _cooldown(interaction: discord.Interaction) -> app_commands.Cooldown | None:
-    seconds = interaction.client.settings.jobs.cooldown_seconds  # type: ignore[attr-defined]
+def _cooldown(interaction: discord.Interaction[NeedleBot]) -> app_commands.Cooldown | None:
+    seconds = interaction.client.settings.jobs.cooldown_seconds
     return app_commands.Cooldown(1, seconds) if seconds else None
 
 
 class Rate(commands.Cog):
+    """/rate and the "Rate this song" message menu.
+
+    Command docstrings stay one line: Discord shows them as the command's description.
+
+    Parameters
+    ----------
+    bot : NeedleBot
+        The running bot; its ``service`` rates songs and reads the database.
+    """
+
     def __init__(self, bot: NeedleBot) -> None:
         self.bot = bot
         self.menu = app_commands.ContextMenu(name="Rate this song", callback=self.rate_message)
@@ -38,12 +49,13 @@ class Rate(commands.Cog):
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
     @app_commands.command()
-    @app_commands.describe(
-        file="An audio file: mp3, wav, ogg, flac, m4a, opus…", url="A YouTube link to the song"
-    )
+    @app_commands.describe(file=f"An audio file: {FORMATS}", url="A YouTube link to the song")
     @app_commands.checks.dynamic_cooldown(_cooldown)
     async def rate(
-        self, interaction: discord.Interaction, file: discord.Attachment | None = None, url: str | None = None
+        self,
+        interaction: discord.Interaction[NeedleBot],
+        file: discord.Attachment | None = None,
+        url: str | None = None,
     ) -> None:
         """Rate a song the way the internet's busiest music nerd would: attach audio or a YouTube link."""
         if (file is None) == (url is None):
@@ -60,15 +72,17 @@ class Rate(commands.Cog):
         await _send(interaction, rated, self.bot.service.thresholds)
 
     @app_commands.checks.dynamic_cooldown(_cooldown)
-    async def rate_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
+    async def rate_message(
+        self, interaction: discord.Interaction[NeedleBot], message: discord.Message
+    ) -> None:
         """Rate the audio attached to a message."""
         audio = [a for a in message.attachments if looks_like_audio(a.filename, a.content_type)]
         if not audio:
-            raise UserFacingError("That message has no audio file attached. Try one with an mp3, wav or ogg.")
+            raise UserFacingError(f"That message has no audio file attached; send {FORMATS}.")
         self._check_attachment(audio[0])
         await interaction.response.defer(thinking=True)
         rated = await self.bot.service.rate_upload(
-            await audio[0].read(), audio[0].filename, _requester(interaction)
+            await _read(audio[0]), audio[0].filename, _requester(interaction)
         )
         await _send(interaction, rated, self.bot.service.thresholds)
 
@@ -82,7 +96,7 @@ class Rate(commands.Cog):
         if not looks_like_audio(attachment.filename, attachment.content_type):
             raise UserFacingError(
                 f"`{discord.utils.escape_markdown(attachment.filename)}` doesn't look like audio."
-                " Send an mp3, wav, ogg, flac, m4a or opus file."
+                f" Send {FORMATS}."
             )
 
 
@@ -94,25 +108,17 @@ async def _read(attachment: discord.Attachment) -> bytes:
         raise UserFacingError("I couldn't download that file from Discord. Try uploading it again.") from None
 
 
-def _requester(interaction: discord.Interaction) -> Requester:
+def _requester(interaction: discord.Interaction[NeedleBot]) -> Requester:
     return Requester(user_id=interaction.user.id, guild_id=interaction.guild_id)
 
 
-async def _send(interaction: discord.Interaction, rated: RatedSong, thresholds: Sequence[float]) -> None:
-    song = rated.song
-    embed = replies.rating_embed(
-        title=song.title,
-        rating=song.rating,
-        key=song.key,
-        cached=rated.cached,
-        seconds=song.seconds,
-        truncated=song.truncated,
-        url=song.url,
-        picture=PICTURE,
-        thresholds=thresholds,
-    )
-    await interaction.followup.send(embed=embed, file=discord.File(io.BytesIO(song.picture), PICTURE))
+async def _send(
+    interaction: discord.Interaction[NeedleBot], rated: RatedSong, thresholds: Sequence[float]
+) -> None:
+    embed = replies.rating_embed(rated.song, cached=rated.cached, picture=PICTURE, thresholds=thresholds)
+    await interaction.followup.send(embed=embed, file=discord.File(io.BytesIO(rated.song.picture), PICTURE))
 
 
 async def setup(bot: NeedleBot) -> None:
+    """discord.py's extension entry point: add the cog to ``bot``."""
     await bot.add_cog(Rate(bot))

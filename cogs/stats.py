@@ -15,27 +15,37 @@ if TYPE_CHECKING:
 
 
 class Stats(commands.Cog):
+    """/history and /top.
+
+    Command docstrings stay one line: Discord shows them as the command's description.
+
+    Parameters
+    ----------
+    bot : NeedleBot
+        The running bot; its ``service`` rates songs and reads the database.
+    """
+
     def __init__(self, bot: NeedleBot) -> None:
         self.bot = bot
 
     @app_commands.command()
-    async def history(self, interaction: discord.Interaction) -> None:
+    async def history(self, interaction: discord.Interaction[NeedleBot]) -> None:
         """Your last ten rated songs."""
-        assert self.bot.store is not None
-        rows = await self.bot.store.history(interaction.user.id)
+        rows = await self.bot.service.history(interaction.user.id)
         await interaction.response.send_message(
             embed=replies.history_embed(rows, interaction.user.display_name), ephemeral=True
         )
 
     @app_commands.command()
     @app_commands.guild_only()
-    async def top(self, interaction: discord.Interaction) -> None:
+    async def top(self, interaction: discord.Interaction[NeedleBot]) -> None:
         """This server's best-rated songs."""
-        assert self.bot.store is not None and interaction.guild_id is not None
-        rows = await self.bot.store.top(interaction.guild_id)
+        assert interaction.guild_id is not None  # guild_only
+        rows = await self.bot.service.top(interaction.guild_id)
         name = interaction.guild.name if interaction.guild else "this server"
         await interaction.response.send_message(embed=replies.top_embed(rows, name))
 
 
 async def setup(bot: NeedleBot) -> None:
+    """discord.py's extension entry point: add the cog to ``bot``."""
     await bot.add_cog(Stats(bot))

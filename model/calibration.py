@@ -21,9 +21,19 @@ MAX_SCORE = 10
 
 
 def target_histogram(scores: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """Shares of scores 1..10 (0 counted as 1), shape (10,), summing to 1.
+    """Shares of scores 1..10, with 0 counted as 1.
 
-    scores: integer scores 0..10, shape (n,); weights: optional non-negative weights, shape (n,).
+    Parameters
+    ----------
+    scores : np.ndarray
+        Integer review scores 0..10, shape (n,).
+    weights : np.ndarray, optional
+        Non-negative weight per score, shape (n,); equal weights when None.
+
+    Returns
+    -------
+    np.ndarray
+        Shares of scores 1..10, shape (10,), summing to 1.
     """
     clipped = np.clip(np.asarray(scores, dtype=np.int64), MIN_SCORE, MAX_SCORE)
     counts = np.bincount(clipped - MIN_SCORE, weights=weights, minlength=MAX_SCORE - MIN_SCORE + 1)
@@ -31,10 +41,24 @@ def target_histogram(scores: np.ndarray, weights: np.ndarray | None = None) -> n
 
 
 def fit_thresholds(expected: np.ndarray, histogram: np.ndarray) -> np.ndarray:
-    """Nine non-decreasing thresholds on expected score so that `calibrate` matches `histogram`.
+    """Nine non-decreasing thresholds on expected score so that `calibrate` reproduces `histogram`.
 
-    expected: the model's expected scores over a reference set, shape (n,).
-    histogram: target shares of scores 1..10, shape (10,).
+    Parameters
+    ----------
+    expected : np.ndarray
+        The model's expected scores (0..10) over a reference set of songs, shape (n,).
+    histogram : np.ndarray
+        Target shares of scores 1..10, shape (10,); normalised here.
+
+    Returns
+    -------
+    np.ndarray
+        Thresholds t_1..t_9, shape (9,), float64, non-decreasing.
+
+    Raises
+    ------
+    ValueError
+        ``histogram`` is not 10 non-negative shares with a positive sum.
     """
     shares = np.asarray(histogram, dtype=np.float64)
     if shares.shape != (MAX_SCORE - MIN_SCORE + 1,) or np.any(shares < 0) or shares.sum() <= 0:
@@ -47,6 +71,19 @@ def fit_thresholds(expected: np.ndarray, histogram: np.ndarray) -> np.ndarray:
 
 
 def calibrate(expected: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Integer scores 1..10 for expected scores, shape (n,) -> (n,) int64."""
+    """Integer scores for expected scores: score k for t_(k-1) <= e < t_k.
+
+    Parameters
+    ----------
+    expected : np.ndarray
+        The model's expected scores (0..10), shape (n,).
+    thresholds : np.ndarray
+        Nine non-decreasing thresholds, shape (9,), as `fit_thresholds` returns them.
+
+    Returns
+    -------
+    np.ndarray
+        Scores 1..10, shape (n,), int64.
+    """
     steps = np.searchsorted(np.asarray(thresholds, dtype=np.float64), np.asarray(expected), side="right")
     return (MIN_SCORE + steps).astype(np.int64)

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO
 
 import numpy as np
 import soundfile as sf
@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 22050
 OFFSET_S = 1.0
+
+# What users may send: file name suffixes an upload may carry, and how every message names the formats.
+AUDIO_SUFFIXES = frozenset(
+    {".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".webm", ".mp4"}
+)
+FORMATS = "mp3, wav, flac, ogg, m4a, opus or webm"
 
 Sink = Callable[[np.ndarray], None]
 
@@ -68,12 +74,19 @@ class SilentAudioError(AudioError):
     """The audio is digital silence."""
 
 
-class TooLongError(AudioError):
-    """The audio is longer than the allowed maximum."""
-
-
 def ffmpeg_executable(configured: str | None = None) -> str:
-    """Path of the ffmpeg binary: ``configured`` when given, else imageio-ffmpeg's bundled static build."""
+    """The ffmpeg binary to run.
+
+    Parameters
+    ----------
+    configured : str, optional
+        A binary named in the settings; empty or None means imageio-ffmpeg's bundled static build.
+
+    Returns
+    -------
+    str
+        Path (or command name) of the ffmpeg executable.
+    """
     if configured:
         return configured
     import imageio_ffmpeg
@@ -86,22 +99,30 @@ def decode(
     sink: Sink,
     *,
     max_seconds: float,
-    too_long: Literal["truncate", "error"] = "truncate",
     ffmpeg: str | None = None,
 ) -> bool:
     """Decode ``source`` and pass mono float32 blocks at SAMPLE_RATE, from OFFSET_S on, to ``sink``.
 
     Parameters
     ----------
-    source : a file path, or the file's bytes.
-    sink : called with each block, shape (n,), in order; at most ``max_seconds`` of audio in all.
-    max_seconds : cap on the decoded duration after the offset, in seconds.
-    too_long : past the cap, stop decoding ("truncate") or raise TooLongError ("error").
-    ffmpeg : ffmpeg binary for formats libsndfile cannot read; default imageio-ffmpeg's.
+    source : str, os.PathLike or bytes
+        A file path, or the file's bytes.
+    sink : Callable[[np.ndarray], None]
+        Called with each block, float32, shape (n,), in order; at most ``max_seconds`` of audio in all.
+    max_seconds : float
+        Cap on the decoded duration after the offset, in seconds; the rest is not decoded.
+    ffmpeg : str, optional
+        ffmpeg binary for formats libsndfile cannot read; default imageio-ffmpeg's.
 
     Returns
     -------
-    True when the input went on past the cap and the rest was not decoded.
+    bool
+        True when the input went on past the cap and the rest was not decoded (truncated).
+
+    Raises
+    ------
+    AudioError
+        A subclass saying why the input cannot be decoded, with a message for the user.
     """
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
@@ -109,12 +130,12 @@ def decode(
             raise EmptyAudioError("The file is empty (0 bytes).")
         sf_file = _open_soundfile(io.BytesIO(data))
         if sf_file is not None:
-            return _decode_soundfile(sf_file, sink, max_seconds, too_long)
+            return _decode_soundfile(sf_file, sink, max_seconds)
         # A real file rather than stdin: mp4/m4a with the index at the end needs a seekable input.
         with tempfile.NamedTemporaryFile(prefix="needlebot-", suffix=".audio") as tmp:
             tmp.write(data)
             tmp.flush()
-            return _decode_ffmpeg(tmp.name, sink, max_seconds, too_long, ffmpeg_executable(ffmpeg))
+            return _decode_ffmpeg(tmp.name, sink, max_seconds, ffmpeg_executable(ffmpeg))
     path = Path(source)
     if not path.is_file():
         raise AudioError(f"There is no file at {path}.")
@@ -122,8 +143,8 @@ def decode(
         raise EmptyAudioError("The file is empty (0 bytes).")
     sf_file = _open_soundfile(path)
     if sf_file is not None:
-        return _decode_soundfile(sf_file, sink, max_seconds, too_long)
-    return _decode_ffmpeg(str(path), sink, max_seconds, too_long, ffmpeg_executable(ffmpeg))
+        return _decode_soundfile(sf_file, sink, max_seconds)
+    return _decode_ffmpeg(str(path), sink, max_seconds, ffmpeg_executable(ffmpeg))
 
 
 def _open_soundfile(file: Path | IO[bytes]) -> sf.SoundFile | None:
@@ -135,17 +156,7 @@ def _open_soundfile(file: Path | IO[bytes]) -> sf.SoundFile | None:
         return None
 
 
-def _too_long_message(max_seconds: float) -> str:
-    return f"The audio is longer than {_minutes(max_seconds)}; send a shorter file or clip."
-
-
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:g} minutes" if seconds >= 120 else f"{seconds:g} seconds"
-
-
-def _decode_soundfile(
-    file: sf.SoundFile, sink: Sink, max_seconds: float, too_long: Literal["truncate", "error"]
-) -> bool:
+def _decode_soundfile(file: sf.SoundFile, sink: Sink, max_seconds: float) -> bool:
     """Stream a libsndfile-readable input the way librosa.load does; returns ``truncated``."""
     with file:
         sr = file.samplerate
@@ -155,8 +166,6 @@ def _decode_soundfile(
             raise EmptyAudioError("The file contains no audio samples.")
         if file.frames <= start:
             raise TooShortError(_too_short_message())
-        if file.frames - start > cap and too_long == "error":
-            raise TooLongError(_too_long_message(max_seconds))
         resampler = None if sr == SAMPLE_RATE else soxr.ResampleStream(sr, SAMPLE_RATE, 1, "float32", "HQ")
         try:
             file.seek(start)
@@ -205,9 +214,7 @@ def _too_short_message() -> str:
     return f"The audio is too short: it needs to last more than {OFFSET_S:g} s."
 
 
-def _decode_ffmpeg(
-    path: str, sink: Sink, max_seconds: float, too_long: Literal["truncate", "error"], exe: str
-) -> bool:
+def _decode_ffmpeg(path: str, sink: Sink, max_seconds: float, exe: str) -> bool:
     """Stream ``path`` through one ffmpeg child; returns ``truncated``. The child never outlives this call."""
     cap = round(max_seconds * SAMPLE_RATE)
     # "file:" keeps ffmpeg from reading a name like "http://..." or "concat:..." as a protocol.
@@ -224,8 +231,6 @@ def _decode_ffmpeg(
             while chunk := proc.stdout.read(_PIPE_BLOCK_BYTES):
                 block = np.frombuffer(chunk[: len(chunk) // 4 * 4], dtype="<f4")
                 if n_out + len(block) > cap:
-                    if too_long == "error":
-                        raise TooLongError(_too_long_message(max_seconds))
                     block = block[: cap - n_out]
                     truncated = True
                 n_out += len(block)
@@ -255,14 +260,14 @@ def _ffmpeg_error(stderr: str, returncode: int) -> AudioError:
     log.info("ffmpeg failed (exit %d): %s", returncode, stderr.strip()[-500:])
     if "matches no streams" in stderr:
         return NotAudioError(
-            "The file has no audio in it; send an audio file (mp3, wav, flac, ogg, m4a, webm)."
+            f"The file has no audio in it; send an audio file ({FORMATS})."
         )
     # When no demuxer recognises the input, ffmpeg prints only its generic "Error opening input" lines
     # (plus, for a name ending in .mp3, that it found no MPEG frames); anything else, e.g. "moov atom not
     # found", comes from a demuxer that knew the format.
     lines = [line for line in stderr.splitlines() if line.strip()]
     if lines and all(any(m in line for m in _UNRECOGNISED) for line in lines):
-        return NotAudioError("This is not an audio file; send mp3, wav, flac, ogg, m4a or webm.")
+        return NotAudioError(f"This is not an audio file; send {FORMATS}.")
     return CorruptAudioError(
         "The audio is damaged and could not be decoded; try re-exporting or re-downloading it."
     )

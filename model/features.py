@@ -22,7 +22,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import IO, Literal
+from typing import IO
 
 import librosa
 import numpy as np
@@ -39,7 +39,6 @@ from model.decode import (
     EmptyAudioError,
     NotAudioError,
     SilentAudioError,
-    TooLongError,
     TooShortError,
     decode,
     ffmpeg_executable,
@@ -56,7 +55,6 @@ __all__ = [
     "FeatureResult",
     "NotAudioError",
     "SilentAudioError",
-    "TooLongError",
     "TooShortError",
     "extract_features",
     "ffmpeg_executable",
@@ -110,7 +108,6 @@ def extract_features(
     source: str | os.PathLike | bytes,
     *,
     max_seconds: float = DEFAULT_MAX_SECONDS,
-    too_long: Literal["truncate", "error"] = "truncate",
     ffmpeg: str | None = None,
 ) -> FeatureResult:
     """Decode ``source`` (a path or a file's bytes) and compute its 26 features.
@@ -119,21 +116,19 @@ def extract_features(
     ----------
     source : audio or video file, by path or contents.
     max_seconds : analyse at most this many seconds after the 1.0 s offset.
-    too_long : past ``max_seconds``, analyse the start ("truncate") or raise TooLongError ("error").
     ffmpeg : ffmpeg binary for formats libsndfile cannot read (webm, m4a, ...); default imageio-ffmpeg's.
 
     Raises
     ------
     AudioError : a subclass saying why the input cannot be analysed, with a message for the user.
     """
-    return _extract(source, max_seconds=max_seconds, too_long=too_long, ffmpeg=ffmpeg)
+    return _extract(source, max_seconds=max_seconds, ffmpeg=ffmpeg)
 
 
 def _extract(
     source: str | os.PathLike | bytes,
     *,
     max_seconds: float,
-    too_long: Literal["truncate", "error"],
     ffmpeg: str | None,
     block_frames: int = BLOCK_FRAMES,
 ) -> FeatureResult:
@@ -143,7 +138,7 @@ def _extract(
         tempfile.TemporaryFile(prefix="needlebot-") as mel_spool,
     ):
         first = _FirstPass(signal_spool, mel_spool, block_frames)
-        truncated = decode(source, first.feed, max_seconds=max_seconds, too_long=too_long, ffmpeg=ffmpeg)
+        truncated = decode(source, first.feed, max_seconds=max_seconds, ffmpeg=ffmpeg)
         first.finish()
         tuning = first.tuning()
         chroma = first.chroma_mean(tuning)

@@ -36,10 +36,16 @@ class ModelError(Exception):
 class Rating:
     """One song's rating.
 
-    score: calibrated integer score, 1..10.
-    expected: the model's expected score on 0..10 before calibration.
-    distribution: 11 probabilities for scores 0..10, summing to 1.
-    genres: top 3 (genre label, probability), best first; () for a model without genres.
+    Attributes
+    ----------
+    score : int
+        Calibrated integer score, 1..10.
+    expected : float
+        The model's expected score on 0..10 before calibration.
+    distribution : tuple[float, ...]
+        11 probabilities for scores 0..10, summing to 1.
+    genres : tuple[tuple[str, float], ...]
+        Top 3 (genre label, probability), best first; () for a model without genres.
     """
 
     score: int
@@ -48,6 +54,13 @@ class Rating:
     genres: tuple[tuple[str, float], ...]
 
     def to_dict(self) -> dict:
+        """The rating as JSON-safe data, as the store and ``needlebot rate --json`` keep it.
+
+        Returns
+        -------
+        dict
+            Keys ``score``, ``expected``, ``distribution`` and ``genres``.
+        """
         return {
             "score": self.score,
             "expected": self.expected,
@@ -57,6 +70,17 @@ class Rating:
 
     @classmethod
     def from_dict(cls, d: dict) -> Rating:
+        """The rating that `to_dict` wrote.
+
+        Parameters
+        ----------
+        d : dict
+            A mapping with ``score``, ``expected``, ``distribution`` and ``genres``.
+
+        Returns
+        -------
+        Rating
+        """
         return cls(
             score=int(d["score"]),
             expected=float(d["expected"]),
@@ -66,12 +90,25 @@ class Rating:
 
 
 def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The sha256 of a file's bytes, read in blocks (a long song is never held in memory whole).
+
+    Parameters
+    ----------
+    path : Path
+        The file to hash.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    """
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _read_card(directory: Path) -> dict:
@@ -102,7 +139,15 @@ def _check_card(card: dict, tflite: Path) -> None:
 
 
 class Scorer:
-    """A loaded model: call `rate` with a (26,) feature vector in FEATURE_NAMES order."""
+    """A loaded model: call `rate` with a (26,) feature vector in FEATURE_NAMES order.
+
+    Parameters
+    ----------
+    card : dict
+        The model card (``card.json``): feature names, score classes, calibration thresholds, genres.
+    interpreter : object
+        A LiteRT ``Interpreter`` with its tensors allocated; use `load` rather than building one by hand.
+    """
 
     def __init__(self, card: dict, interpreter: object) -> None:
         self.card = card
@@ -115,7 +160,23 @@ class Scorer:
 
     @classmethod
     def load(cls, directory: Path = MODEL_DIR) -> Scorer:
-        """Read `needlebot.tflite` and `card.json` from `directory`, checking that they belong together."""
+        """Read ``needlebot.tflite`` and ``card.json`` from ``directory``, checking that they belong together.
+
+        Parameters
+        ----------
+        directory : Path
+            The model directory; default the bundled model next to this module.
+
+        Returns
+        -------
+        Scorer
+
+        Raises
+        ------
+        ModelError
+            A file is missing, unreadable, or does not match the card or this code; the message says
+            how to fix it.
+        """
         # Imported here so that importing this module (e.g. for Rating) stays cheap.
         from ai_edge_litert.interpreter import Interpreter
 
@@ -159,7 +220,22 @@ class Scorer:
         return scores, genres
 
     def rate(self, features: np.ndarray) -> Rating:
-        """Rate one song from its (26,) feature vector (FEATURE_NAMES order)."""
+        """Rate one song.
+
+        Parameters
+        ----------
+        features : np.ndarray
+            The song's 26 features in FEATURE_NAMES order, shape (26,), finite.
+
+        Returns
+        -------
+        Rating
+
+        Raises
+        ------
+        ValueError
+            ``features`` has another shape or a non-finite value.
+        """
         row = np.asarray(features, dtype=np.float64)
         if row.shape != (len(FEATURE_NAMES),) or not np.all(np.isfinite(row)):
             raise ValueError(f"expected {len(FEATURE_NAMES)} finite features, got shape {row.shape}")
@@ -177,10 +253,3 @@ class Scorer:
             distribution=tuple(float(p) for p in scores),
             genres=top,
         )
-
-    def rate_batch(self, features: np.ndarray) -> list[Rating]:
-        """Rate each row of an (n, 26) feature array."""
-        rows = np.asarray(features, dtype=np.float64)
-        if rows.ndim != 2:
-            raise ValueError(f"expected an (n, {len(FEATURE_NAMES)}) array, got shape {rows.shape}")
-        return [self.rate(row) for row in rows]

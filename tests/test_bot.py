@@ -18,7 +18,7 @@ import pytest_asyncio
 
 from bot.client import NeedleBot
 from bot.config import Secret, settings_from_dict
-from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage
+from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage, running_bot
 from tests.fakes.media import MediaServer, song_bytes
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -67,7 +67,11 @@ async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) 
                 "discord": {"owner_ids": [fake.owner_id], "dev_guild_id": fake.guild_id},
                 "storage": {"data_dir": str(data_dir)},
                 # Loopback links are allowed by the test configuration only.
-                "sources": {"allowed_hosts": ["127.0.0.1"], "allowed_extractors": ["generic"]},
+                "sources": {
+                    "allowed_hosts": ["127.0.0.1"],
+                    "allowed_extractors": ["generic"],
+                    "allow_loopback": True,
+                },
                 "limits": {"max_attachment_bytes": 2_000_000, "max_audio_seconds": 20.0},
                 "jobs": {"workers": 2, "cooldown_seconds": 0, "max_pending": 4},
             }
@@ -75,12 +79,8 @@ async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) 
         settings = dataclasses.replace(
             settings, discord=dataclasses.replace(settings.discord, token=Secret(fake.token))
         )
-        async with NeedleBot(settings) as bot:
-            task = asyncio.create_task(bot.start(fake.token))
-            await fake.wait_ready(timeout=30)
+        async with NeedleBot(settings) as bot, running_bot(fake, bot, timeout=30):
             yield Harness(fake, bot, media, records, settings.storage.database_path)
-            await bot.close()
-            await task
     root.removeHandler(handler)
     root.setLevel(previous_level)
     assert fake.unknown_routes == []
@@ -278,6 +278,16 @@ async def test_an_attachment_discord_cannot_serve(harness: Harness) -> None:
     attachment = fake.add_attachment("gone.wav", song_bytes(3.0, seed=8), "audio/wav")
     attachment["url"] = attachment["url"].replace("gone.wav", "expired.wav")  # the CDN answers 404
     text = await later_error(await fake.slash_command("rate", {"file": attachment}))
+    assert "couldn't download that file" in text
+
+
+async def test_the_menu_on_an_attachment_discord_cannot_serve(harness: Harness) -> None:
+    # Same guard as /rate: a clear message, and (checked by no_errors_logged) no ERROR in the log.
+    fake = harness.fake
+    attachment = fake.add_attachment("gone-menu.wav", song_bytes(3.0, seed=9), "audio/wav")
+    attachment["url"] = attachment["url"].replace("gone-menu.wav", "expired.wav")  # the CDN answers 404
+    message = fake.make_message(content="listen", attachments=[attachment])
+    text = await later_error(await fake.message_command("Rate this song", message=message))
     assert "couldn't download that file" in text
 
 

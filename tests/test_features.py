@@ -27,7 +27,6 @@ from model.features import (
     FeatureResult,
     NotAudioError,
     SilentAudioError,
-    TooLongError,
     TooShortError,
     _extract,
     extract_features,
@@ -118,8 +117,7 @@ def test_block_edges_and_silent_stretches_do_not_change_the_result(tmp_path: Pat
     path = write_audio(tmp_path / "long.wav", y, SAMPLE_RATE, "wav")
     reference = reference_features(path)
     for block_frames in (37, 1000):
-        result = _extract(path, max_seconds=DEFAULT_MAX_SECONDS, too_long="truncate", ffmpeg=None,
-                          block_frames=block_frames)  # fmt: skip
+        result = _extract(path, max_seconds=DEFAULT_MAX_SECONDS, ffmpeg=None, block_frames=block_frames)
         assert_matches(result.values, reference)
     assert result.seconds == pytest.approx(len(y) / SAMPLE_RATE - OFFSET_S)
 
@@ -139,7 +137,7 @@ def test_a_tuning_change_after_the_guess_takes_the_exact_second_pass(
     path = write_audio(tmp_path / "detuned.wav", np.concatenate([in_tune, detuned]), SAMPLE_RATE, "wav")
     with caplog.at_level(logging.DEBUG, logger="model.features"):
         result = _extract(
-            path, max_seconds=DEFAULT_MAX_SECONDS, too_long="truncate", ffmpeg=None, block_frames=64
+            path, max_seconds=DEFAULT_MAX_SECONDS, ffmpeg=None, block_frames=64
         )
     assert "second pass" in caplog.text
     assert_matches(result.values, reference_features(path))
@@ -154,7 +152,7 @@ def test_ffmpeg_decoding_matches_librosa_load(song: np.ndarray, audio_dir: Path)
     # The ffmpeg route (offset cut on sample counts, channel-mean downmix, soxr) on a file librosa reads.
     path = write_audio(audio_dir / "decode.wav", song, 44100, "wav")
     blocks: list[np.ndarray] = []
-    truncated = decode_module._decode_ffmpeg(str(path), blocks.append, 900.0, "truncate", ffmpeg_executable())
+    truncated = decode_module._decode_ffmpeg(str(path), blocks.append, 900.0, ffmpeg_executable())
     ours = np.concatenate(blocks)
     expected, _ = librosa.load(path, sr=SAMPLE_RATE, offset=OFFSET_S)
     assert not truncated
@@ -234,11 +232,9 @@ def test_truncate_through_ffmpeg_stops_and_reaps_the_child(song: np.ndarray, aud
 
 
 @pytest.mark.parametrize("fmt", ["wav", "webm"])
-def test_too_long_raises_when_asked(song: np.ndarray, audio_dir: Path, fmt: str) -> None:
+def test_under_the_cap_nothing_is_truncated(song: np.ndarray, audio_dir: Path, fmt: str) -> None:
     path = write_audio(audio_dir / f"long.{fmt}", song, 44100, fmt)
-    with pytest.raises(TooLongError, match="longer than 3 seconds"):
-        extract_features(path, max_seconds=3.0, too_long="error")
-    assert not extract_features(path, max_seconds=10.0, too_long="error").truncated
+    assert not extract_features(path, max_seconds=10.0).truncated
     assert ffmpeg_children() == []
 
 

@@ -110,7 +110,7 @@ def test_fitted_model_serves_without_tensorflow(fitted: Path, tmp_path: Path) ->
 
     scorer = Scorer.load(fitted)
     tracks = load_tracks(fitted.parent / "tracks.csv")
-    ratings = scorer.rate_batch(tracks.features)
+    ratings = [scorer.rate(row) for row in tracks.features]
     assert all(r.genres == () for r in ratings)
     assert all(1 <= r.score <= 10 for r in ratings)
     low = np.mean([r.expected for r, s in zip(ratings, tracks.scores, strict=True) if s <= 5])

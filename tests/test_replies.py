@@ -3,7 +3,6 @@
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -20,6 +19,7 @@ from bot.replies import (
     top_embed,
     verdict,
 )
+from bot.store import HistoryRow, SongRecord
 from model.calibration import calibrate
 from model.scorer import Rating
 
@@ -35,20 +35,11 @@ def _rating(score: int = 7, expected: float = 7.1, genres=(("hiphop", 0.62), ("j
                   genres=tuple(genres))
 
 
-def _embed(**overrides):
-    kwargs = dict(title="Some Artist - Some Song", rating=_rating(), key="video123", cached=False,
-                  seconds=205.0, truncated=False, url="https://www.youtube.com/watch?v=video123",
-                  picture="rating.png", thresholds=THRESHOLDS)
-    kwargs.update(overrides)
-    return rating_embed(**kwargs)
-
-
-@dataclass
-class Row:
-    title: str
-    score: int
-    url: str | None
-    rated_at: datetime
+def _embed(*, cached=False, picture="rating.png", thresholds=THRESHOLDS, **overrides):
+    fields = dict(key="video123", title="Some Artist - Some Song", url="https://www.youtube.com/watch?v=video123",
+                  rating=_rating(), seconds=205.0, truncated=False, picture=b"\x89PNG")
+    fields.update(overrides)
+    return rating_embed(SongRecord(**fields), cached=cached, picture=picture, thresholds=thresholds)
 
 
 # --- verdicts -----------------------------------------------------------------------------------------
@@ -209,8 +200,8 @@ def away_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.mark.usefixtures("away_from_utc")
 def test_history_lists_numbered_rows_with_links_and_relative_times() -> None:
     rows = [
-        Row("First *Song*", 8, "https://youtu.be/aaa", WHEN),
-        {"title": "Second [Song]", "score": 3, "url": None, "rated_at": datetime(2024, 3, 9, 12, 0)},
+        HistoryRow("First *Song*", 8, "https://youtu.be/aaa", WHEN),
+        HistoryRow("Second [Song]", 3, None, datetime(2024, 3, 9, 12, 0)),
     ]
     embed = history_embed(rows, "fantanofan")
     assert "fantanofan" in embed.title
@@ -222,7 +213,7 @@ def test_history_lists_numbered_rows_with_links_and_relative_times() -> None:
 
 
 def test_top_names_the_guild() -> None:
-    embed = top_embed([Row("Song", 10, None, WHEN)], "The Server")
+    embed = top_embed([HistoryRow("Song", 10, None, WHEN)], "The Server")
     assert embed.title == "Top rated in The Server"
     assert embed.description.startswith("1. **10/10** Song")
 
@@ -233,7 +224,7 @@ def test_empty_lists_are_friendly() -> None:
 
 
 def test_long_lists_are_cut_with_a_note() -> None:
-    rows = [Row("T" * 500, 7, "https://youtu.be/" + "v" * 50, WHEN) for _ in range(300)]
+    rows = [HistoryRow("T" * 500, 7, "https://youtu.be/" + "v" * 50, WHEN) for _ in range(300)]
     embed = history_embed(rows, "n" * 1000)
     assert len(embed.description) <= replies.DESCRIPTION_LIMIT
     assert len(embed) <= replies.TOTAL_LIMIT

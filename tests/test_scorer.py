@@ -52,7 +52,7 @@ def test_rate_gives_a_consistent_rating(scorer: Scorer) -> None:
     probabilities = [p for _, p in rating.genres]
     assert len(labels) == 3 and set(labels) <= set(scorer.card["genres"])
     assert probabilities == sorted(probabilities, reverse=True)
-    assert scorer.rate_batch(np.stack([GTZAN_BLUES_0] * 2)) == [rating, rating]
+    assert scorer.rate(GTZAN_BLUES_0) == rating
 
 
 def test_rate_rejects_bad_features(scorer: Scorer) -> None:
@@ -60,17 +60,15 @@ def test_rate_rejects_bad_features(scorer: Scorer) -> None:
         scorer.rate(np.zeros(25))
     with pytest.raises(ValueError, match="26 finite features"):
         scorer.rate(np.full(26, np.nan))
-    with pytest.raises(ValueError, match=r"\(n, 26\)"):
-        scorer.rate_batch(np.zeros(26))
 
 
 def test_rate_is_safe_from_many_threads(scorer: Scorer) -> None:
     rows = GTZAN_BLUES_0 * np.random.default_rng(0).uniform(0.7, 1.3, size=(40, 26))
-    sequential = scorer.rate_batch(rows)
+    sequential = [scorer.rate(row) for row in rows]
     results: dict[int, list[Rating]] = {}
 
     def work(i: int) -> None:
-        results[i] = scorer.rate_batch(rows)
+        results[i] = [scorer.rate(row) for row in rows]
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
     for t in threads:
@@ -177,7 +175,7 @@ def test_gtzan_songs_get_fantanos_histogram(scorer: Scorer) -> None:
     from training.bridge import load_gtzan
 
     features, _ = load_gtzan(DATA)
-    scores = np.array([r.score for r in scorer.rate_batch(features)])
+    scores = np.array([scorer.rate(row).score for row in features])
     got = np.bincount(scores - 1, minlength=10) / len(scores)
     target = np.array(scorer.card["calibration"]["target_histogram_1_to_10"])
     assert np.abs(got - target).max() < 0.02

@@ -615,31 +615,6 @@ class FakeDiscord:
         }
         return await self._dispatch_command(data, scope, user_id, guild_id)
 
-    async def user_command(
-        self,
-        name: str,
-        *,
-        target_id: int,
-        user_id: int | None = None,
-        guild_id: int | EllipsisType | None = ...,
-    ) -> FakeInteraction:
-        """Dispatch a user context-menu command on the user ``target_id``."""
-        guild_id = self.guild_id if guild_id is ... else guild_id
-        scope, schema = self._find_command(name, 2, guild_id)
-        resolved: dict[str, Any] = {"users": {str(target_id): self.make_user(target_id)}}
-        if guild_id is not None:
-            member = self.make_member(target_id)
-            del member["user"]
-            resolved["members"] = {str(target_id): member}
-        data = {
-            "id": self._command_id(scope, name, 2, schema),
-            "name": name,
-            "type": 2,
-            "target_id": str(target_id),
-            "resolved": resolved,
-        }
-        return await self._dispatch_command(data, scope, user_id, guild_id)
-
     def _find_command(
         self, name: str, ctype: int, guild_id: int | None
     ) -> tuple[int | None, dict[str, Any] | None]:
@@ -894,9 +869,7 @@ class FakeDiscord:
             ("DELETE", hook + "/messages/{message}", self._delete_webhook_message),
             ("GET", api + "/channels/{channel}", self._get_channel),
             ("POST", api + "/channels/{channel}/messages", self._post_channel_message),
-            ("POST", api + "/users/@me/channels", self._create_dm),
             ("GET", api + "/users/{user}", self._get_user),
-            ("POST", api + "/channels/{channel}/typing", self._typing),
         ]
         for method, path, handler in routes:
             router.add_route(method, path, handler)
@@ -1178,7 +1151,7 @@ class FakeDiscord:
     async def _post_channel_message(self, request: web.Request) -> web.Response:
         rec: RecordedRequest = request[REC]
         channel = request.match_info["channel"]
-        if channel != str(self.channel_id) and channel not in map(str, self._dm_channel_ids.values()):
+        if channel != str(self.channel_id):
             return _error(404, "Unknown Channel", 10003)
         message = self._message_from(rec.json or {}, rec, interaction=None) | {"channel_id": channel}
         at = time.monotonic() - self.started_at
@@ -1202,16 +1175,6 @@ class FakeDiscord:
         if not user.isdigit():
             return _error(404, "Unknown User", 10013)
         return _json(self.bot_user() if int(user) == self.bot_user_id else self.make_user(int(user)))
-
-    async def _typing(self, request: web.Request) -> web.Response:
-        return web.Response(status=204)
-
-    async def _create_dm(self, request: web.Request) -> web.Response:
-        body = request[REC].json or {}
-        recipient = body.get("recipient_id")
-        if not str(recipient).isdigit():
-            return _error(400, "Invalid Form Body", 50035)
-        return _json(self.dm_channel(int(recipient)))
 
 
 @contextlib.asynccontextmanager
