@@ -1,4 +1,4 @@
-"""Score stability: synthesized recordings re-encoded by the bundled ffmpeg keep their score within a point."""
+"""Score stability: synthesized recordings re-encoded by the bundled ffmpeg keep their score within 1."""
 
 from pathlib import Path
 
