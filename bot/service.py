@@ -251,10 +251,13 @@ class RatingService:
                 features = await self._featurize(source)
                 timings["features"] = time.perf_counter() - mark
             mark = time.perf_counter()
-            rating = scorer.rate(features.values)
-            picture = await self.jobs.run(render, features.mel_db, rating.distribution, rating.score, title)
+            rating = scorer.rate(features.values, features.variances)
+            sections = scorer.rate_sections(features.sections)
+            picture = await self.jobs.run(render, features.mel_db, rating, sections, features.seconds, title)
             timings["score+picture"] = time.perf_counter() - mark
-        song = SongRecord(key, title or key, url, rating, features.seconds, features.truncated, picture)
+        song = SongRecord(
+            key, title or key, url, rating, features.seconds, features.truncated, picture, sections
+        )
         await self.store.record(song, user_id=requester.user_id, guild_id=requester.guild_id, cached=False)
         log.info(
             "rated %s: %d/10 in %.2f s (%s)",
