@@ -414,7 +414,8 @@ def _header_section(card: dict) -> str:
     return f"""# Bridge model report
 
 Created {card["created"]}, seed {card["seed"]}, kind `bridge`. Rebuild with
-`python -m training bridge --data ../shared/data`."""
+`python -m training bridge --data ../shared/data`. How often re-encoding a recording (mp3, opus, aac)
+changes its score: [stability.md](stability.md), from `python -m training stability --data ../shared/data`."""
 
 
 def _reviews_section(stats: dict, covered: dict) -> str:
