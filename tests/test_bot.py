@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -22,6 +24,8 @@ from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage, runni
 from tests.fakes.media import MediaServer, song_bytes
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+log = logging.getLogger(__name__)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 DEFERRED = 5
@@ -73,7 +77,8 @@ async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) 
                     "allow_loopback": True,
                 },
                 "limits": {"max_attachment_bytes": 2_000_000, "max_audio_seconds": 20.0},
-                "jobs": {"workers": 2, "cooldown_seconds": 0, "max_pending": 4},
+                # Room in line for a burst of 12 users on 2 workers, and no more.
+                "jobs": {"workers": 2, "cooldown_seconds": 0, "max_queue": 10},
             }
         )
         settings = dataclasses.replace(
@@ -314,6 +319,54 @@ async def test_cooldown(harness: Harness) -> None:
         assert "Easy there" in await immediate_error(second)
     finally:
         bot.settings = original
+
+
+async def test_a_burst_waits_in_line_instead_of_busy(harness: Harness) -> None:
+    fake = harness.fake
+    songs = [song_bytes(6.0, seed=200 + n) for n in range(12)]
+    started = time.perf_counter()
+    inters = await asyncio.gather(
+        *(
+            fake.slash_command(
+                "rate",
+                {"file": fake.add_attachment(f"burst {n}.wav", data, "audio/wav")},
+                user_id=fake.user_id + 3000 + n,
+            )
+            for n, data in enumerate(songs)
+        )
+    )
+    answers = await asyncio.gather(
+        *(inter.wait_message(lambda m: bool(m.embeds), timeout=120) for inter in inters)
+    )
+    log.info("12 users rated at once in %.2f s", time.perf_counter() - started)
+    for inter, answer in zip(inters, answers, strict=True):
+        assert (await inter.wait_response()).type == DEFERRED
+        assert_rating(answer, cached=False)
+        assert not answer.ephemeral
+    told = [m.content for inter in inters for m in inter.messages]
+    assert any("in line" in text for text in told), told
+    assert not any("a lot of songs" in str(m.embeds) for inter in inters for m in inter.messages)
+    for inter, answer in zip(inters, answers, strict=True):
+        edits = [m for m in inter.messages if m.kind == "edit" and not m.embeds]
+        # Discord rate-limits webhook edits: the bot edits the place in line at most every 1.5 s (here
+        # with slack for the requests' own latency; unthrottled edits would be milliseconds apart).
+        assert all(b.at - a.at >= 1.0 for a, b in itertools.pairwise(edits)), edits
+        # Whoever saw their place in line got the rating in that same message, not in a second one.
+        if edits:
+            assert answer.kind == "edit" and not answer.content
+
+
+async def test_a_song_that_fails_after_waiting_leaves_only_the_error(harness: Harness) -> None:
+    bot, fake = harness.bot, harness.fake
+    async with bot.jobs.slot(fake.user_id + 4000), bot.jobs.slot(fake.user_id + 4001):
+        inter = await fake.slash_command(
+            "rate", {"file": fake.add_attachment("waits.mp3", b"ID3" + bytes(4000), "audio/mpeg")}
+        )
+        place = await inter.wait_followup(timeout=10)
+        assert place.kind == "edit" and "**1st** in line" in place.content
+    error = await inter.wait_message(lambda m: bool(m.embeds), timeout=60)
+    assert "audio" in str(error.embeds).lower() and error.kind == "followup" and error.ephemeral
+    assert inter.deleted == ["@original"], "the public place-in-line message must not outlive the error"
 
 
 async def test_heartbeats_continue_while_rating(harness: Harness) -> None:
