@@ -337,20 +337,22 @@ async def test_a_single_song_is_not_stuck_behind_an_album(harness: Harness) -> N
 
 async def test_out_of_time_says_what_was_done_and_resumes(harness: Harness) -> None:
     bot, catalogue = harness.bot, harness.catalogue
-    tracks = ["Quick", "Slow One", "Slow Two"]
-    catalogue.add_album("Late Band", "Late Album", tracks, seed=8, slow=("Slow One", "Slow Two"))
+    # One slow track only: with two workers the quick one always gets a worker while the slow one waits
+    # for its download there.
+    catalogue.add_album("Late Band", "Late Album", ["Quick", "Slow"], seed=8, slow=("Slow",))
     hurried = dataclasses.replace(bot.settings.albums, time_budget_seconds=10)
     service = make_album_service(dataclasses.replace(bot.settings, albums=hurried), bot.service)
     requester = Requester(user_id=harness.fake.user_id + 600)
     rated = await service.rate_album("Late Band", "Late Album", requester)
-    assert not rated.complete and rated.score is None and rated.tried == 1
+    assert not rated.complete and rated.tried == 1
+    assert rated.score is not None, "half the tracks were rated: enough for a score"
     text = replies.album_text(rated)
-    assert "Time ran out after 1 of 3 tracks. Ask again and I'll pick up where I stopped." in text
+    assert "Time ran out after 1 of 2 tracks. Ask again and I'll pick up where I stopped." in text
     assert "not rated in time" in text
 
     rated = await bot.albums.rate_album("Late Band", "Late Album", requester)
-    assert rated.complete and len(rated.rated) == 3 and rated.score is not None
-    assert [r.cached for r in rated.results] == [True, False, False]
+    assert rated.complete and len(rated.rated) == 2 and rated.score is not None
+    assert [r.cached for r in rated.results] == [True, False]
 
 
 async def test_autocomplete_offers_albums_fantano_reviewed(harness: Harness) -> None:
