@@ -41,6 +41,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import EllipsisType
 from typing import Any
+from urllib.parse import quote
 
 import discord
 import discord.gateway
@@ -539,7 +540,8 @@ class FakeDiscord:
 
     def _attachment_object(self, att_id: int) -> dict[str, Any]:
         filename, data, content_type = self._attachments[att_id]
-        url = f"{self.base_url}/attachments/{self.channel_id}/{att_id}/{filename}"
+        # Quoted whole, so that a name like "../x.mp3" stays one path segment, as on Discord's CDN.
+        url = f"{self.base_url}/attachments/{self.channel_id}/{att_id}/{quote(filename, safe='')}"
         return {
             "id": str(att_id),
             "filename": filename,

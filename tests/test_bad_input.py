@@ -1,0 +1,116 @@
+"""Input that is not really a song, and hostile input, through the real bot and the fake Discord.
+
+The cases are the table in tests/bad_input.py (it also feeds RELIABILITY.md). One bot runs for the whole
+module; the security checks (secrets, private temporary directories, parameterized SQL) share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import stat
+from collections.abc import AsyncIterator, Iterator
+
+import discord
+import pytest
+import pytest_asyncio
+
+from tests.bad_input import CASES, SQL_TITLE, Case, run_case
+from tests.fakes.media import MediaServer, song_bytes
+from tests.harness import Harness, bot_harness
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="module")
+def media() -> Iterator[MediaServer]:
+    with MediaServer() as server:
+        yield server
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) -> AsyncIterator[Harness]:
+    async with bot_harness(tmp_path_factory.mktemp("bad-input"), media) as running:
+        yield running
+    assert running.fake.unknown_routes == []
+
+
+@pytest.fixture(autouse=True)
+def no_errors_logged(harness: Harness) -> Iterator[None]:
+    start = len(harness.logs)
+    yield
+    errors = [r.getMessage() for r in harness.logs[start:] if r.levelno >= logging.ERROR]
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+async def test_case(harness: Harness, case: Case) -> None:
+    outcome = await run_case(harness, case)
+    assert outcome.problems == [], f"{case.what}: the user saw {outcome.text!r}"
+
+
+async def test_hostile_titles_come_back_intact_from_history_and_top(harness: Harness) -> None:
+    # Names with quotes, SQL and emoji go through the real store as parameters: the tables stay intact, and
+    # /history and /top (of a user and a server of their own, so only these songs are listed) show them as
+    # given. Each is a cache hit of a song from the table, so this costs no audio work.
+    fake = harness.fake
+    user, guild = fake.user_id + 7000, fake._next_id()
+    hostile = {"'; DROP TABLE songs; --": 108, 'O\'Brien "live"': 107, "🎸 riff 🔥": 106}
+    for title, seed in hostile.items():
+        data = song_bytes(5.0, seed=seed, format="ogg" if seed == 106 else "wav")
+        attachment = fake.add_attachment(f"{title}.wav", data, "audio/wav")
+        inter = await fake.slash_command("rate", {"file": attachment}, user_id=user, guild_id=guild)
+        assert not (await inter.wait_reply(timeout=60)).ephemeral
+    url = harness.media.url(f"{SQL_TITLE}.wav")
+    linked = await fake.slash_command("rate", {"url": url}, user_id=user, guild_id=guild)
+    await linked.wait_reply(timeout=60)
+    tables = {name for (name,) in harness.rows("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables >= {"songs", "ratings"}
+    assert harness.rows("SELECT count(*) FROM ratings WHERE user_id = ?", (user,)) == [(4,)]
+    history = await (await fake.slash_command("history", user_id=user, guild_id=guild)).wait_reply(timeout=5)
+    top = await (await fake.slash_command("top", user_id=user, guild_id=guild)).wait_reply(timeout=5)
+    for title in [*hostile, SQL_TITLE]:
+        shown = discord.utils.escape_markdown(title)
+        assert shown in history.embeds[0]["description"], title
+        assert shown in top.embeds[0]["description"], title
+
+
+async def test_secrets_never_reach_logs_or_replies(harness: Harness) -> None:
+    # Runs after the table: every log record and every reply of the module so far.
+    replies = []
+    for inter in harness.fake.interactions:
+        replies.append(str(inter.response.data) if inter.response else "")
+        replies += [m.content + str(m.embeds) for m in inter.messages]
+    text = harness.log_text() + "\n".join(replies)
+    assert len(harness.logs) > 100 and len(replies) >= len(CASES)
+    for secret in harness.secrets():
+        assert secret not in text
+
+
+async def test_temporary_directories_are_private(harness: Harness) -> None:
+    fake = harness.fake
+    attachment = fake.add_attachment("observed.mp3", song_bytes(20.0, seed=160, format="mp3"), "audio/mpeg")
+    inter = await fake.slash_command("rate", {"file": attachment})
+    modes: dict[str, int] = {}
+    while not inter.messages:  # the job's scratch directory lives while the song is featurized
+        for path in harness.scratch.glob("needlebot-*"):
+            if path.is_dir():
+                modes[path.name] = stat.S_IMODE(path.stat().st_mode)
+        await asyncio.sleep(0.002)
+    assert modes, "no scratch directory was seen during the job"
+    assert set(modes.values()) == {0o700}, {name: oct(mode) for name, mode in modes.items()}
+
+
+async def test_busy_is_private(harness: Harness) -> None:
+    jobs = harness.bot.jobs
+    saved, jobs.max_pending = jobs.max_pending, 0
+    try:
+        fake = harness.fake
+        inter = await fake.slash_command(
+            "rate", {"file": fake.add_attachment("busy.wav", song_bytes(5.0, seed=161), "audio/wav")}
+        )
+        reply = await inter.wait_reply(timeout=10)
+    finally:
+        jobs.max_pending = saved
+    assert "a lot of songs" in str(reply.embeds)
+    assert reply.ephemeral and inter.shown_to_channel() == []
