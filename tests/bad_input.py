@@ -20,7 +20,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -56,10 +55,15 @@ class Case:
 
 @dataclass
 class Outcome:
-    """What one case did: what the user saw, who saw it, how long it took, and what fell short."""
+    """What one case did: what the user saw, who saw it, how long it took, and what fell short.
+
+    ``text`` is all the reply's text; ``summary`` its gist for a report (the error, or title, score and
+    footer of a rating).
+    """
 
     case: Case
     text: str = ""
+    summary: str = ""
     private: bool = False
     rated: bool = False
     seconds: float = 0.0
@@ -123,7 +127,7 @@ def link(url: str | Callable[[Harness], str]) -> Send:
 
 
 def menu(filename: str, data: Callable[[], bytes], content_type: str) -> Send:
-    """"Rate this song" on a message carrying one attachment."""
+    """The "Rate this song" menu on a message carrying one attachment."""
 
     async def send(harness: Harness) -> FakeInteraction:
         attachment = harness.fake.add_attachment(filename, data(), content_type)
@@ -234,15 +238,27 @@ CASES: tuple[Case, ...] = (
 # --- running a case ------------------------------------------------------------------------------------
 
 
-def shown_text(message: SentMessage | None, response: dict[str, Any] | None = None) -> str:
+def shown_text(message: SentMessage) -> str:
     """The text a user reads in a reply: its content, and each embed's title, description and footer."""
-    if message is None:
-        return ""
     parts = [message.content]
     for embed in message.embeds:
         footer = embed.get("footer", {}).get("text", "")
         parts += [embed.get("title", ""), embed.get("description", ""), footer]
     return " ".join(" ".join(part.split()) for part in parts if part)
+
+
+def summary(message: SentMessage) -> str:
+    """The gist of a reply: an error's message, or a rating's title, score line and footer."""
+    if not message.embeds:
+        return " ".join(message.content.split())
+    embed = message.embeds[0]
+    description = [line.strip("#* ") for line in embed.get("description", "").splitlines() if line.strip()]
+    if message.files:  # a rating: its picture is attached
+        parts = [embed.get("title", ""), description[0] if description else ""]
+        parts.append(embed.get("footer", {}).get("text", ""))
+    else:
+        parts = description
+    return " · ".join(" ".join(part.split()) for part in parts if part)
 
 
 def _scratch(harness: Harness) -> set[str]:
@@ -268,7 +284,7 @@ async def run_case(harness: Harness, case: Case, timeout: float = 120.0) -> Outc
         outcome.problems.append(f"no reply within {timeout:g} s")
         return outcome
     outcome.seconds = time.monotonic() - started
-    outcome.text = shown_text(reply)
+    outcome.text, outcome.summary = shown_text(reply), summary(reply)
     outcome.private = reply.ephemeral and not inter.shown_to_channel()
     outcome.rated = bool(reply.files) and any(e.get("image") for e in reply.embeds)
     problems = outcome.problems
