@@ -10,6 +10,7 @@ import asyncio
 import logging
 import stat
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import discord
 import pytest
@@ -114,3 +115,17 @@ async def test_busy_is_private(harness: Harness) -> None:
         jobs.max_pending = saved
     assert "a lot of songs" in str(reply.embeds)
     assert reply.ephemeral and inter.shown_to_channel() == []
+
+
+async def test_file_names_never_become_paths(harness: Harness) -> None:
+    # Fresh audio under hostile names, so each is decoded (not a cache hit): the bot names every file it
+    # writes itself, so nothing named after the upload appears anywhere under its directories.
+    fake = harness.fake
+    names = {"../../etc/passwd.mp3": "passwd", "/tmp/needle-evil.mp3": "needle-evil", "nul\0x.mp3": "nul x"}
+    for seed, (name, title) in enumerate(names.items(), start=170):
+        attachment = fake.add_attachment(name, song_bytes(5.0, seed=seed, format="mp3"), "audio/mpeg")
+        reply = await (await fake.slash_command("rate", {"file": attachment})).wait_reply(timeout=60)
+        assert reply.files and reply.embeds[0]["title"].startswith(title), reply.embeds
+    written = [p.name for p in harness.scratch.parent.rglob("*")]
+    assert not [n for n in written if "passwd" in n or "evil" in n or "\0" in n], written
+    assert not await asyncio.to_thread(Path("/tmp/needle-evil.mp3").exists)
