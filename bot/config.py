@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.sources.youtube import YouTubeOptions
+from bot.sources.tracklists import PROVIDERS as TRACKLIST_PROVIDERS
+from bot.sources.tracklists import TracklistOptions
+from bot.sources.youtube import SEARCH_TEMPLATE, YouTubeOptions
 
 DEFAULT_CONFIG_FILE = Path("config.toml")
 
@@ -98,7 +100,35 @@ class SourceSettings:
     allowed_hosts: tuple[str, ...] = YouTubeOptions.allowed_hosts
     allowed_extractors: tuple[str, ...] = YouTubeOptions.allowed_extractors
     cookiefile: str = ""
+    media_hosts: tuple[str, ...] = YouTubeOptions.media_hosts
+    allow_loopback: bool = False
+    search: str = SEARCH_TEMPLATE
+    tracklists: tuple[str, ...] = TracklistOptions.providers
+    musicbrainz_url: str = TracklistOptions.musicbrainz_url
+    musicbrainz_user_agent: str = TracklistOptions.user_agent
+    coverart_url: str = TracklistOptions.coverart_url
+    genius_url: str = TracklistOptions.genius_url
     fantano_scores: str = ""  # path of a newer scores table (see bot/sources/fantano.py); "": the bundled one
+
+    def __post_init__(self) -> None:
+        unknown = set(self.tracklists) - set(TRACKLIST_PROVIDERS)
+        if unknown:
+            known = ", ".join(TRACKLIST_PROVIDERS)
+            raise ConfigError(f"sources.tracklists: unknown {', '.join(sorted(unknown))}; known: {known}")
+        if "{query}" not in self.search:
+            raise ConfigError('sources.search must contain {query}, e.g. "ytsearch5:{query}"')
+
+    def tracklist_options(self, genius_token: Secret, timeout: float) -> TracklistOptions:
+        """The tracklist providers' options from these settings and the Genius token (seconds)."""
+        return TracklistOptions(
+            providers=self.tracklists,
+            musicbrainz_url=self.musicbrainz_url,
+            user_agent=self.musicbrainz_user_agent,
+            coverart_url=self.coverart_url,
+            genius_url=self.genius_url,
+            genius_token=genius_token.reveal(),
+            timeout=timeout,
+        )
 
 
 @dataclass(frozen=True)
@@ -240,6 +270,10 @@ def _coerce(setting: str, hint: Any, value: Any) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{setting} must be a list")
         return tuple(_coerce(f"{setting}[{i}]", item_type, item) for i, item in enumerate(value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{setting} must be true or false, not {value!r}")
+        return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{setting} must be a number, not {value!r}")

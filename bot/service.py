@@ -83,6 +83,8 @@ class RatingService:
             max_filesize=limits.max_download_bytes,
             socket_timeout=limits.socket_timeout_seconds,
             cookiefile=sources.cookiefile or None,
+            media_hosts=sources.media_hosts,
+            allow_loopback=sources.allow_loopback,
         )
 
     @classmethod

@@ -105,7 +105,11 @@ async def bot_harness(directory: Path, media: MediaServer, **limits: Any) -> Asy
                         "discord": {"owner_ids": [fake.owner_id], "dev_guild_id": fake.guild_id},
                         "storage": {"data_dir": str(directory / "data")},
                         # Loopback links are allowed by the test configuration only.
-                        "sources": {"allowed_hosts": ["127.0.0.1"], "allowed_extractors": ["generic"]},
+                        "sources": {
+                            "allowed_hosts": ["127.0.0.1"],
+                            "allowed_extractors": ["generic"],
+                            "allow_loopback": True,
+                        },
                         "limits": {"max_attachment_bytes": 2_000_000, "max_audio_seconds": 20.0} | limits,
                         "jobs": {"workers": 2, "cooldown_seconds": 0, "max_pending": 4},
                     }

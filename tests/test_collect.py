@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.sources.tracklists import GeniusTracklists
+from bot.sources.tracklists import TracklistOptions
 from bot.sources.youtube import YouTubeOptions
 from model.features import FEATURE_NAMES
 from model.scorer import Scorer
@@ -21,7 +21,9 @@ from tests.fakes.media import MediaServer
 from training.collect import FAILURE_COLUMNS, TRACK_COLUMNS, Finder, run_collect
 
 TOKEN = "collect-token"
-LOOPBACK = YouTubeOptions(allowed_hosts=("127.0.0.1",), allowed_extractors=("generic",), socket_timeout=2.0)
+LOOPBACK = YouTubeOptions(
+    allowed_hosts=("127.0.0.1",), allowed_extractors=("generic",), socket_timeout=2.0, allow_loopback=True
+)
 REVIEWS = (
     "id,video_id,publish_date,title,artist,album,rating,yellow_flannel,fav_tracks,least_fav_track,genres\n"
     '1,aaaaaaaaaaa,2012-04-24,x,Death Grips,The Money Store,9,1,"GET GOT, LOST BOYS",THE FEVER (AYE AYE),\n'
@@ -77,7 +79,9 @@ def _run(tmp_path: Path, genius: FakeGenius, media: MediaServer, **kwargs: objec
         tmp_path / "out",
         genius_token=TOKEN,
         workers=2,
-        tracklists=GeniusTracklists(TOKEN, api_root=genius.api_root),
+        tracklist_options=TracklistOptions(
+            providers=("genius",), genius_url=genius.api_root, genius_token=TOKEN, timeout=5.0
+        ),
         finder=_finder(media),
         yt_options=LOOPBACK,
         **kwargs,  # type: ignore[arg-type]
@@ -132,7 +136,7 @@ def test_collect_end_to_end_then_resume(tmp_path: Path, servers: tuple[FakeGeniu
         ("ccccccccccc", "NEW MAGIC WAND (feat. Santigold)"),
     }
     stage = {k[1]: (r["stage"], r["reason"]) for k, r in failures.items()}
-    assert stage[""][0] == "tracklist" and "Genius has no album" in stage[""][1]
+    assert stage[""][0] == "tracklist" and "couldn't find the album “Missing Album”" in stage[""][1]
     assert stage["Hidden Place"][0] == "download" and "unavailable" in stage["Hidden Place"][1]
     assert stage["I THINK"][0] == "download" and "can't fetch" in stage["I THINK"][1]
     assert stage["NEW MAGIC WAND (feat. Santigold)"][0] == "features"

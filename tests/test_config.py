@@ -49,6 +49,9 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[storage]\ndata_dir = ''\n", "storage.data_dir"),
         ("jobs = 3\n", "[jobs]"),
         ("[jobs\n", "not valid TOML"),
+        ("[sources]\ntracklists = ['discogs']\n", "sources.tracklists: unknown discogs"),
+        ("[sources]\nsearch = 'ytsearch5:'\n", "sources.search"),
+        ("[sources]\nallow_loopback = 1\n", "sources.allow_loopback"),
     ],
 )
 def test_invalid_settings_are_named(tmp_path: Path, text: str, named: str) -> None:
@@ -70,3 +73,14 @@ def test_secrets_never_show() -> None:
     assert "sekrit" not in shown
     assert settings.genius.token.reveal() == "genius-sekrit"
     assert Secret("a") == Secret("a") and not Secret("")
+
+
+def test_tracklist_options_from_settings(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[sources]\ntracklists = ["genius"]\nmusicbrainz_user_agent = "Me/1 ( me@x.org )"\n')
+    settings = load_settings(path, environ={"GENIUS_ACCESS_TOKEN": "tok"})
+    options = settings.sources.tracklist_options(settings.genius.token, timeout=7.0)
+    assert (options.providers, options.user_agent, options.genius_token, options.timeout) == (
+        ("genius",), "Me/1 ( me@x.org )", "tok", 7.0
+    )
+    assert "tok" not in repr(options)

@@ -1,20 +1,33 @@
-"""GeniusTracklists runs the real lyricsgenius client against a fake Genius on 127.0.0.1."""
+"""Tracklists: the real aiohttp MusicBrainz client and lyricsgenius against fakes on 127.0.0.1.
+
+MusicBrainz requests are spaced one second apart by the client (the fake answers 503 otherwise), so
+this module takes about a second per MusicBrainz request it makes.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
+import aiohttp
 import lyricsgenius
 import pytest
 
 from bot.sources.tracklists import (
     AlbumNotFoundError,
     GeniusTracklists,
+    Track,
+    Tracklist,
     TracklistError,
+    TracklistOptions,
+    find_tracklist,
     normalize_title,
 )
 from tests.fakes.genius import FakeAlbum, FakeGenius
+from tests.fakes.musicbrainz import JPEG, FakeMusicBrainz, FakeRelease
 
 TOKEN = "s3cret-genius-token"
 LONG_ALBUM = FakeAlbum("Swans", "To Be Kind", tuple(f"Track {i}" for i in range(1, 56)))
@@ -35,23 +48,26 @@ def genius() -> Iterator[FakeGenius]:
 def test_tracklist_in_order_with_the_token_sent(genius: FakeGenius) -> None:
     before = len(genius.authorizations)
     result = GeniusTracklists(TOKEN, api_root=genius.api_root).tracklist("Death Grips", "The Money Store")
-    assert result.tracks == ("Get Got", "The Fever (Aye Aye)", "Lost Boys")
-    assert (result.artist, result.album) == ("Death Grips", "The Money Store")
+    assert result.tracks == (
+        Track("Get Got", 1, 1, None), Track("The Fever (Aye Aye)", 2, 1, None), Track("Lost Boys", 3, 1, None)
+    )  # fmt: skip
+    assert (result.artist, result.album, result.source) == ("Death Grips", "The Money Store", "genius")
     sent = genius.authorizations[before:]
     assert sent and all(a == f"Bearer {TOKEN}" for a in sent)
 
 
 def test_match_ignores_case_punctuation_and_accents(genius: FakeGenius) -> None:
     client = GeniusTracklists(TOKEN, api_root=genius.api_root)
-    assert client.tracklist("tyler the creator", "igor").tracks[1] == "EARFQUAKE"
+    assert client.tracklist("tyler the creator", "igor").tracks[1].title == "EARFQUAKE"
     # The review names the plain album; Genius only has the deluxe edition.
-    assert client.tracklist("Bjork", "Vespertine").tracks == ("Hidden Place", "Cocoon")
+    assert _titles(client.tracklist("Bjork", "Vespertine")) == ("Hidden Place", "Cocoon")
 
 
 def test_tracklist_is_paginated(genius: FakeGenius) -> None:
     before = genius.hits("tracks")
     result = GeniusTracklists(TOKEN, api_root=genius.api_root).tracklist("Swans", "To Be Kind")
-    assert result.tracks == LONG_ALBUM.tracks
+    assert _titles(result) == LONG_ALBUM.tracks
+    assert [t.position for t in result.tracks] == list(range(1, 56))
     assert genius.hits("tracks") - before == 2  # 55 tracks at 50 per page
 
 
@@ -104,3 +120,198 @@ def test_empty_token_or_names_are_refused(genius: FakeGenius) -> None:
 def test_normalize_title(a: str, b: str) -> None:
     assert normalize_title(a) == normalize_title(b)
     assert normalize_title(a) != normalize_title(a + " 2")
+
+
+def _titles(tracklist: Tracklist) -> tuple[str, ...]:
+    return tuple(t.title for t in tracklist.tracks)
+
+
+# MusicBrainz ------------------------------------------------------------------------------------------
+
+AGENT = "NeedleBotTests/1.0 ( tests@example.org )"
+MONEY_STORE = [("Get Got", 171.8), ("The Fever (Aye Aye)", 187.0), ("Lost Boys", 186.4)]
+RELEASES = [
+    # Listed deluxe first, with the higher search score: the original must still win.
+    FakeRelease("mb-deluxe", "The Money Store (Deluxe Edition)", "Death Grips", "2013-05-01",
+                [[*MONEY_STORE, ("Bonus Beat", 120.0)]]),
+    FakeRelease("mb-original", "The Money Store", "Death Grips", "2012-04-24", [MONEY_STORE]),
+    FakeRelease("mb-compilation", "The Money Store", "Death Grips", "2011-01-01", [MONEY_STORE[:1]],
+                secondary_types=("Compilation",)),
+    FakeRelease("mb-single", "The Money Store", "Death Grips", "2010-01-01", [MONEY_STORE[:1]],
+                primary_type="Single"),
+    FakeRelease("mb-twodisc", "Mellon Collie and the Infinite Sadness", "The Smashing Pumpkins", "1995-10-23",
+                [[("Mellon Collie and the Infinite Sadness", 172.5), ("Tonight, Tonight", 254.0)],
+                 [("Where Boys Fear to Tread", 262.9), ("Farewell and Goodnight", 262.0)]]),
+    FakeRelease("mb-sigur", "Ágætis byrjun", "Sigur Rós", "1999-06-12",
+                [[("Intro", 96.0), ("Svefn-g-englar", 604.0), ("Starálfur", 406.6)]], cover=False),
+]  # fmt: skip
+
+
+def _options(mb: FakeMusicBrainz, **kwargs: object) -> TracklistOptions:
+    return TracklistOptions(
+        musicbrainz_url=mb.url,
+        coverart_url=mb.url,
+        user_agent=AGENT,
+        timeout=5.0,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def mb() -> Iterator[FakeMusicBrainz]:
+    with FakeMusicBrainz(RELEASES) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+async def test_two_disc_album_in_order_with_lengths_and_cover(
+    mb: FakeMusicBrainz, session: aiohttp.ClientSession
+) -> None:
+    result = await find_tracklist(
+        "the smashing pumpkins", "Mellon Collie and the Infinite Sadness", _options(mb), session
+    )
+    assert result == Tracklist(
+        artist="The Smashing Pumpkins",
+        album="Mellon Collie and the Infinite Sadness",
+        tracks=(
+            Track("Mellon Collie and the Infinite Sadness", 1, 1, 172.5),
+            Track("Tonight, Tonight", 2, 1, 254.0),
+            Track("Where Boys Fear to Tread", 3, 2, 262.9),
+            Track("Farewell and Goodnight", 4, 2, 262.0),
+        ),
+        release_id="mb-twodisc",
+        year=1995,
+        cover_url=f"{mb.url}/release/mb-twodisc/front-500",
+        source="musicbrainz",
+    )
+    searched, looked_up = mb.hits()
+    assert searched.path == "/ws/2/release/" and searched.query["fmt"] == "json"
+    assert searched.query["query"] == (
+        'release:"Mellon Collie and the Infinite Sadness" AND artist:"the smashing pumpkins"'
+    )
+    assert looked_up.path == "/ws/2/release/mb-twodisc"
+    assert looked_up.query == {"inc": "recordings+artist-credits", "fmt": "json"}
+    assert {r.user_agent for r in mb.hits()} == {AGENT}
+    async with session.get(result.cover_url) as cover:  # type: ignore[arg-type]
+        assert cover.status == 200 and cover.content_type == "image/jpeg" and await cover.read() == JPEG
+
+
+async def test_original_album_chosen_over_deluxe_compilation_and_single(
+    mb: FakeMusicBrainz, session: aiohttp.ClientSession
+) -> None:
+    result = await find_tracklist("Death Grips", "the money store", _options(mb), session)
+    assert (result.release_id, result.album, result.year) == ("mb-original", "The Money Store", 2012)
+    assert _titles(result) == ("Get Got", "The Fever (Aye Aye)", "Lost Boys")
+    # Asking for the deluxe edition by name gets it.
+    deluxe = await find_tracklist("Death Grips", "The Money Store (Deluxe Edition)", _options(mb), session)
+    assert deluxe.release_id == "mb-deluxe" and deluxe.tracks[-1] == Track("Bonus Beat", 4, 1, 120.0)
+
+
+async def test_non_ascii_titles_and_no_cover(mb: FakeMusicBrainz, session: aiohttp.ClientSession) -> None:
+    result = await find_tracklist("Sigur Rós", "Ágætis byrjun", _options(mb), session)
+    assert (result.artist, result.album) == ("Sigur Rós", "Ágætis byrjun")
+    assert _titles(result) == ("Intro", "Svefn-g-englar", "Starálfur")
+    assert result.cover_url is None  # the release says the Cover Art Archive has no front image
+    folded = await find_tracklist("sigur ros", "Ágætis Byrjun", _options(mb), session)
+    assert folded.release_id == result.release_id
+
+
+async def test_requests_are_spaced_one_second_even_when_concurrent(
+    mb: FakeMusicBrainz, session: aiohttp.ClientSession
+) -> None:
+    await asyncio.gather(
+        find_tracklist("Death Grips", "The Money Store", _options(mb), session),
+        find_tracklist("Sigur Rós", "Ágætis byrjun", _options(mb), session),
+    )
+    hits = mb.hits()
+    assert len(hits) == 4 and all(r.status == 200 for r in hits)  # the fake 503s anything faster
+    assert all(b.at - a.at >= 1.0 for a, b in itertools.pairwise(hits))
+
+
+async def test_a_503_is_retried_once(mb: FakeMusicBrainz, session: aiohttp.ClientSession) -> None:
+    mb.fail_next = 1
+    result = await find_tracklist("Death Grips", "The Money Store", _options(mb), session)
+    assert result.source == "musicbrainz"
+    assert [r.status for r in mb.hits()] == [503, 200, 200]
+
+
+async def test_musicbrainz_down_falls_back_to_genius(
+    mb: FakeMusicBrainz, genius: FakeGenius, session: aiohttp.ClientSession
+) -> None:
+    mb.unavailable = True
+    options = _options(mb, genius_url=genius.api_root, genius_token=TOKEN)
+    result = await find_tracklist("Death Grips", "The Money Store", options, session)
+    assert result.source == "genius" and _titles(result) == ("Get Got", "The Fever (Aye Aye)", "Lost Boys")
+    assert [r.status for r in mb.hits()] == [503, 503]  # one retry, then the next provider
+    # Without a Genius token, Genius is not asked and the user hears that MusicBrainz is busy.
+    before = genius.hits()
+    with pytest.raises(TracklistError, match="MusicBrainz is busy") as info:
+        await find_tracklist("Death Grips", "The Money Store", _options(mb), session)
+    assert not isinstance(info.value, AlbumNotFoundError)
+    assert genius.hits() == before
+
+
+async def test_unknown_album_is_asked_of_every_provider(
+    mb: FakeMusicBrainz, genius: FakeGenius, session: aiohttp.ClientSession
+) -> None:
+    before = genius.hits("search")
+    options = _options(mb, genius_url=genius.api_root, genius_token=TOKEN)
+    with pytest.raises(AlbumNotFoundError, match="couldn't find the album “Nope” by Death Grips"):
+        await find_tracklist("Death Grips", "Nope", options, session)
+    assert genius.hits("search") - before == 1
+    assert len(mb.hits()) == 1  # the search found nothing: no release lookup
+    with pytest.raises(AlbumNotFoundError, match="both an artist and an album"):
+        await find_tracklist("  ", "IGOR", options, session)
+
+
+async def test_provider_order_comes_from_options(
+    mb: FakeMusicBrainz, genius: FakeGenius, session: aiohttp.ClientSession
+) -> None:
+    options = _options(
+        mb, providers=("genius", "musicbrainz"), genius_url=genius.api_root, genius_token=TOKEN
+    )
+    assert (await find_tracklist("Death Grips", "The Money Store", options, session)).source == "genius"
+    assert mb.hits() == []
+
+
+async def test_user_agent_without_contact_is_refused(
+    mb: FakeMusicBrainz, session: aiohttp.ClientSession
+) -> None:
+    options = TracklistOptions(musicbrainz_url=mb.url, user_agent="python-requests/2.32", timeout=5.0)
+    with pytest.raises(TracklistError, match=r"MusicBrainz answered with an error \(403\)"):
+        await find_tracklist("Death Grips", "The Money Store", options, session)
+    assert [r.user_agent for r in mb.hits()] == ["python-requests/2.32"]
+
+
+async def test_unreachable_musicbrainz_is_a_clear_error(session: aiohttp.ClientSession) -> None:
+    with FakeMusicBrainz([]) as gone:
+        url = gone.url
+    options = TracklistOptions(musicbrainz_url=url, user_agent=AGENT, timeout=2.0)
+    with pytest.raises(TracklistError, match="couldn't reach MusicBrainz"):
+        await find_tracklist("Death Grips", "The Money Store", options, session)
+
+
+def test_options_never_show_the_genius_token() -> None:
+    assert TOKEN not in repr(TracklistOptions(genius_token=TOKEN))
+
+
+def test_the_rate_limit_holds_across_threads_and_event_loops(mb: FakeMusicBrainz) -> None:
+    # training collect runs one asyncio.run per worker thread: they share the one-per-second budget.
+    async def lookup(album: str, artist: str) -> Tracklist:
+        async with aiohttp.ClientSession() as client:
+            return await find_tracklist(artist, album, _options(mb), client)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = [
+            pool.submit(asyncio.run, lookup("The Money Store", "Death Grips")),
+            pool.submit(asyncio.run, lookup("Ágætis byrjun", "Sigur Rós")),
+        ]
+        assert {job.result().release_id for job in jobs} == {"mb-original", "mb-sigur"}
+    hits = mb.hits()
+    assert len(hits) == 4 and all(r.status == 200 for r in hits)
+    assert all(b.at - a.at >= 1.0 for a, b in itertools.pairwise(hits))

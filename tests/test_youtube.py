@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import soundfile as sf
+import yt_dlp
+from yt_dlp.extractor.common import InfoExtractor
 
 from bot.sources import youtube
 from bot.sources.youtube import (
+    AgeRestrictedError,
+    BotCheckError,
     DownloadFailedError,
     LiveStreamError,
+    NetworkError,
     NoResultsError,
+    PrivateVideoError,
+    RegionBlockedError,
+    RemovedVideoError,
     SourceError,
     TooLargeError,
     TooLongError,
@@ -23,11 +36,13 @@ from bot.sources.youtube import (
     YouTubeOptions,
     check_url,
     download_audio,
-    search,
+    find_track,
 )
-from tests.fakes.media import MediaServer
+from tests.fakes.media import FeedItem, MediaServer
 
-LOOPBACK = YouTubeOptions(allowed_hosts=("127.0.0.1",), allowed_extractors=("generic",), socket_timeout=2.0)
+LOOPBACK = YouTubeOptions(
+    allowed_hosts=("127.0.0.1",), allowed_extractors=("generic",), socket_timeout=2.0, allow_loopback=True
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +90,7 @@ def test_rss_feed_downloads_only_its_first_enclosure(media: MediaServer, tmp_pat
 def test_html_page_needs_an_allowed_extractor(media: MediaServer, tmp_path: Path) -> None:
     with pytest.raises(UnsupportedLinkError):
         download_audio(media.url("page.html"), tmp_path, LOOPBACK)
-    html5 = YouTubeOptions(allowed_hosts=("127.0.0.1",), allowed_extractors=("generic", "html5"))
+    html5 = replace(LOOPBACK, allowed_extractors=("generic", "html5"))
     path, _ = download_audio(media.url("page.html"), tmp_path, html5)
     assert sf.info(path).duration == pytest.approx(3.0, abs=0.01)
 
@@ -93,7 +108,7 @@ def test_html_page_needs_an_allowed_extractor(media: MediaServer, tmp_path: Path
 def test_failures_are_user_errors_and_leave_nothing(
     media: MediaServer, tmp_path: Path, name: str, error: type[SourceError], message: str
 ) -> None:
-    opts = YouTubeOptions(allowed_hosts=("127.0.0.1",), allowed_extractors=("generic",), socket_timeout=0.5)
+    opts = replace(LOOPBACK, socket_timeout=0.5)
     with pytest.raises(error, match=message) as info:
         download_audio(media.url(name), tmp_path, opts)
     assert "127.0.0.1" not in str(info.value)  # our words, not yt-dlp's
@@ -103,7 +118,7 @@ def test_failures_are_user_errors_and_leave_nothing(
 @pytest.mark.parametrize("name", ["song.wav", "streamed.wav"])
 def test_size_cap_with_and_without_content_length(media: MediaServer, tmp_path: Path, name: str) -> None:
     # With Content-Length yt-dlp refuses silently; without it our progress hook stops the download.
-    opts = YouTubeOptions(allowed_hosts=("127.0.0.1",), allowed_extractors=("generic",), max_filesize=50_000)
+    opts = replace(LOOPBACK, max_filesize=50_000)
     with pytest.raises(TooLargeError, match=r"bigger than 0\.05 MB"):
         download_audio(media.url(name), tmp_path, opts)
     assert list(tmp_path.iterdir()) == []
@@ -117,7 +132,7 @@ def test_default_options_refuse_other_hosts_before_any_request(media: MediaServe
 
 
 def test_allowed_host_without_allowed_extractor_is_refused(media: MediaServer, tmp_path: Path) -> None:
-    opts = YouTubeOptions(allowed_hosts=("127.0.0.1",))  # extractors: youtube only
+    opts = YouTubeOptions(allowed_hosts=("127.0.0.1",), allow_loopback=True)  # extractors: youtube only
     with pytest.raises(UnsupportedLinkError):
         download_audio(media.url("song.wav"), tmp_path, opts)
     assert list(tmp_path.iterdir()) == []
@@ -158,9 +173,9 @@ def test_check_url_refuses(url: str) -> None:
 
 def test_search_without_a_search_extractor_is_a_clear_error() -> None:
     with pytest.raises(UnsupportedLinkError, match="Searching YouTube isn't available"):
-        search("death grips get got", LOOPBACK)
-    with pytest.raises(NoResultsError, match="something to search for"):
-        search("   ", LOOPBACK)
+        find_track("death grips", "get got", None, LOOPBACK, "ytsearch5:{query}")
+    with pytest.raises(NoResultsError, match="track title"):
+        find_track("death grips", "   ", None, LOOPBACK, "ytsearch5:{query}")
 
 
 def test_search_results_leave_out_what_we_cannot_rate() -> None:
@@ -190,3 +205,229 @@ def test_yt_dlp_output_goes_to_logging_not_stdout(
     assert "[generic]" in caplog.text
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+# Track search -----------------------------------------------------------------------------------------
+
+# Candidates as a search would list them; only "plain" and "official" are the studio track.
+GET_GOT = [
+    FeedItem("live.wav", "Death Grips - Get Got (Live at Coachella)", 175),
+    FeedItem("reaction.wav", "FIRST TIME REACTING to Death Grips - Get Got | REACTION", 600),
+    FeedItem("sped.wav", "death grips - get got (sped up)", 140),
+    FeedItem("hour.wav", "Death Grips - Get Got [1 HOUR]", 3600),
+    FeedItem("album.wav", "Death Grips - The Money Store (FULL ALBUM)", 2500),
+    FeedItem("other.wav", "Death Grips - Lost Boys", 172),
+    FeedItem("plain.wav", "Death Grips - Get Got", 240),
+    FeedItem("official.wav", "Death Grips - Get Got (Official Audio)", 172),
+]
+
+
+@pytest.fixture(scope="module")
+def search_media() -> Iterator[tuple[MediaServer, str]]:
+    with MediaServer() as server:
+        for seed, item in enumerate(GET_GOT):
+            server.add_song(item.audio_name, seconds=3.0, seed=10 + seed)
+        server.add_feed("search/Death Grips Get Got.rss", GET_GOT)
+        server.add_feed("search/Death Grips Review.rss", GET_GOT)
+        server.add_feed("search/Oasis Live Forever.rss", [FeedItem("plain.wav", "Oasis - Live Forever", 277)])
+        yield server, f"{server.base_url}/search/{{query}}.rss"
+
+
+def test_find_track_prefers_official_audio_and_skips_other_versions(
+    search_media: tuple[MediaServer, str], tmp_path: Path
+) -> None:
+    media, template = search_media
+    before = media.hits()
+    video = find_track("Death Grips", "Get Got", 171.8, LOOPBACK, template)
+    assert (video.url, video.title, video.duration) == (
+        media.url("official.wav"),
+        "Death Grips - Get Got (Official Audio)",
+        172.0,
+    )
+    assert media.hits() - before == 1  # flat extraction: the feed only, no candidate downloaded
+    path, info = download_audio(video.url, tmp_path, LOOPBACK)
+    assert info.url == media.url("official.wav") and sf.info(path).duration == pytest.approx(3.0, abs=0.01)
+
+
+def test_find_track_weighs_the_tracklist_length(search_media: tuple[MediaServer, str]) -> None:
+    media, template = search_media
+    # A 4-minute version: the plain upload of that length beats the 172 s "Official Audio".
+    assert find_track("Death Grips", "Get Got", 240.0, LOOPBACK, template).url == media.url("plain.wav")
+    # Without a length the title decides.
+    assert find_track("Death Grips", "Get Got", None, LOOPBACK, template).url == media.url("official.wav")
+
+
+def test_find_track_keeps_words_the_title_itself_has(search_media: tuple[MediaServer, str]) -> None:
+    media, template = search_media
+    assert find_track("Oasis", "Live Forever", 276.0, LOOPBACK, template).url == media.url("plain.wav")
+    with pytest.raises(NoResultsError, match="no video of “Review” by Death Grips"):
+        find_track("Death Grips", "Review", None, LOOPBACK, template)  # every candidate is another song
+
+
+def test_topic_channel_is_preferred() -> None:
+    # Flat YouTube search entries carry the channel; YouTube Music's "Artist - Topic" is the studio track.
+    entries = [
+        {"id": "aaaaaaaaaaa", "title": "Get Got", "duration": 172.0, "channel": "some fan"},
+        {"id": "bbbbbbbbbbb", "title": "Get Got", "duration": 172.0, "channel": "Death Grips - Topic"},
+        {"id": "ccccccccccc", "title": "Get Got", "duration": 172.0, "channel": "Death Grips"},
+    ]
+    videos = youtube._video_infos(entries, YouTubeOptions())
+    scores = [youtube._match_score(v, "Death Grips", "Get Got", 171.8) for v in videos]
+    assert scores[1] > scores[2] > scores[0]  # type: ignore[operator]
+
+
+# JavaScript runtime ---------------------------------------------------------------------------------------
+
+JS_CHECK = """
+import json
+from bot.sources import youtube
+from bot.sources.netguard import guarded_ydl
+opts = youtube.YouTubeOptions()
+with guarded_ydl(youtube.ydl_params(opts), opts.policy) as ydl:
+    runtime = ydl._js_runtimes["deno"].info
+    ie = ydl.get_info_extractor("Youtube")
+    ie.initialize()
+    deno = ie._jsc_director.providers["Deno"]
+    print(json.dumps({
+        "runtime": [runtime.name, runtime.version, runtime.supported] if runtime else None,
+        "available": deno.is_available(),
+        "scripts": [deno._core_script.source.name, deno._lib_script.source.name],
+    }))
+"""
+
+
+def test_yt_dlp_as_we_configure_it_sees_deno_and_the_ejs_scripts(tmp_path: Path) -> None:
+    # A bare PATH, as under a service manager: deno must come from the virtualenv (the deno wheel).
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).parents[1])}
+    run = subprocess.run(
+        [sys.executable, "-c", JS_CHECK], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    assert found["runtime"][0] == "deno" and found["runtime"][2] is True
+    assert found["available"] is True
+    # The EJS challenge solver scripts come from the yt-dlp-ejs package, not from a download.
+    assert found["scripts"] == ["PYPACKAGE", "PYPACKAGE"]
+
+
+# Errors -----------------------------------------------------------------------------------------------
+
+LOGIN_HINT = (
+    "Use --cookies-from-browser or --cookies for the authentication. See  https://github.com/yt-dlp/yt-dlp/"
+    "wiki/FAQ#how-do-i-pass-cookies-to-yt-dlp  for how to manually pass cookies"
+)
+
+
+class _RefusingIE(InfoExtractor):
+    """Fails the way yt-dlp's YouTube extractor does, with YouTube's own reasons (see its _video.py)."""
+
+    _VALID_URL = r"refuse:(?P<id>\w+)"
+    IE_NAME = "refuse"
+
+    def _real_extract(self, url: str) -> dict[str, object]:
+        match self._match_id(url):
+            case "geo":
+                countries = ["DE"]
+                self.raise_geo_restricted(
+                    "The uploader has not made this video available in your country", countries
+                )
+            case kind:
+                self.raise_no_formats(REASONS[kind], expected=True)
+        raise AssertionError("unreachable")
+
+
+REASONS = {
+    "bot": f"Sign in to confirm you’re not a bot. {LOGIN_HINT}",
+    "private": f"Private video. Sign in if you've been granted access to this video. {LOGIN_HINT}",
+    "removed": "Video unavailable. This video has been removed by the uploader",
+    "terminated": "Video unavailable. This video is no longer available because the YouTube account "
+    "associated with this video has been terminated.",
+    "age": f"Sign in to confirm your age. This video may be inappropriate for some users. {LOGIN_HINT}",
+    "unavailable": "Video unavailable",
+}
+
+
+def _real_error(kind: str) -> yt_dlp.utils.DownloadError:
+    """The DownloadError yt-dlp itself raises when its extractor fails with ``kind``."""
+    params = {"quiet": True, "no_warnings": True, "logger": logging.getLogger("tests.yt_dlp")}
+    with yt_dlp.YoutubeDL(params, auto_init=False) as ydl:  # no built-in extractors: only this one
+        ydl.add_info_extractor(_RefusingIE())
+        with pytest.raises(yt_dlp.utils.DownloadError) as info:
+            ydl.extract_info(f"refuse:{kind}", download=False)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "message"),
+    [
+        ("bot", BotCheckError, "YouTube is refusing this bot right now"),
+        ("private", PrivateVideoError, "That video is private"),
+        ("removed", RemovedVideoError, "That video has been removed"),
+        ("terminated", RemovedVideoError, "That video has been removed"),
+        ("age", AgeRestrictedError, "age-restricted"),
+        ("geo", RegionBlockedError, "blocked in the country this bot runs in"),
+        ("unavailable", VideoUnavailableError, "^That video is unavailable"),
+    ],
+)
+def test_youtube_refusals_map_to_one_message_each(
+    kind: str, error: type[SourceError], message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.sources.youtube")
+    mapped = youtube._user_error(_real_error(kind), YouTubeOptions())
+    assert type(mapped) is error and re.search(message, str(mapped))
+    assert "--cookies" not in str(mapped) and "youtube.com" not in str(mapped)  # our words, not yt-dlp's
+    ours = [r for r in caplog.records if r.name == "bot.sources.youtube"]
+    warnings = [r for r in ours if r.levelno >= logging.WARNING]
+    if kind == "bot":
+        (warning,) = warnings  # once per error
+        assert all(w in warning.getMessage() for w in ("cookiefile", "cookies.txt", "expire"))
+    else:
+        assert warnings == []
+
+
+def test_bot_check_log_names_the_stale_cookie_file(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.sources.youtube")
+    youtube._user_error(_real_error("bot"), YouTubeOptions(cookiefile="/srv/needlebot/cookies.txt"))
+    assert "The cookies in /srv/needlebot/cookies.txt are set but no longer work" in caplog.text
+
+
+def test_unreachable_host_is_a_network_error(tmp_path: Path) -> None:
+    with MediaServer() as gone:
+        url = gone.url("song.wav")
+    with pytest.raises(NetworkError, match="couldn't reach the video host"):
+        download_audio(url, tmp_path, LOOPBACK)
+    assert list(tmp_path.iterdir()) == []
+
+
+# Every request yt-dlp makes passes the host check ---------------------------------------------------------
+
+
+def test_redirect_to_a_host_not_allowed_is_not_followed(media: MediaServer, tmp_path: Path) -> None:
+    media.add_redirect("to-elsewhere.wav", "http://media.example.net/song.wav")
+    media.add_redirect("to-song.wav", media.url("song.wav"))
+    with pytest.raises(UnsupportedLinkError, match="leads somewhere I don't fetch from"):
+        download_audio(media.url("to-elsewhere.wav"), tmp_path, LOOPBACK)
+    assert list(tmp_path.iterdir()) == []
+    # The same redirect within the allowed hosts is followed.
+    path, _ = download_audio(media.url("to-song.wav"), tmp_path, LOOPBACK)
+    assert sf.info(path).duration == pytest.approx(3.0, abs=0.01)
+
+
+def test_names_resolving_to_loopback_need_allow_loopback(media: MediaServer, tmp_path: Path) -> None:
+    url = media.url("song.wav").replace("127.0.0.1", "localhost")
+    before = media.hits()
+    opts = replace(LOOPBACK, allowed_hosts=("localhost",), allow_loopback=False)
+    with pytest.raises(UnsupportedLinkError, match="leads somewhere I don't fetch from"):
+        download_audio(url, tmp_path, opts)
+    assert media.hits() == before  # refused before connecting
+    path, _ = download_audio(url, tmp_path, replace(opts, allow_loopback=True))
+    assert path.exists()
+
+
+@pytest.mark.parametrize("host", ["10.1.2.3", "192.168.0.10", "169.254.169.254", "[::1]", "[fd00::1]"])
+def test_private_ip_literals_are_refused_before_any_request(host: str) -> None:
+    opts = YouTubeOptions(
+        allowed_hosts=(host.strip("[]"),), allowed_extractors=("generic",), allow_loopback=False
+    )
+    with pytest.raises(UnsupportedLinkError, match="private or local network"):
+        check_url(f"http://{host}/song.wav", opts)

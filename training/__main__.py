@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     collect = sub.add_parser("collect", help="download and featurize tracks of reviewed albums")
     collect.add_argument("reviews_csv", type=Path, metavar="REVIEWS_CSV")
     collect.add_argument("--out", type=Path, required=True, help="output directory for tracks.csv")
-    collect.add_argument("--genius-token", default=None, help="Genius API token (prefer --env)")
+    collect.add_argument("--genius-token", default=None, help="Genius API token, optional (prefer --env)")
     collect.add_argument("--env", default="GENIUS_ACCESS_TOKEN", help="environment variable with the token")
     collect.add_argument("--workers", type=int, default=2)
     collect.add_argument("--limit", type=int, default=None, help="only the first N albums")
@@ -81,10 +81,7 @@ def _bridge(args: argparse.Namespace) -> int:
 def _collect(args: argparse.Namespace) -> int:
     from training.collect import run_collect
 
-    token = args.genius_token or os.environ.get(args.env, "")
-    if not token:
-        print(f"error: no Genius token: set {args.env} or pass --genius-token", file=sys.stderr)
-        return 2
+    token = args.genius_token or os.environ.get(args.env, "")  # optional: Genius is the second provider
     path = run_collect(
         args.reviews_csv,
         args.out,

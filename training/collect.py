@@ -1,4 +1,4 @@
-"""Build the per-track training table: reviews -> tracklists (Genius) -> audio (YouTube) -> 26 features.
+"""Build the per-track training table: reviews -> tracklists -> audio (YouTube) -> 26 features.
 
 Output, in ``out_dir``:
 
@@ -6,10 +6,10 @@ Output, in ``out_dir``:
   is_least_favourite, video_id`` then the 26 FEATURE_NAMES.
 - ``failures.csv``: ``album_id, artist, album, track, stage, reason`` for every album or track that
   failed; ``stage`` is tracklist, search, download or features; ``track`` is empty for a tracklist failure.
-- ``tracklists.jsonl``: the tracklists fetched so far, so a rerun asks Genius nothing twice.
+- ``tracklists.jsonl``: the tracklists fetched so far, so a rerun asks MusicBrainz or Genius nothing twice.
 
 Resuming: a rerun skips every track already in tracks.csv or failures.csv. Failures are not retried
-unless ``retry_failures`` is set (most are permanent: a deleted video, an album Genius lacks); then the
+unless ``retry_failures`` is set (most are permanent: a deleted video, an album no provider has); then the
 old failures.csv is set aside and the failed items run again. Every line is written whole and flushed,
 and a torn last line (a crash mid-write) is cut off on the next start.
 
@@ -22,6 +22,7 @@ on 2 cores featurizing 8 two-minute webm files, 2 threads took 3.5-3.7 s with on
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -34,12 +35,13 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TypeVar
 
+import aiohttp
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from bot.sources.names import core_title
-from bot.sources.tracklists import GeniusTracklists, Tracklist, TracklistError
-from bot.sources.youtube import SourceError, YouTubeOptions, download_audio, search
+from bot.sources.tracklists import Tracklist, TracklistError, TracklistOptions, find_tracklist
+from bot.sources.youtube import SEARCH_TEMPLATE, SourceError, YouTubeOptions, download_audio, find_track
 from model.features import FEATURE_NAMES, AudioError, extract_features
 from training.reviews import DataError, Review, read_reviews
 
@@ -78,9 +80,10 @@ def run_collect(
     genius_token: str,
     workers: int = 2,
     limit: int | None = None,
-    tracklists: GeniusTracklists | None = None,
+    tracklist_options: TracklistOptions | None = None,
     finder: Finder | None = None,
     yt_options: YouTubeOptions | None = None,
+    search_template: str = SEARCH_TEMPLATE,
     retry_failures: bool = False,
 ) -> Path:
     """Collect features for every track of the reviewed albums; return the path of tracks.csv.
@@ -89,12 +92,14 @@ def run_collect(
     ----------
     reviews_csv : a review table in a format training/reviews.py reads.
     out_dir : where tracks.csv, failures.csv and tracklists.jsonl are written (created if missing).
-    genius_token : the Genius API token for the default tracklist client.
+    genius_token : the Genius API token for the default tracklist providers ("" skips Genius).
     workers : threads, each running whole tracks.
     limit : only the first ``limit`` albums of the cleaned review table.
-    tracklists, finder : injected clients (tests); default to Genius with ``genius_token`` and a
-        YouTube search for "artist track".
+    tracklist_options : the tracklist providers (tests point them at loopback); default MusicBrainz,
+        then Genius when ``genius_token`` is set.
+    finder : injected (tests); default ``find_track`` with ``search_template`` and the tracklist's lengths.
     yt_options : yt-dlp limits for search and download (default: YouTubeOptions()).
+    search_template : the track search, a yt-dlp URL with ``{query}``.
     retry_failures : run again what failures.csv lists (it is set aside as failures.previous.csv).
 
     Raises
@@ -114,7 +119,7 @@ def run_collect(
     if retry_failures and failures_path.exists():
         failures_path.replace(out_dir / "failures.previous.csv")
     done = _done_keys(tracks_path, TRACK_COLUMNS) | _done_keys(failures_path, FAILURE_COLUMNS)
-    known = _read_tracklists(lists_path)
+    known, seconds = _read_tracklists(lists_path)
     tracks_out = _Appender(tracks_path, TRACK_COLUMNS)
     failures_out = _Appender(failures_path, FAILURE_COLUMNS)
     lists_out = lists_path.open("a", encoding="utf-8")
@@ -125,13 +130,18 @@ def run_collect(
         ):
             missing = [r for r in reviews if r.album_id not in known and (r.album_id, "") not in done]
             if missing:
-                client = tracklists or GeniusTracklists(genius_token)
-                for review, result in _each(pool, missing, lambda r: _tracklist(client, r), "tracklists"):
+                options = tracklist_options or TracklistOptions(genius_token=genius_token)
+                for review, result in _each(pool, missing, lambda r: _tracklist(options, r), "tracklists"):
                     if isinstance(result, _Failure):
                         failures_out.write(_failure_row(review, "", result))
                     else:
-                        known[review.album_id] = result.tracks
-                        line = {"album_id": review.album_id, "tracks": list(result.tracks)}
+                        known[review.album_id] = tuple(t.title for t in result.tracks)
+                        seconds[review.album_id] = {t.title: t.seconds for t in result.tracks}
+                        line = {
+                            "album_id": review.album_id,
+                            "tracks": list(known[review.album_id]),
+                            "seconds": [t.seconds for t in result.tracks],
+                        }
                         lists_out.write(json.dumps(line, ensure_ascii=False) + "\n")
                         lists_out.flush()
             todo = [
@@ -140,7 +150,12 @@ def run_collect(
                 for track in dict.fromkeys(known.get(review.album_id, ()))
                 if (review.album_id, track) not in done
             ]
-            find = finder or _youtube_finder(opts)
+            lengths = {
+                (r.artist, r.album, track): length
+                for r in reviews
+                for track, length in seconds.get(r.album_id, {}).items()
+            }
+            find = finder or _youtube_finder(opts, search_template, lengths)
             for (review, track), result in _each(
                 pool, todo, lambda item: _collect_track(item[0], item[1], find, opts), "tracks"
             ):
@@ -177,9 +192,15 @@ def _each(
             future.cancel()  # on Ctrl-C or an error while writing, don't start what is still queued
 
 
-def _tracklist(client: GeniusTracklists, review: Review) -> Tracklist:
+def _tracklist(options: TracklistOptions, review: Review) -> Tracklist:
+    """The album's tracklist from the providers' chain (run in a pool thread, so its own event loop)."""
+
+    async def fetch() -> Tracklist:
+        async with aiohttp.ClientSession() as session:
+            return await find_tracklist(review.artist, review.album, options, session)
+
     try:
-        return client.tracklist(review.artist, review.album)
+        return asyncio.run(fetch())
     except TracklistError as e:
         raise _Failure("tracklist", str(e)) from None
 
@@ -218,9 +239,13 @@ def _collect_track(review: Review, track: str, find: Finder, opts: YouTubeOption
     ]
 
 
-def _youtube_finder(opts: YouTubeOptions) -> Finder:
+def _youtube_finder(
+    opts: YouTubeOptions, template: str, lengths: dict[tuple[str, str, str], float | None]
+) -> Finder:
+    """Search for a track; ``lengths`` (seconds by artist, album, track) helps pick the right version."""
+
     def find(artist: str, album: str, track: str) -> str:
-        return search(f"{artist} {track}", opts, 1)[0].url
+        return find_track(artist, track, lengths.get((artist, album, track)), opts, template).url
 
     return find
 
@@ -255,15 +280,18 @@ def _cut_torn_tail(path: Path) -> None:
         log.warning("%s ended in a partial line (an interrupted run); it was removed", path)
 
 
-def _read_tracklists(path: Path) -> dict[str, tuple[str, ...]]:
+def _read_tracklists(path: Path) -> tuple[dict[str, tuple[str, ...]], dict[str, dict[str, float | None]]]:
+    """Track titles by album id, and their lengths in seconds where known (older lines have none)."""
     if not path.exists():
-        return {}
+        return {}, {}
     _cut_torn_tail(path)
-    known = {}
+    known: dict[str, tuple[str, ...]] = {}
+    seconds: dict[str, dict[str, float | None]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         entry = json.loads(line)
         known[entry["album_id"]] = tuple(entry["tracks"])
-    return known
+        seconds[entry["album_id"]] = dict(zip(entry["tracks"], entry.get("seconds") or [], strict=False))
+    return known, seconds
 
 
 class _Appender:

@@ -1,22 +1,32 @@
-"""Album tracklists from Genius through lyricsgenius (blocking; callers run it in a thread).
+"""Album tracklists: MusicBrainz first, Genius second, in the order the config gives.
 
-Genius's token API (api.genius.com) has no album search, and its public web API (genius.com/api), which
-lyricsgenius's album search uses, is often refused from servers. So albums are found through the token
-API: search songs for "artist album", read each candidate song's album, and take the album whose artist
-and title match. Only the tracklist itself comes from the public API's album-tracks endpoint.
+:func:`find_tracklist` is the one entry point (``/album`` and ``training collect`` both use it). It tries
+each provider in ``TracklistOptions.providers`` and moves on when one fails or finds nothing: MusicBrainz
+(bot/sources/musicbrainz.py) needs no key and gives lengths, disc numbers, a release id and cover art;
+Genius needs a token and is often refused from servers (see below), so it comes second.
+
+Genius through lyricsgenius (blocking; run in a thread): Genius's token API (api.genius.com) has no album
+search, and its public web API (genius.com/api), which lyricsgenius's album search uses, is often refused
+from servers. So albums are found through the token API: search songs for "artist album", read each
+candidate song's album, and take the album whose artist and title match. Only the tracklist itself comes
+from the public API's album-tracks endpoint.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import lyricsgenius
 import requests
 
 from bot.sources.names import core_title, normalize_title
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +34,47 @@ _CANDIDATE_SONGS = 5  # song lookups per album search: enough for the album's ow
 _TRACKS_PER_PAGE = 50  # Genius's maximum
 _MAX_PAGES = 10
 
+PROVIDERS = ("musicbrainz", "genius")
+
+
+@dataclass(frozen=True)
+class Track:
+    """One track: ``position`` counts from 1 over the whole album in order, ``disc`` from 1."""
+
+    title: str
+    position: int
+    disc: int
+    seconds: float | None
+
 
 @dataclass(frozen=True)
 class Tracklist:
+    """An album's tracks in order (every disc); ``source`` is the provider ("musicbrainz"/"genius")."""
+
     artist: str
     album: str
-    tracks: tuple[str, ...]
+    tracks: tuple[Track, ...]
+    release_id: str | None
+    year: int | None
+    cover_url: str | None
+    source: str
+
+
+@dataclass(frozen=True)
+class TracklistOptions:
+    """Which providers to ask, in order, and how to reach them (bot/config.py builds this).
+
+    ``user_agent`` must name the app and a contact (MusicBrainz's rule); ``genius_url`` empty means
+    Genius's own hosts; ``timeout`` is seconds per HTTP request.
+    """
+
+    providers: tuple[str, ...] = PROVIDERS
+    musicbrainz_url: str = "https://musicbrainz.org"
+    user_agent: str = "TheNeedleBot/0.1 ( set [sources] musicbrainz_user_agent to your contact )"
+    coverart_url: str = "https://coverartarchive.org"
+    genius_url: str = ""
+    genius_token: str = field(default="", repr=False)
+    timeout: float = 15.0
 
 
 class TracklistError(Exception):
@@ -38,6 +83,49 @@ class TracklistError(Exception):
 
 class AlbumNotFoundError(TracklistError):
     pass
+
+
+async def find_tracklist(
+    artist: str, album: str, options: TracklistOptions, session: aiohttp.ClientSession
+) -> Tracklist:
+    """The album's tracklist from the first provider in ``options.providers`` that has it.
+
+    Parameters
+    ----------
+    session : used for MusicBrainz (Genius runs lyricsgenius in a thread).
+
+    Raises
+    ------
+    AlbumNotFoundError
+        No provider knows the album (or none could be asked: Genius without a token is skipped).
+    TracklistError
+        A provider failed (unreachable, refused, busy) and no later one found the album.
+    """
+    # Imported here: musicbrainz.py builds this module's Track and Tracklist.
+    from bot.sources.musicbrainz import musicbrainz_tracklist
+
+    artist, album = " ".join(artist.split()), " ".join(album.split())
+    if not artist or not album:
+        raise AlbumNotFoundError("Give both an artist and an album title.")
+    failure: TracklistError | None = None
+    for provider in options.providers:
+        try:
+            if provider == "musicbrainz":
+                return await musicbrainz_tracklist(artist, album, options, session)
+            if provider == "genius" and options.genius_token:
+                client = GeniusTracklists(
+                    options.genius_token, timeout=options.timeout, api_root=options.genius_url or None
+                )
+                return await asyncio.to_thread(client.tracklist, artist, album)
+        except AlbumNotFoundError as e:
+            log.info("%s has no album %r by %r", provider, album, artist)
+            failure = failure or e
+        except TracklistError as e:
+            log.warning("tracklist provider %s failed for %r by %r: %s", provider, album, artist, e)
+            failure = e if failure is None or isinstance(failure, AlbumNotFoundError) else failure
+    if failure is None or isinstance(failure, AlbumNotFoundError):
+        raise AlbumNotFoundError(f"I couldn't find the album “{album}” by {artist}.")
+    raise failure
 
 
 class GeniusTracklists:
@@ -64,7 +152,7 @@ class GeniusTracklists:
             self._genius.sleep_time = 0.0  # our own loopback server needs no courtesy pause
 
     def tracklist(self, artist: str, album: str) -> Tracklist:
-        """The album's track titles in order; AlbumNotFoundError when Genius has no such album."""
+        """The album's tracks in order (no lengths: Genius has none); AlbumNotFoundError if it lacks it."""
         artist, album = " ".join(artist.split()), " ".join(album.split())
         if not artist or not album:
             raise AlbumNotFoundError("Give both an artist and an album title.")
@@ -74,9 +162,15 @@ class GeniusTracklists:
         tracks = self._tracks(found["id"])
         if not tracks:
             raise AlbumNotFoundError(f"Genius lists no tracks for “{album}” by {artist}.")
-        name = found.get("name") or album
-        album_artist = (found.get("artist") or {}).get("name") or artist
-        return Tracklist(artist=album_artist, album=name, tracks=tracks)
+        return Tracklist(
+            artist=(found.get("artist") or {}).get("name") or artist,
+            album=found.get("name") or album,
+            tracks=tuple(Track(title, i, 1, None) for i, title in enumerate(tracks, start=1)),
+            release_id=None,
+            year=None,
+            cover_url=found.get("cover_art_url") or None,
+            source="genius",
+        )
 
     def _find_album(self, artist: str, album: str) -> dict[str, Any] | None:
         """The Genius album dict (id, name, artist) matching artist and title, or None."""

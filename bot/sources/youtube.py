@@ -4,6 +4,12 @@ Every call builds its own ``YoutubeDL`` and blocks, so callers run it in a threa
 discord. Unknown durations (direct file links, which only tests allow) are let through: the decoder's
 own length cap and ``max_filesize`` still bound the work; YouTube always reports a duration except for
 live streams, which are rejected.
+
+Every ``YoutubeDL`` comes from :func:`bot.sources.netguard.guarded_ydl`, so each request, redirect and
+connection yt-dlp makes stays on the allowed hosts and off private addresses. YouTube needs a
+JavaScript runtime to solve its challenges: ``yt-dlp[default,deno]`` installs deno and the EJS scripts,
+and :func:`ydl_params` enables deno explicitly. Failures become one :class:`SourceError` subclass per
+cause, whose ``str`` is the user's message; the bot check also tells the owner's log what to do.
 """
 
 from __future__ import annotations
@@ -16,15 +22,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
-import yt_dlp
 from yt_dlp.networking.exceptions import HTTPError, NoSupportingHandlers, TransportError
-from yt_dlp.utils import DownloadCancelled, UnsupportedError, YoutubeDLError, unsmuggle_url
+from yt_dlp.utils import (
+    DownloadCancelled,
+    GeoRestrictedError,
+    UnsupportedError,
+    YoutubeDLError,
+    unsmuggle_url,
+)
+
+from bot.sources.names import normalize_title
+from bot.sources.netguard import BlockedRequestError, HostPolicy, guarded_ydl
 
 log = logging.getLogger(__name__)
 
 _MAX_URL_CHARS = 2000
+SEARCH_TEMPLATE = "ytsearch5:{query}"  # the default [sources] search: five YouTube results, flat
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,15 @@ class YouTubeOptions:
     max_filesize: int = 50_000_000
     socket_timeout: float = 15.0
     cookiefile: str | None = None
+    # Hosts yt-dlp may also contact while handling an allowed link (never accepted as links themselves):
+    # YouTube serves the audio itself from googlevideo.com.
+    media_hosts: tuple[str, ...] = ("googlevideo.com",)
+    allow_loopback: bool = False
+
+    @property
+    def policy(self) -> HostPolicy:
+        """What every request yt-dlp makes for us must pass."""
+        return HostPolicy((*self.allowed_hosts, *self.media_hosts), self.allow_loopback)
 
 
 class SourceError(Exception):
@@ -64,7 +88,27 @@ class UnsupportedLinkError(SourceError):
     pass
 
 
+class BotCheckError(SourceError):
+    """YouTube asked this server to sign in to prove it is not a bot (common on datacenter IPs)."""
+
+
 class VideoUnavailableError(SourceError):
+    """The video cannot be watched; the subclasses say why when YouTube does."""
+
+
+class PrivateVideoError(VideoUnavailableError):
+    pass
+
+
+class RemovedVideoError(VideoUnavailableError):
+    pass
+
+
+class AgeRestrictedError(VideoUnavailableError):
+    pass
+
+
+class RegionBlockedError(VideoUnavailableError):
     pass
 
 
@@ -86,6 +130,10 @@ class NoResultsError(SourceError):
 
 class DownloadFailedError(SourceError):
     pass
+
+
+class NetworkError(DownloadFailedError):
+    """The video host could not be reached or did not answer in time."""
 
 
 class _SizeCapReached(DownloadCancelled):
@@ -110,10 +158,15 @@ def check_url(url: str, opts: YouTubeOptions) -> str:
         raise UnsupportedLinkError("Only http(s) links work. Paste a YouTube video link.")
     if parts.username is not None or parts.password is not None:
         raise UnsupportedLinkError("Links with a user name or password in them are not accepted.")
-    if not any(host == allowed or host.endswith("." + allowed) for allowed in opts.allowed_hosts):
+    if not HostPolicy(opts.allowed_hosts).allows_host(host):
         raise UnsupportedLinkError("I can only fetch YouTube links. Upload the file instead.")
     netloc = host if port is None else f"{host}:{port}"
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+    url = urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+    try:
+        opts.policy.check_url(url)  # an IP literal is judged here; names when they resolve
+    except BlockedRequestError:
+        raise UnsupportedLinkError("Links to private or local network addresses are not accepted.") from None
+    return url
 
 
 def download_audio(url: str, dest_dir: Path, opts: YouTubeOptions) -> tuple[Path, VideoInfo]:
@@ -135,29 +188,94 @@ def download_audio(url: str, dest_dir: Path, opts: YouTubeOptions) -> tuple[Path
         shutil.rmtree(work, ignore_errors=True)
 
 
-def search(query: str, opts: YouTubeOptions, n: int = 1) -> list[VideoInfo]:
-    """Search YouTube for ``query`` and return up to ``n`` videos, best match first (blocking).
+def find_track(
+    artist: str, title: str, seconds: float | None, opts: YouTubeOptions, template: str
+) -> VideoInfo:
+    """Search for one album track and return the best candidate video (blocking).
 
-    Live streams and videos longer than ``opts.max_duration_s`` are left out, since we could not rate them.
+    Parameters
+    ----------
+    artist, title : the track as the tracklist names it.
+    seconds : the track's length from the tracklist, or None; candidates far from it rank lower.
+    template : a yt-dlp URL with ``{query}``, e.g. ``ytsearch5:{query}`` (the ``[sources] search`` setting);
+        in an http(s) template the query is URL-encoded.
+
+    Candidates are flat search entries (no download). Versions that are not the track (live, reaction,
+    review, full album, "1 hour", sped up, slowed, ...) are skipped unless the track's own title says so;
+    the rest are ranked by how much of the title and artist they name, a YouTube Music "Artist - Topic"
+    channel or "Official Audio", and how close their duration is to ``seconds``.
+
+    Raises
+    ------
+    NoResultsError
+        Nothing usable matches; the message names the track.
+    SourceError
+        The search itself failed (see :class:`SourceError`'s subclasses).
     """
-    query = " ".join(query.split())
-    if not query:
-        raise NoResultsError("Give me something to search for.")
+    artist, title = " ".join(artist.split()), " ".join(title.split())
+    if not title:
+        raise NoResultsError("Give me a track title to search for.")
+    query = f"{artist} {title}".strip()
+    best = max(
+        ((score, video) for video in _search(query, opts, template)
+         if (score := _match_score(video, artist, title, seconds)) is not None),
+        key=lambda pair: pair[0],
+        default=None,
+    )  # fmt: skip
+    if best is None:
+        raise NoResultsError(f"I found no video of “{title[:100]}” by {artist[:100]}.")
+    return best[1]
+
+
+def _search(query: str, opts: YouTubeOptions, template: str) -> list[VideoInfo]:
+    """Flat-extract the search ``template`` filled with ``query``; the entries we could rate."""
+    url = template.replace("{query}", quote(query) if "://" in template else query)
+    if "://" in template:
+        url = check_url(url, opts)
     # allowed_extractors are fullmatched regexes: the search extractor of "youtube" is "youtube:search".
     extractors = (*opts.allowed_extractors, *(f"{name}:search" for name in opts.allowed_extractors))
-    params = {**_base_params(opts), "allowed_extractors": list(extractors), "extract_flat": "in_playlist"}
+    params = {**ydl_params(opts), "allowed_extractors": list(extractors), "extract_flat": "in_playlist"}
     try:
-        with yt_dlp.YoutubeDL(params) as ydl:
-            result = ydl.extract_info(f"ytsearch{n}:{query}", download=False)
+        with guarded_ydl(params, opts.policy) as ydl:
+            result = ydl.extract_info(url, download=False)
     except YoutubeDLError as e:
-        error = _user_error(e)
+        error = _user_error(e, opts)
         if isinstance(error, UnsupportedLinkError):  # no allowed extractor searches
             error = UnsupportedLinkError("Searching YouTube isn't available here; paste a link instead.")
         raise error from None
-    videos = _video_infos((result or {}).get("entries") or [], opts)
-    if not videos:
-        raise NoResultsError(f"Nothing usable on YouTube for “{query[:100]}”.")
-    return videos
+    return _video_infos((result or {}).get("entries") or [], opts)
+
+
+# Words that mark a version other than the studio track, unless the track's own title has them.
+_OTHER_VERSIONS = re.compile(
+    r"\b(live|reaction|reacts?|review|full album|\d+ hours?|sped up|speed up|slowed|reverb|nightcore"
+    r"|8d audio|karaoke|instrumental|cover|remix|tutorial|lesson)\b"
+)
+
+
+def _match_score(video: VideoInfo, artist: str, title: str, seconds: float | None) -> float | None:
+    """How well ``video`` matches the track (higher is better); None when it is not the track at all."""
+    name, track = normalize_title(video.title), normalize_title(title)
+    channel = normalize_title(video.uploader or "")
+    for word in _OTHER_VERSIONS.findall(name):
+        if not re.search(rf"\b{re.escape(word)}\b", track):
+            return None
+    title_words = set(track.split())
+    if not title_words:
+        return None
+    named = len(title_words & set(name.split())) / len(title_words)
+    if named < 0.5:  # fewer than half of the title's words: another song
+        return None
+    artist_words = set(normalize_title(artist).split())
+    artist_named = len(artist_words & set(f"{name} {channel}".split())) / max(1, len(artist_words))
+    score = 2.0 * named + artist_named
+    if channel == f"{normalize_title(artist)} topic":
+        score += 1.5  # YouTube Music's auto-generated channel: the studio track itself
+    if "official audio" in name:
+        score += 0.5
+    if seconds and video.duration:
+        score -= min(abs(video.duration - seconds) / 20.0, 3.0)  # a minute off costs 3 points
+    return score
 
 
 def _download(url: str, work: Path, opts: YouTubeOptions) -> tuple[Path, VideoInfo]:
@@ -178,7 +296,7 @@ def _download(url: str, work: Path, opts: YouTubeOptions) -> tuple[Path, VideoIn
             raise _SizeCapReached()
 
     params = {
-        **_base_params(opts),
+        **ydl_params(opts),
         "format": "bestaudio/best",
         "noplaylist": True,
         "playlist_items": "1",  # noplaylist does not stop the generic extractor's playlists
@@ -190,12 +308,12 @@ def _download(url: str, work: Path, opts: YouTubeOptions) -> tuple[Path, VideoIn
         "logger": logger,
     }
     try:
-        with yt_dlp.YoutubeDL(params) as ydl:
+        with guarded_ydl(params, opts.policy) as ydl:
             info = ydl.extract_info(url, download=True)
     except _SizeCapReached:
         raise TooLargeError(_too_large_message(opts)) from None
     except YoutubeDLError as e:
-        raise _user_error(e) from None
+        raise _user_error(e, opts) from None
     if rejection:
         raise rejection[-1]
     video = _video_entry(info)
@@ -210,7 +328,8 @@ def _download(url: str, work: Path, opts: YouTubeOptions) -> tuple[Path, VideoIn
     return files[0], _info_from(video, url)
 
 
-def _base_params(opts: YouTubeOptions) -> dict[str, Any]:
+def ydl_params(opts: YouTubeOptions) -> dict[str, Any]:
+    """The ``YoutubeDL`` parameters every call starts from: quiet, logged, timed out, deno for YouTube."""
     params: dict[str, Any] = {
         "quiet": True,
         "noprogress": True,  # quiet alone still prints progress
@@ -220,6 +339,9 @@ def _base_params(opts: YouTubeOptions) -> dict[str, Any]:
         "retries": 1,
         "fragment_retries": 1,
         "extractor_retries": 1,
+        # yt-dlp's default today, stated so that a change of default cannot silently drop the runtime
+        # YouTube's challenges need (tests/test_youtube.py checks deno and the EJS scripts are found).
+        "js_runtimes": {"deno": {}},
     }
     if opts.cookiefile:
         params["cookiefile"] = opts.cookiefile
@@ -256,36 +378,70 @@ def _info_from(video: dict[str, Any], url: str) -> VideoInfo:
 
 
 def _video_infos(entries: list[dict[str, Any]], opts: YouTubeOptions) -> list[VideoInfo]:
-    """Map flat search entries to VideoInfo, leaving out those we could not rate."""
+    """Map flat search entries to VideoInfo, leaving out those we could not rate.
+
+    YouTube's entries carry an ``id``; a generic extractor's (an RSS feed) only a URL, which then
+    stands for the id.
+    """
     videos = []
     for entry in entries:
-        if not entry or not entry.get("id") or _rejection(entry, opts) is not None:
+        if not entry or not (entry.get("id") or entry.get("url")) or _rejection(entry, opts) is not None:
             continue
         url = entry.get("url") or f"https://www.youtube.com/watch?v={entry['id']}"
-        videos.append(_info_from({**entry, "webpage_url": url}, url))
+        url = unsmuggle_url(url)[0]
+        videos.append(_info_from({**entry, "id": entry.get("id") or url, "webpage_url": url}, url))
     return videos
 
 
-def _user_error(error: YoutubeDLError) -> SourceError:
-    """Map a yt-dlp failure to a message a user can act on; the raw message goes to the log only."""
+_BOT_CHECK_ADVICE = (
+    "YouTube asked this server to sign in to confirm it is not a bot, so links and album searches fail. "
+    "Fix: export cookies of a YouTube session (a throwaway account, logged in, in a private window: a "
+    "browser extension such as 'Get cookies.txt LOCALLY' or `yt-dlp --cookies-from-browser firefox "
+    "--cookies cookies.txt`) and set [sources] cookiefile to that Netscape cookies file. Cookies expire "
+    "(YouTube rotates them, often within days): when this comes back, export fresh ones. A PO-token "
+    "provider plugin (see the README) may also help."
+)
+
+
+def _user_error(error: YoutubeDLError, opts: YouTubeOptions) -> SourceError:
+    """Map a yt-dlp failure to one message a user can act on; the raw message goes to the log only."""
     log.info("yt-dlp failed: %s", error)
     causes = list(_causes(error))
+    if any(isinstance(c, BlockedRequestError) for c in causes):
+        return UnsupportedLinkError("That link leads somewhere I don't fetch from.")
     if any(isinstance(c, NoSupportingHandlers | UnsupportedError) for c in causes):
         return UnsupportedLinkError("I can't fetch anything from that link.")
     for cause in causes:
         if isinstance(cause, HTTPError) and cause.status in (401, 403, 404, 410):
-            return VideoUnavailableError("That video is unavailable (private, removed or blocked).")
+            return VideoUnavailableError("That video is unavailable.")
         if isinstance(cause, HTTPError):
-            return DownloadFailedError(f"The video host answered with error {cause.status}. Try again later.")
+            return NetworkError(f"The video host answered with error {cause.status}. Try again later.")
     if any(isinstance(c, TimeoutError) for c in causes):
-        return DownloadFailedError("The video host did not answer in time. Try again later.")
+        return NetworkError("The video host did not answer in time. Try again later.")
     if any(isinstance(c, TransportError) for c in causes):
-        return DownloadFailedError("I couldn't reach the video host. Try again later.")
-    text = str(error).lower()
+        return NetworkError("I couldn't reach the video host. Try again later.")
+    text = str(error).lower().replace("’", "'")
     if "no suitable extractor" in text or "unsupported url" in text:
         return UnsupportedLinkError("I can't fetch anything from that link. Paste a YouTube video link.")
-    if any(w in text for w in ("private", "unavailable", "removed", "terminated", "sign in", "blocked")):
-        return VideoUnavailableError("That video is unavailable (private, removed or age/region-blocked).")
+    if "not a bot" in text:
+        cookies = f" The cookies in {opts.cookiefile} are set but no longer work." if opts.cookiefile else ""
+        log.warning("%s%s", _BOT_CHECK_ADVICE, cookies)
+        return BotCheckError(
+            "YouTube is refusing this bot right now, so I can't fetch that video. "
+            "Upload the audio file instead; the bot's owner has been told how to fix it."
+        )
+    if "private video" in text:
+        return PrivateVideoError("That video is private.")
+    if any(isinstance(c, GeoRestrictedError) for c in causes) or "your country" in text:
+        return RegionBlockedError("That video is blocked in the country this bot runs in.")
+    if any(w in text for w in ("confirm your age", "age-restricted", "age restricted", "inappropriate")):
+        return AgeRestrictedError(
+            "That video is age-restricted, so I can't fetch it. Upload the file instead."
+        )
+    if any(w in text for w in ("removed", "terminated", "no longer available")):
+        return RemovedVideoError("That video has been removed.")
+    if "unavailable" in text or "not available" in text:
+        return VideoUnavailableError("That video is unavailable.")
     if "live" in text:
         return LiveStreamError("That's a live stream (or not started yet). Send a finished video instead.")
     return DownloadFailedError("The download failed. Try again later or upload the file.")

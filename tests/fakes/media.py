@@ -1,8 +1,10 @@
 """A media server on 127.0.0.1 for yt-dlp's generic extractor.
 
 It serves whatever a test registers: audio files (with or without Content-Length), slow responses,
-an HTML page embedding audio, an RSS feed of several enclosures, HLS playlists with a known duration
-or none (live). Unknown names are 404. Every request is counted, so a test can prove what was fetched.
+an HTML page embedding audio, an RSS feed of several enclosures (also a search backend: each item has
+a title and an iTunes duration, which yt-dlp's flat extraction reads without downloading), HTTP
+redirects, HLS playlists with a known duration or none (live). Unknown names are 404. Every request
+is counted, so a test can prove what was fetched.
 
     with MediaServer() as media:
         url = media.add_song("song.wav", seconds=3.0)
@@ -35,12 +37,22 @@ CONTENT_TYPES: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class FeedItem:
+    """One RSS item: the enclosure ``audio_name``, titled ``title`` (default: the name), ``seconds`` long."""
+
+    audio_name: str
+    title: str | None = None
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
 class _Resource:
     data: bytes
     content_type: str
     content_length: bool
     delay_s: float
     status: int
+    location: str | None = None
 
 
 class MediaServer:
@@ -110,18 +122,29 @@ class MediaServer:
         )
         return self.add(name, body.encode(), "text/html; charset=utf-8")
 
-    def add_feed(self, name: str, audio_names: Sequence[str], *, title: str = "A feed") -> str:
-        """Serve an RSS 2.0 feed with one item and enclosure per audio name; return its URL."""
-        items = "".join(
-            f"<item><title>{html.escape(n)}</title><guid>{html.escape(self.url(n))}</guid>"
-            f'<enclosure url="{html.escape(self.url(n))}" type="audio/wav" length="0"/></item>'
-            for n in audio_names
-        )
+    def add_feed(self, name: str, items: Sequence[str | FeedItem], *, title: str = "A feed") -> str:
+        """Serve an RSS 2.0 feed with one item and enclosure per audio name or FeedItem; return its URL."""
+        entries = []
+        for item in items:
+            item = item if isinstance(item, FeedItem) else FeedItem(item)
+            url = html.escape(self.url(item.audio_name))
+            duration = f"<itunes:duration>{round(item.seconds)}</itunes:duration>" if item.seconds else ""
+            entries.append(
+                f"<item><title>{html.escape(item.title or item.audio_name)}</title><guid>{url}</guid>"
+                f'{duration}<enclosure url="{url}" type="audio/wav" length="0"/></item>'
+            )
         body = (
-            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
-            f"<title>{html.escape(title)}</title><link>{self.base_url}</link>{items}</channel></rss>"
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel>'
+            f"<title>{html.escape(title)}</title><link>{self.base_url}</link>{''.join(entries)}</channel></rss>"
         )
         return self.add(name, body.encode(), "application/rss+xml")
+
+    def add_redirect(self, name: str, location: str, *, status: int = 302) -> str:
+        """Answer requests for ``name`` with an HTTP redirect to ``location``; return its URL."""
+        with self._lock:
+            self._resources[name] = _Resource(b"", "text/plain", True, 0.0, status, location)
+        return self.url(name)
 
     def add_hls(self, name: str, *, seconds: float, live: bool = False, segment_s: float = 10.0) -> str:
         """Serve an HLS media playlist of ``seconds`` total; ``live`` omits EXT-X-ENDLIST. Return its URL.
@@ -185,6 +208,8 @@ class MediaServer:
                 try:
                     self.send_response(res.status)
                     self.send_header("Content-Type", res.content_type)
+                    if res.location is not None:
+                        self.send_header("Location", res.location)
                     if res.content_length:
                         self.send_header("Content-Length", str(len(res.data)))
                     self.end_headers()

@@ -1,0 +1,224 @@
+"""Album tracklists from MusicBrainz's JSON web service (``/ws/2``), asynchronously on aiohttp.
+
+Why not ``musicbrainzngs``: its last release was in 2020, it blocks (so every call would need a thread),
+and it speaks the XML service. We need two read-only calls, both plain JSON, and aiohttp is already
+installed with discord.py and already drives the bot's event loop:
+
+1. ``GET /ws/2/release/?query=release:"T" AND artist:"A"&fmt=json`` (Lucene search, with scores);
+2. ``GET /ws/2/release/<mbid>?inc=recordings+artist-credits&fmt=json`` (media -> tracks with title,
+   position and length in ms).
+
+MusicBrainz's rules are kept here: at most one request per second from this process (one limiter
+shared by every caller, threads and event loops included, spacing each request from the previous
+answer), a User-Agent naming the app and a contact, and a 503 (the rate limit, or an overloaded server)
+retried once after a pause. Cover art is not fetched: the release says whether the Cover Art Archive
+has a front image, and the Tracklist carries its URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from bot.sources.names import core_title, normalize_title
+from bot.sources.tracklists import AlbumNotFoundError, Track, Tracklist, TracklistError, TracklistOptions
+
+log = logging.getLogger(__name__)
+
+MIN_INTERVAL_S = 1.0  # MusicBrainz allows one request per second per client
+_POLL_S = 0.05  # how often a waiting request looks again while another is in flight
+_SEARCH_LIMIT = 25
+# Release-group secondary types that are not the artist's album as released (a compilation, a live
+# recording...). They are only chosen when nothing else matches (someone asked for a live album).
+_NOT_THE_ALBUM = frozenset({"compilation", "live", "remix", "dj-mix", "interview", "spokenword", "demo"})
+# Words in a title that mark a later edition rather than the original one.
+_LATER_EDITION = re.compile(r"\b(deluxe|expanded|anniversary|remaster(ed)?|bonus|special edition|edition)\b")
+
+
+class _Limiter:
+    """One request at a time, each sent at least ``interval`` seconds after the previous answer arrived.
+
+    Counting from the previous answer (not the previous send) keeps the gap as MusicBrainz measures it
+    at least ``interval`` however long a request spent connecting. The state sits behind a thread lock
+    that is never held across an ``await``, and waiting is ``asyncio.sleep``: so no event loop blocks,
+    and ``training collect`` (one ``asyncio.run`` per worker thread) shares the same budget.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._busy = False
+        self._next = 0.0
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                if not self._busy and now >= self._next:
+                    self._busy = True
+                    break
+                wait = _POLL_S if self._busy else self._next - now
+            await asyncio.sleep(wait)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy = False
+                self._next = time.monotonic() + self._interval
+
+
+_LIMITER = _Limiter(MIN_INTERVAL_S)
+
+
+async def musicbrainz_tracklist(
+    artist: str, album: str, options: TracklistOptions, session: aiohttp.ClientSession
+) -> Tracklist:
+    """Find the album's original release on MusicBrainz and return every track of every disc in order.
+
+    Raises
+    ------
+    AlbumNotFoundError
+        No release of that title by that artist.
+    TracklistError
+        MusicBrainz is unreachable, busy twice in a row, refused us, or sent something unreadable.
+    """
+    query = f'release:"{_lucene(album)}" AND artist:"{_lucene(artist)}"'
+    found = await _get(session, options, "/ws/2/release/", {"query": query, "limit": str(_SEARCH_LIMIT)})
+    candidate = choose_release(found.get("releases") or [], artist, album)
+    if candidate is None:
+        raise AlbumNotFoundError(f"MusicBrainz has no album “{album}” by {artist}.")
+    release = await _get(
+        session, options, f"/ws/2/release/{candidate['id']}", {"inc": "recordings+artist-credits"}
+    )
+    tracks = _tracks(release)
+    if not tracks:
+        raise AlbumNotFoundError(f"MusicBrainz lists no tracks for “{album}” by {artist}.")
+    has_front = (release.get("cover-art-archive") or {}).get("front")
+    return Tracklist(
+        artist=_credit(release.get("artist-credit") or candidate.get("artist-credit")) or artist,
+        album=str(release.get("title") or candidate.get("title") or album),
+        tracks=tracks,
+        release_id=str(release.get("id") or candidate["id"]),
+        year=_year(candidate.get("date") or release.get("date")),
+        cover_url=f"{options.coverart_url.rstrip('/')}/release/{candidate['id']}/front-500"
+        if has_front
+        else None,
+        source="musicbrainz",
+    )
+
+
+def choose_release(releases: list[dict[str, Any]], artist: str, album: str) -> dict[str, Any] | None:
+    """The search result that is the album itself, as first released; None when none matches.
+
+    Matching: the release's artist credit equals ``artist`` and its title equals ``album``, both
+    normalized, or equal once bracketed qualifiers such as "(Deluxe Edition)" are dropped. Among those,
+    in order of preference: a release group of primary type Album (then EP, then anything) without
+    secondary types such as Compilation or Live; the exact title asked for; no deluxe/expanded/remaster
+    words in the title; an official release; the earliest date; MusicBrainz's search score.
+    """
+    want_artist, want_title, want_core = normalize_title(artist), normalize_title(album), core_title(album)
+    matches = []
+    for release in releases:
+        title = str(release.get("title") or "")
+        if normalize_title(_credit(release.get("artist-credit"))) != want_artist:
+            continue
+        if normalize_title(title) != want_title and core_title(title) != want_core:
+            continue
+        group = release.get("release-group") or {}
+        primary = str(group.get("primary-type") or "").lower()
+        secondary = {str(t).lower() for t in group.get("secondary-types") or []}
+        matches.append(
+            (
+                {"album": 0, "ep": 1}.get(primary, 2) + (3 if secondary & _NOT_THE_ALBUM else 0),
+                normalize_title(title) != want_title,
+                bool(_LATER_EDITION.search(title.lower())) and not _LATER_EDITION.search(album.lower()),
+                release.get("status") != "Official",
+                str(release.get("date") or "9999"),  # ISO dates sort as text; undated last
+                -int(release.get("score") or 0),
+                release,
+            )
+        )
+    if not matches:
+        return None
+    return min(matches, key=lambda m: m[:-1])[-1]
+
+
+async def _get(
+    session: aiohttp.ClientSession, options: TracklistOptions, path: str, params: dict[str, str]
+) -> dict[str, Any]:
+    """GET a ``/ws/2`` JSON document, spaced by the shared limiter; one retry after a 503."""
+    url = options.musicbrainz_url.rstrip("/") + path
+    headers = {"User-Agent": options.user_agent, "Accept": "application/json"}
+    timeout = aiohttp.ClientTimeout(total=options.timeout)
+    for attempt in (1, 2):
+        try:
+            async with (
+                _LIMITER.slot(),
+                session.get(
+                    url, params={**params, "fmt": "json"}, headers=headers, timeout=timeout
+                ) as response,
+            ):
+                if response.status == 503 and attempt == 1:
+                    log.info("MusicBrainz answered 503 (rate limit or load); retrying once")
+                    continue  # the limiter spaces the retry
+                if response.status == 404:
+                    raise AlbumNotFoundError("MusicBrainz has no such release.")
+                if response.status == 503:
+                    raise TracklistError("MusicBrainz is busy right now. Try again in a minute.")
+                if response.status != 200:
+                    log.warning("MusicBrainz answered %s for %s", response.status, path)
+                    raise TracklistError(f"MusicBrainz answered with an error ({response.status}).")
+                document = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as e:
+            log.info("MusicBrainz request failed: %s", type(e).__name__)
+            raise TracklistError("I couldn't reach MusicBrainz. Try again later.") from None
+        except ValueError:
+            raise TracklistError("MusicBrainz sent an answer I couldn't read.") from None
+        if not isinstance(document, dict):
+            raise TracklistError("MusicBrainz sent an answer I couldn't read.")
+        return document
+    raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def _tracks(release: dict[str, Any]) -> tuple[Track, ...]:
+    """Every track of every medium, media in their ``position`` order, numbered over the whole album."""
+    tracks: list[Track] = []
+    media = sorted(release.get("media") or [], key=lambda m: int(m.get("position") or 0))
+    for disc, medium in enumerate(media, start=1):
+        for track in sorted(medium.get("tracks") or [], key=lambda t: int(t.get("position") or 0)):
+            recording = track.get("recording") or {}
+            title = str(track.get("title") or recording.get("title") or "").strip()
+            if not title:
+                continue
+            length = track.get("length") or recording.get("length")
+            seconds = length / 1000.0 if isinstance(length, int | float) and length > 0 else None
+            tracks.append(Track(title=title, position=len(tracks) + 1, disc=disc, seconds=seconds))
+    return tuple(tracks)
+
+
+def _credit(credits: Any) -> str:
+    """An artist credit as MusicBrainz displays it: each name followed by its join phrase."""
+    if not isinstance(credits, list):
+        return ""
+    return "".join(
+        f"{c.get('name') or ''}{c.get('joinphrase') or ''}" for c in credits if isinstance(c, dict)
+    )
+
+
+def _year(date: Any) -> int | None:
+    match = re.match(r"(\d{4})", str(date or ""))
+    return int(match.group(1)) if match else None
+
+
+def _lucene(text: str) -> str:
+    """``text`` safe inside a quoted Lucene phrase."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')

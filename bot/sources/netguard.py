@@ -1,0 +1,143 @@
+"""Every request yt-dlp makes for us passes one host check, redirects and resolved addresses included.
+
+Checking the link a user pasted is not enough: an allowed page can redirect (HTTP 3xx) anywhere, and a
+name on an allowed list can resolve to a private address. So :func:`guarded_ydl` builds a ``YoutubeDL``
+whose only request handler is yt-dlp's own urllib handler with three checks added:
+
+- each request's URL, before it is sent (this covers the URLs extractors and downloaders ask for);
+- each redirect target, before it is followed (urllib follows 3xx inside one ``open`` call);
+- each IP address, just before the socket connects to it: after DNS, so a name cannot smuggle in a
+  private address, and on the address actually used, so there is no gap between check and use.
+
+yt-dlp's other handlers (requests, curl_cffi, websockets) are left out: YouTube works over urllib, and
+one handler means one place to guard. The handler classes come from yt-dlp's private modules
+(``yt_dlp.networking._urllib``, ``_helper``); tests/test_netguard.py fails loudly if they change.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import yt_dlp
+from yt_dlp.networking._helper import _socket_connect, create_connection
+from yt_dlp.networking._urllib import HTTPHandler, RedirectHandler, UrllibRH  # private: see the docstring
+from yt_dlp.networking.exceptions import TransportError
+
+
+class BlockedRequestError(TransportError):
+    """yt-dlp was about to contact a host or address we do not allow.
+
+    A TransportError: yt-dlp's request director re-raises it as it is (another exception type would be
+    logged as a yt-dlp bug and hidden inside NoSupportingHandlers), extractors report it as a network
+    failure, and it is not an OSError, so the connection loop stops at the first refused address.
+    """
+
+
+@dataclass(frozen=True)
+class HostPolicy:
+    """Which hosts yt-dlp may contact, and whether loopback addresses are allowed (tests only)."""
+
+    hosts: tuple[str, ...]
+    allow_loopback: bool = False
+
+    def allows_host(self, host: str) -> bool:
+        """True when ``host`` is one of ``hosts`` or a subdomain of one (case and a final dot ignored)."""
+        host = host.lower().rstrip(".")
+        return any(host == allowed or host.endswith("." + allowed) for allowed in self.hosts)
+
+    def allows_address(self, address: str) -> bool:
+        """False for loopback (unless allowed), private, link-local, multicast, reserved, unspecified IPs."""
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if ip.is_loopback:
+            return self.allow_loopback
+        # is_global is False for private, link-local, shared (CGNAT), reserved and unspecified ranges.
+        return ip.is_global and not ip.is_multicast
+
+    def check_url(self, url: str) -> None:
+        """Raise BlockedRequestError unless ``url`` is http(s) on an allowed host (and not a refused IP)."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.scheme.lower() not in ("http", "https") or not self.allows_host(host):
+            raise BlockedRequestError(f"request to a host that is not allowed: {host or url[:80]!r}")
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return  # a name: its addresses are checked when the socket connects
+        if not self.allows_address(host):
+            raise BlockedRequestError(f"request to a refused address: {host}")
+
+
+def guarded_ydl(params: dict[str, Any], policy: HostPolicy) -> yt_dlp.YoutubeDL:
+    """A ``YoutubeDL`` with ``params`` whose every request, redirect and connection obeys ``policy``."""
+    return _GuardedYoutubeDL(params, policy)
+
+
+class _GuardedYoutubeDL(yt_dlp.YoutubeDL):
+    def __init__(self, params: dict[str, Any], policy: HostPolicy) -> None:
+        self._policy = policy
+        super().__init__(params)
+
+    @functools.cached_property
+    def _request_director(self) -> Any:
+        director = self.build_request_director([GuardedUrllibRH])
+        for handler in director.handlers.values():
+            handler.policy = self._policy
+        return director
+
+
+class GuardedUrllibRH(UrllibRH):
+    """yt-dlp's urllib handler with the policy's checks on requests, redirects and connections."""
+
+    policy: HostPolicy
+
+    def _send(self, request: Any) -> Any:
+        self.policy.check_url(request.url)
+        return super()._send(request)
+
+    def _create_instance(self, proxies: Any, cookiejar: Any, legacy_ssl_support: Any = None) -> Any:
+        opener = super()._create_instance(proxies, cookiejar, legacy_ssl_support)
+        # Swap the classes of yt-dlp's own handler instances for subclasses that add the checks: the
+        # opener looks methods up by name at call time, and yt-dlp's construction code stays its own.
+        for handler in opener.handlers:
+            if type(handler) is RedirectHandler:
+                handler.__class__ = _GuardedRedirectHandler
+            elif type(handler) is HTTPHandler:
+                handler.__class__ = _GuardedHTTPHandler
+            handler.policy = self.policy
+        return opener
+
+
+class _GuardedRedirectHandler(RedirectHandler):
+    policy: HostPolicy
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        self.policy.check_url(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class _GuardedHTTPHandler(HTTPHandler):
+    policy: HostPolicy
+
+    def do_open(self, http_class: Callable[..., Any], req: Any, **kwargs: Any) -> Any:
+        def make_connection(*args: Any, **kw: Any) -> Any:
+            connection = http_class(*args, **kw)
+            connect = functools.partial(create_connection, _create_socket_func=self._connect)
+            connection._create_connection = connect
+            return connection
+
+        return super().do_open(make_connection, req, **kwargs)
+
+    def _connect(self, ip_addr: tuple[Any, ...], timeout: Any, source_address: Any) -> socket.socket:
+        """Connect to one address getaddrinfo gave, unless the policy refuses it."""
+        address = ip_addr[4][0]
+        if not self.policy.allows_address(address):
+            raise BlockedRequestError(f"connection to a refused address: {address}")
+        return _socket_connect(ip_addr, timeout, source_address)
