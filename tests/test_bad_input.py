@@ -129,3 +129,26 @@ async def test_file_names_never_become_paths(harness: Harness) -> None:
     written = [p.name for p in harness.scratch.parent.rglob("*")]
     assert not [n for n in written if "passwd" in n or "evil" in n or "\0" in n], written
     assert not await asyncio.to_thread(Path("/tmp/needle-evil.mp3").exists)
+
+
+async def test_an_unexpected_error_after_the_defer_is_private_and_logged(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bug, not bad input: the one path whose message is not a UserFacingError's. The only injected
+    # fault of the module, since no real input reaches it.
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(harness.bot.service, "rate_upload", broken)
+    fake = harness.fake
+    start = len(harness.logs)
+    attachment = fake.add_attachment("bug.wav", song_bytes(5.0, seed=180), "audio/wav")
+    inter = await fake.slash_command("rate", {"file": attachment})
+    reply = await inter.wait_reply(timeout=10)
+    assert "Something went wrong on my side" in str(reply.embeds) and "a bug" not in str(reply.embeds)
+    assert reply.ephemeral and inter.shown_to_channel() == []
+    errors = [r for r in harness.logs[start:] if r.levelno >= logging.ERROR]
+    (error,) = errors  # logged once, with the traceback the owner needs
+    assert error.getMessage() == "command rate failed"
+    assert error.exc_info and isinstance(error.exc_info[1].original, RuntimeError)
+    harness.logs[start:] = [r for r in harness.logs[start:] if r not in errors]  # expected: consumed
