@@ -40,7 +40,8 @@ class NeedleTree(app_commands.CommandTree):
         embed = replies.error_embed(message)
         if interaction.response.is_done():
             if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
-                with contextlib.suppress(discord.NotFound):  # already gone: the followup is new anyway
+                # Gone already: the followup is a new message anyway. Any other failure: still answer.
+                with contextlib.suppress(discord.HTTPException):
                     await interaction.delete_original_response()
             await interaction.followup.send(embed=embed, ephemeral=True)
         else:
