@@ -158,6 +158,9 @@ CASES: tuple[Case, ...] = (
     # Refused before any work (no defer, no download): an immediate private answer.
     Case("no-input", "/rate with neither a file nor a link", lambda h: h.fake.slash_command("rate"),
          "refused", "give me a song", before_defer=True),
+    Case("both", "/rate with a file and a link", lambda h: h.fake.slash_command(
+        "rate", {"file": h.fake.add_attachment("a.wav", song_bytes(5.0, seed=113), "audio/wav"),
+                 "url": h.media.url("a.wav")}), "refused", "one song at a time", before_defer=True),
     Case("zero-bytes", "an empty file named .mp3", upload("nothing.mp3", lambda: b"", "audio/mpeg"),
          "refused", "empty", before_defer=True),
     Case("image", "a PNG image", upload("cover.png", lambda: PNG, "image/png"),
