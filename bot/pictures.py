@@ -1,21 +1,38 @@
-"""The rating picture: the song's mel spectrogram beside the score distribution, as PNG bytes.
+"""The rating picture: the song's spectrogram over its section scores, beside the score and its evidence.
+
+Left, the mel spectrogram (time in m:ss, pitch in Hz) and under it, on the same time axis, the score of
+each ~30-second section (songs with two sections or more, i.e. from 40 s; every song of a minute has
+them), with the song's own score as a dashed line. Right, the song's score and the evidence behind it:
+the genres heard, with their probabilities and the mean score Fantano gives each genre. The bridge
+model's expected score is exactly the probability-weighted mean of those genre means (the rest of the
+genres are one "other genres" row), and the score shown is that expected score calibrated: so what is
+drawn is centred on the score. No distribution over scores is drawn: the model's raw one is a mixture of
+Fantano's per-genre histograms whose tallest bar is 7 for nearly every input.
 
 Pure and synchronous; it runs inside an audio worker process, so it never imports discord and never
 touches pyplot's global figure registry (each call builds its own ``Figure`` on its own Agg canvas).
 """
 
-import io
-import warnings
-from collections.abc import Sequence
+from __future__ import annotations
 
+import io
+from collections.abc import Sequence
+from functools import cache
+
+import librosa
 import numpy as np
+from matplotlib import colormaps, font_manager
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ft2font import FT2Font
+from matplotlib.text import Text
+from matplotlib.ticker import FuncFormatter, MultipleLocator
 
-from model.scorer import N_SCORES
+from model.features import N_MELS, SAMPLE_RATE
+from model.scorer import GENRE_MIN_SHARE, N_SCORES, Rating, SectionRating, genre_display_name
 
-N_MELS = 128
-WIDTH_IN, HEIGHT_IN, DPI = 10.0, 4.0, 100  # 1000 x 400 px
+WIDTH_IN, HEIGHT_IN, DPI = 10.0, 4.5, 100  # 1000 x 450 px
 DB_FLOOR = -80.0  # dB below the loudest bin; quieter bins all render as black
 
 BACKGROUND = "#2b2d31"  # Discord's dark-theme embed background, so the picture blends in
@@ -24,59 +41,135 @@ TEXT = "#dbdee1"
 MUTED = "#80848e"
 BAR = "#4e5058"
 HIGHLIGHT = "#f0b232"
+SCORE_COLOURS = colormaps["RdYlGn"]  # section score 1 (red) .. 10 (green)
 TITLE_CHARS = 90
+TIME_STEPS_S = (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 3600)
+MIN_LABEL_PX = 14  # a timeline bar narrower than this gets no number
+PITCH_TICKS_HZ = (100, 500, 1000, 2000, 5000, 10000)
+OTHER_GENRES = "other genres"
+MIN_OTHER_SHARE = 0.005  # a smaller remainder is not worth a row (nor a stable average)
+# Fonts tried in order for every text; characters none of them has are dropped (never drawn as boxes).
+FONT_PREFERENCE = ("DejaVu Sans", "Noto Sans", "Noto Sans CJK JP", "Noto Sans Symbols 2", "Noto Emoji")
 
 
 def render_rating_png(
-    mel_db: np.ndarray, distribution: Sequence[float], score: int, *, title: str | None = None
+    mel_db: np.ndarray,
+    rating: Rating,
+    sections: Sequence[SectionRating] = (),
+    *,
+    start_s: float,
+    end_s: float,
+    title: str | None = None,
 ) -> bytes:
-    """Render the spectrogram and the score distribution side by side.
+    """The reply's picture as PNG bytes; see :func:`rating_figure` for the parameters."""
+    fig = rating_figure(mel_db, rating, sections, start_s=start_s, end_s=end_s, title=title)
+    buf = io.BytesIO()
+    # No "Software" chunk: the same inputs then give the same bytes across matplotlib patch versions.
+    FigureCanvasAgg(fig).print_png(buf, metadata={"Software": None})
+    fig.clear()
+    return buf.getvalue()
+
+
+def rating_figure(
+    mel_db: np.ndarray,
+    rating: Rating,
+    sections: Sequence[SectionRating] = (),
+    *,
+    start_s: float,
+    end_s: float,
+    title: str | None = None,
+) -> Figure:
+    """Build the rating picture (1000 x 450 px at its DPI).
 
     Parameters
     ----------
     mel_db : np.ndarray
         Log-mel spectrogram, shape (128, T) with T >= 1, in dB relative to the loudest bin (values <= 0).
-    distribution : Sequence[float]
-        11 probabilities for the scores 0..10.
-    score : int
-        The chosen score (0..10), highlighted among the bars.
+    rating : Rating
+        The song's rating: its score is the one shown, its genres (and genre means) the evidence.
+    sections : Sequence[SectionRating]
+        The song's sections, rated one by one; drawn as a timeline when there are two or more.
+    start_s, end_s : float
+        Where the analysed audio starts and ends in the file, in seconds (the spectrogram's time span).
     title : str, optional
         Shown above the picture (the song title), clipped to one line.
 
     Returns
     -------
-    bytes
-        A 1000 x 400 px PNG.
+    Figure
+        Its axes are labelled "spectrogram", "timeline" (when drawn) and "evidence"; the score text has
+        gid "score", so tests can read what is drawn.
 
     Raises
     ------
     ValueError
-        When a shape or the score is out of range.
+        When a shape, the score or the time span is out of range.
     """
     mel = _checked_mel(mel_db)
-    probs = _checked_distribution(distribution)
-    if not 0 <= int(score) <= 10 or int(score) != score:
-        raise ValueError(f"score must be an integer 0..10, got {score!r}")
+    if not 1 <= rating.score <= N_SCORES - 1:
+        raise ValueError(f"score must be an integer 1..10, got {rating.score!r}")
+    if not (np.isfinite(start_s) and np.isfinite(end_s) and end_s > start_s):
+        raise ValueError(f"the time span must be finite and not empty, got {start_s}..{end_s}")
 
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor=BACKGROUND)
-    canvas = FigureCanvasAgg(fig)
-    top = 0.84 if title else 0.92
-    grid = fig.add_gridspec(1, 2, width_ratios=(7, 3), left=0.04, right=0.985, bottom=0.1, top=top,
-                            wspace=0.1)
-    _draw_spectrogram(fig.add_subplot(grid[0, 0]), mel)
-    _draw_distribution(fig.add_subplot(grid[0, 1]), probs, int(score))
-    if title:
-        fig.text(0.04, 0.93, _one_line(title), color=TEXT, fontsize=13, fontweight="bold",
-                 va="center", ha="left", parse_math=False)
+    fonts = _fonts()
+    clean_title = _drawable(_one_line(title or ""), fonts)
+    top = 0.85 if clean_title else 0.92
+    timeline = len(sections) >= 2
+    grid = fig.add_gridspec(2 if timeline else 1, 2, width_ratios=(7, 3), height_ratios=(4, 1) if timeline
+                            else None, left=0.06, right=0.985, bottom=0.1, top=top, wspace=0.2,
+                            hspace=0.08)  # fmt: skip
+    spectrogram = fig.add_subplot(grid[0, 0], label="spectrogram")
+    _draw_spectrogram(spectrogram, mel, start_s, end_s)
+    if timeline:
+        strip = fig.add_subplot(grid[1, 0], sharex=spectrogram, label="timeline")
+        _draw_timeline(strip, sections, rating.score, fonts)
+        spectrogram.tick_params(labelbottom=False)
+    _draw_evidence(fig.add_subplot(grid[:, 1], label="evidence"), rating, fonts)
+    if clean_title:
+        text = fig.text(0.06, 0.935, clean_title, color=TEXT, fontsize=13, fontweight="bold", va="center",
+                        ha="left", parse_math=False, family=fonts)  # fmt: skip
+        _fit(text, spectrogram.get_position().x1 * WIDTH_IN * DPI - text.get_position()[0] * WIDTH_IN * DPI)
+    return fig
 
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        # Titles come from users (emoji, CJK); a missing glyph draws as a box, which is fine, not a warning.
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        # No "Software" chunk: the same inputs then give the same bytes across matplotlib patch versions.
-        canvas.print_png(buf, metadata={"Software": None})
-    fig.clear()
-    return buf.getvalue()
+
+def _fit(text: Text, max_px: float) -> None:
+    """Shorten ``text`` (ending it with an ellipsis) until it is at most ``max_px`` wide."""
+    renderer = FigureCanvasAgg(text.figure).get_renderer()
+    full = text.get_text()
+    low, high = 0, len(full)  # the longest prefix that fits lies in [low, high]
+    if text.get_window_extent(renderer).width <= max_px:
+        return
+    while low < high:
+        mid = (low + high + 1) // 2
+        text.set_text(full[:mid].rstrip() + "…")
+        if text.get_window_extent(renderer).width <= max_px:
+            low = mid
+        else:
+            high = mid - 1
+    text.set_text(full[:low].rstrip() + "…")
+
+
+def evidence_rows(rating: Rating) -> list[tuple[str, float, float | None]]:
+    """The genre rows drawn as evidence: (display name, probability, Fantano's mean score or None).
+
+    The top genre and any other above GENRE_MIN_SHARE, then the remaining probability as one
+    "other genres" row whose mean makes the probability-weighted mean of all rows the rating's expected
+    score (the bridge model's expected score is exactly that mixture of genre means).
+    """
+    known = len(rating.genre_means) == len(rating.genres)
+    rows: list[tuple[str, float, float | None]] = [
+        (genre_display_name(label), p, rating.genre_means[i] if known else None)
+        for i, (label, p) in enumerate(rating.genres)
+        if i == 0 or p >= GENRE_MIN_SHARE
+    ]
+    rest = 1.0 - sum(p for _, p, _ in rows)
+    if rows and rest >= MIN_OTHER_SHARE:
+        other = None
+        if known:
+            other = (rating.expected - sum(p * m for _, p, m in rows)) / rest  # type: ignore[operator]
+        rows.append((OTHER_GENRES, rest, other))
+    return rows
 
 
 def _checked_mel(mel_db: np.ndarray) -> np.ndarray:
@@ -87,13 +180,32 @@ def _checked_mel(mel_db: np.ndarray) -> np.ndarray:
     return np.nan_to_num(mel, nan=DB_FLOOR, posinf=0.0, neginf=DB_FLOOR)
 
 
-def _checked_distribution(distribution: Sequence[float]) -> np.ndarray:
-    probs = np.asarray(distribution, dtype=np.float64)
-    if probs.shape != (N_SCORES,):
-        raise ValueError(f"distribution must hold {N_SCORES} probabilities (scores 0..10), got {probs.shape}")
-    if not np.all(np.isfinite(probs)) or np.any(probs < 0):
-        raise ValueError("distribution must hold finite, non-negative probabilities")
-    return probs
+@cache
+def _fonts() -> tuple[str, ...]:
+    """The installed families of FONT_PREFERENCE, in order (matplotlib falls back along the list)."""
+    found = []
+    for family in FONT_PREFERENCE:
+        try:
+            font_manager.findfont(family, fallback_to_default=False)
+        except ValueError:
+            continue
+        found.append(family)
+    return tuple(found) or ("DejaVu Sans",)
+
+
+@cache
+def _charmap(fonts: tuple[str, ...]) -> frozenset[int]:
+    """Code points some font in ``fonts`` can draw."""
+    codes: set[int] = set()
+    for family in fonts:
+        codes.update(FT2Font(font_manager.findfont(family)).get_charmap())
+    return frozenset(codes)
+
+
+def _drawable(text: str, fonts: tuple[str, ...]) -> str:
+    """``text`` without the characters no font can draw (emoji, scripts with no font installed)."""
+    charmap = _charmap(fonts)
+    return " ".join("".join(c for c in text if ord(c) in charmap or c.isspace()).split())
 
 
 def _one_line(text: str) -> str:
@@ -101,36 +213,93 @@ def _one_line(text: str) -> str:
     return flat if len(flat) <= TITLE_CHARS else flat[: TITLE_CHARS - 1] + "…"
 
 
-def _draw_spectrogram(ax, mel: np.ndarray) -> None:
+def _clock(seconds: float, _position: object = None) -> str:
+    """m:ss, e.g. 3:05."""
+    minutes, secs = divmod(round(float(seconds)), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def _mel_row(hz: float) -> float:
+    """Where a frequency sits on the spectrogram's y axis (row i spans [i, i + 1]).
+
+    librosa's mel filter i peaks at the (i + 1)-th of n_mels + 2 points evenly spaced in mel from 0 Hz
+    to the Nyquist frequency.
+    """
+    top = librosa.hz_to_mel(SAMPLE_RATE / 2)
+    return float(librosa.hz_to_mel(hz) / top * (N_MELS + 1) - 0.5)
+
+
+def _hz_label(hz: float) -> str:
+    return f"{hz / 1000:g} kHz" if hz >= 1000 else f"{hz:g} Hz"
+
+
+def _draw_spectrogram(ax: Axes, mel: np.ndarray, start_s: float, end_s: float) -> None:
     ax.set_facecolor(PANEL)
     ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", vmin=DB_FLOOR, vmax=0.0,
-              interpolation="nearest", extent=(0.0, 100.0, 0.0, float(N_MELS)))
-    ax.set_xticks([0, 25, 50, 75, 100], labels=["0%", "25%", "50%", "75%", "100%"])
-    ax.set_yticks([])
-    ax.set_ylabel("low  ←  pitch  →  high", color=MUTED, fontsize=9)
+              interpolation="nearest", extent=(start_s, end_s, 0.0, float(N_MELS)))  # fmt: skip
+    _time_axis(ax, end_s - start_s)
+    ax.set_yticks([_mel_row(hz) for hz in PITCH_TICKS_HZ], labels=[_hz_label(hz) for hz in PITCH_TICKS_HZ])
     ax.set_title("what I heard", color=MUTED, fontsize=10, loc="left")
     _style_axes(ax)
 
 
-def _draw_distribution(ax, probs: np.ndarray, score: int) -> None:
-    scores = np.arange(N_SCORES)
-    colours = [HIGHLIGHT if s == score else BAR for s in scores]
-    ax.set_facecolor(BACKGROUND)
-    ax.barh(scores, probs, color=colours, height=0.75)
-    ticks = ax.set_yticks(scores, labels=[str(s) for s in scores])
-    ticks[score].label1.set(color=HIGHLIGHT, fontweight="bold")
-    ax.set_ylim(-0.6, N_SCORES - 0.4)
-    peak = float(probs.max()) if probs.max() > 0 else 1.0
-    ax.set_xlim(0.0, peak * 1.35)  # room for the label beside the highlighted bar
-    ax.set_xticks([])
-    ax.text(probs[score] + peak * 0.03, score, f"{probs[score]:.0%}", color=HIGHLIGHT, va="center",
-            fontsize=9, fontweight="bold")
-    ax.set_title(f"{score}/10", color=HIGHLIGHT, fontsize=14, fontweight="bold", loc="left")
+def _time_axis(ax: Axes, span_s: float) -> None:
+    """Ticks every TIME_STEPS_S step that leaves at most 7 of them over ``span_s``, read as m:ss."""
+    step = next((s for s in TIME_STEPS_S if span_s / s <= 7), TIME_STEPS_S[-1])
+    ax.xaxis.set_major_locator(MultipleLocator(step))
+    ax.xaxis.set_major_formatter(FuncFormatter(_clock))
+
+
+def _draw_timeline(ax: Axes, sections: Sequence[SectionRating], score: int, fonts: tuple[str, ...]) -> None:
+    """One bar per section, as high as its score, coloured by it; the song's score as a dashed line."""
+    ax.set_facecolor(PANEL)
+    starts = np.array([s.start_s for s in sections])
+    widths = np.array([s.end_s - s.start_s for s in sections])
+    scores = np.array([s.rating.score for s in sections])
+    ax.bar(starts, scores, width=widths, align="edge", color=SCORE_COLOURS((scores - 1) / 9),
+           edgecolor=PANEL, linewidth=1.5)  # fmt: skip
+    px_per_s = ax.get_position().width * WIDTH_IN * DPI / (sections[-1].end_s - starts[0])
+    for start, width, value in zip(starts, widths, scores, strict=True):
+        if width * px_per_s < MIN_LABEL_PX:  # long songs: too many sections to number each
+            continue
+        ax.text(start + width / 2, value - 0.6, str(value), color=PANEL, fontsize=8, fontweight="bold",
+                ha="center", va="top", family=fonts)  # fmt: skip
+    ax.axhline(score, color=HIGHLIGHT, linestyle="--", linewidth=1.2, gid="song-score", zorder=3)
+    ax.set_ylim(0.0, N_SCORES - 0.5)
+    ax.set_yticks([score], labels=[str(score)])
+    ax.get_yticklabels()[0].set(color=HIGHLIGHT, fontweight="bold")
+    ax.set_ylabel("by part", color=MUTED, fontsize=8)
     _style_axes(ax)
-    ax.tick_params(axis="y", length=0)
 
 
-def _style_axes(ax) -> None:
+def _draw_evidence(ax: Axes, rating: Rating, fonts: tuple[str, ...]) -> None:
+    ax.set_facecolor(BACKGROUND)
+    ax.set_title(f"{rating.score}/10", color=HIGHLIGHT, fontsize=20, fontweight="bold", loc="left",
+                 gid="score", family=fonts, pad=22)  # fmt: skip
+    rows = evidence_rows(rating)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    _style_axes(ax)
+    if not rows:
+        return
+    names = [name for name, _, _ in rows]
+    probs = np.array([p for _, p, _ in rows])
+    positions = np.arange(len(rows))[::-1]  # best first, from the top
+    width = max(float(probs.max()), 1e-9) / 0.5  # the longest bar takes half the panel, text the rest
+    ax.barh(positions, probs, color=[HIGHLIGHT, *[BAR] * (len(rows) - 1)], height=0.6)
+    for y, name, p, mean in zip(positions, names, probs, [m for _, _, m in rows], strict=True):
+        ax.text(0.0, y + 0.42, _drawable(name, fonts), color=TEXT, fontsize=9, va="bottom", family=fonts)
+        detail = f"{p:.0%}" + (f" · avg {mean:.1f}" if mean is not None else "")
+        ax.text(p + 0.02 * width, y, detail, color=MUTED, fontsize=8, va="center", family=fonts)
+    ax.set_xlim(0.0, width)
+    ax.set_ylim(-0.6, len(rows) - 0.1)
+    ax.text(0.0, 1.02, "sounds like", color=MUTED, fontsize=9, transform=ax.transAxes, va="bottom")
+    if any(mean is not None for _, _, mean in rows):
+        ax.text(0.0, -0.03, "avg: Fantano's mean score for the genre", color=MUTED, fontsize=8,
+                transform=ax.transAxes, va="top")  # fmt: skip
+
+
+def _style_axes(ax: Axes) -> None:
     ax.tick_params(colors=MUTED, labelsize=8)
     for spine in ax.spines.values():
         spine.set_visible(False)

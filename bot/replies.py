@@ -26,6 +26,7 @@ from typing import Any
 import discord
 
 from bot.store import HistoryRow, SongRecord
+from model.scorer import GENRE_MIN_SHARE, Rating, genre_display_name
 
 # Discord's embed limits (characters).
 TITLE_LIMIT = 256
@@ -35,7 +36,6 @@ FOOTER_LIMIT = 2048
 TOTAL_LIMIT = 6000
 URL_LIMIT = 2048  # a bad embed url makes Discord reject the whole message, so pass only sane http(s) ones
 LIST_TITLE_CHARS = 80  # per row of /history and /top
-GENRE_MIN_SHARE = 0.05  # genres below this (other than the top one) are noise, not "sounds like"
 
 ERROR_COLOUR = discord.Colour(0xED4245)
 LIST_COLOUR = discord.Colour(0x5865F2)
@@ -115,7 +115,6 @@ SIGN_OFFS: tuple[str, ...] = (
     "Your ears may vary. Just my opinion.",
     "Forever and always, just my opinion.",
 )
-GENRE_NAMES = {"hiphop": "hip hop"}  # GTZAN spells it as one word
 
 
 def verdict(score: int, expected: float | None = None, thresholds: Sequence[float] | None = None) -> str:
@@ -259,7 +258,7 @@ def rating_embed(
     )
     if rating.genres:
         embed.add_field(
-            name="Sounds like", value=clip(_genres_text(rating.genres), FIELD_VALUE_LIMIT), inline=False
+            name="Sounds like", value=clip(_genres_text(rating), FIELD_VALUE_LIMIT), inline=False
         )
     embed.set_footer(text=clip(_footer_text(song.seconds, song.truncated, cached), FOOTER_LIMIT))
     if picture:
@@ -273,9 +272,16 @@ def _safe_url(url: str | None) -> str | None:
     return None
 
 
-def _genres_text(genres: Sequence[tuple[str, float]]) -> str:
-    (top, top_p), *rest = genres
+def _genres_text(rating: Rating) -> str:
+    """The genres heard, e.g. "**hip hop** to me (62%), a genre Melon averages 6.0 on" and the runners-up.
+
+    The average is Fantano's mean score for the top genre (the evidence the score rests on); ratings
+    cached before genre means were kept say only the genre.
+    """
+    (top, top_p), *rest = rating.genres
     text = f"**{_genre_name(top)}** to me ({top_p:.0%})"
+    if rating.genre_means:
+        text += f", a genre Melon averages {rating.genre_means[0]:.1f} on"
     others = [f"{_genre_name(label)} ({p:.0%})" for label, p in rest if p >= GENRE_MIN_SHARE]
     if others:
         text += "\nwith a bit of " + ", ".join(others)
@@ -283,7 +289,7 @@ def _genres_text(genres: Sequence[tuple[str, float]]) -> str:
 
 
 def _genre_name(label: str) -> str:
-    return discord.utils.escape_markdown(GENRE_NAMES.get(label, label.replace("_", " ")))
+    return discord.utils.escape_markdown(genre_display_name(label))
 
 
 def _footer_text(seconds: float, truncated: bool, cached: bool) -> str:
@@ -425,7 +431,7 @@ def rating_text(song: SongRecord, *, cached: bool, thresholds: Sequence[float] |
         quip(song.key, rating.score),
     ]
     if rating.genres:
-        lines.append(f"Sounds like: {_genres_text(rating.genres)}")
+        lines.append(f"Sounds like: {_genres_text(rating)}")
     lines.append(_footer_text(song.seconds, song.truncated, cached))
     return "\n".join(lines)
 
@@ -443,7 +449,8 @@ def rating_json(
     Returns
     -------
     dict[str, Any]
-        Title, key, url, the rating's fields, verdict, quip, seconds, truncated and cached.
+        Title, key, url, the rating's fields, verdict, quip, seconds, truncated, cached, and the sections
+        (start and end in seconds of the file, score, top genre).
     """
     rating = song.rating
     return {
@@ -456,4 +463,13 @@ def rating_json(
         "seconds": song.seconds,
         "truncated": song.truncated,
         "cached": cached,
+        "sections": [
+            {
+                "start": section.start_s,
+                "end": section.end_s,
+                "score": section.rating.score,
+                "genre": section.rating.genres[0][0] if section.rating.genres else None,
+            }
+            for section in song.sections
+        ],
     }

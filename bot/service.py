@@ -281,14 +281,17 @@ class RatingService:
                 features = await self._featurize(source)
                 timings["features"] = time.perf_counter() - mark
             mark = time.perf_counter()
-            rating = scorer.rate(features.values)
+            rating = scorer.rate(features.values, features.variances)
+            sections = scorer.rate_sections(features.sections)
             # Only a link's title (the source's) goes into the picture: it is cached and shown to everyone who
             # sends the same audio, and a file name is its first uploader's own.
             picture = await self.jobs.run(
-                render, features.mel_db, rating.distribution, rating.score, title if url else None
+                render, features.mel_db, rating, sections, features.seconds, title if url else None
             )
             timings["score+picture"] = time.perf_counter() - mark
-        song = SongRecord(key, title or key, url, rating, features.seconds, features.truncated, picture)
+        song = SongRecord(
+            key, title or key, url, rating, features.seconds, features.truncated, picture, sections
+        )
         await self.store.record(song, user_id=requester.user_id, guild_id=requester.guild_id, cached=False)
         log.info(
             "rated %s: %d/10 in %.2f s (%s)",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from model.scorer import Rating
+from model.scorer import Rating, SectionRating
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,10 @@ MIGRATIONS: Sequence[str] = (
     CREATE INDEX ratings_by_user ON ratings (user_id, rated_at);
     CREATE INDEX ratings_by_guild ON ratings (guild_id, song_key);
     """,
+    # The ratings of each ~30-s section (a JSON list of SectionRating dicts); songs cached before have none.
+    """
+    ALTER TABLE songs ADD COLUMN sections TEXT NOT NULL DEFAULT '[]';
+    """,
     # The title each asker gave (a file's name is its uploader's), shown in their /history and /top.
     "ALTER TABLE ratings ADD COLUMN title TEXT;",
 )
@@ -66,6 +70,7 @@ class SongRecord:
     seconds: float
     truncated: bool
     picture: bytes
+    sections: tuple[SectionRating, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,16 +148,17 @@ class Store:
             None when this model has not rated it.
         """
         async with self._db.execute(
-            "SELECT key, title, url, rating, seconds, truncated, picture FROM songs"
+            "SELECT key, title, url, rating, seconds, truncated, picture, sections FROM songs"
             " WHERE key = ? AND model = ?",
             (key, self.model_id),
         ) as cursor:
             row = await cursor.fetchone()
         if row is None:
             return None
-        key, title, url, rating, seconds, truncated, picture = row
+        key, title, url, rating, seconds, truncated, picture, sections = row
         return SongRecord(
-            key, title, url, Rating.from_dict(json.loads(rating)), seconds, bool(truncated), picture
+            key, title, url, Rating.from_dict(json.loads(rating)), seconds, bool(truncated), picture,
+            tuple(SectionRating.from_dict(s) for s in json.loads(sections)),
         )
 
     async def record(self, song: SongRecord, *, user_id: int, guild_id: int | None, cached: bool) -> None:
@@ -174,7 +180,7 @@ class Store:
             if not cached:
                 await self._db.execute(
                     "INSERT OR REPLACE INTO songs (key, model, title, url, score, expected, rating, seconds,"
-                    " truncated, picture, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " truncated, picture, created_at, sections) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         song.key,
                         self.model_id,
@@ -187,6 +193,7 @@ class Store:
                         int(song.truncated),
                         song.picture,
                         now,
+                        json.dumps([s.to_dict() for s in song.sections]),
                     ),
                 )
             await self._db.execute(

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from model.features import FeatureResult
+    from model.scorer import Rating, SectionRating
 
 _SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -66,8 +67,31 @@ def featurize(source: bytes | str, max_seconds: float, ffmpeg: str | None) -> Fe
     )
 
 
-def render(mel_db: np.ndarray, distribution: Sequence[float], score: int, title: str | None) -> bytes:
-    """The reply's picture (PNG bytes): mel spectrogram beside the score distribution, titled if given."""
-    from bot.pictures import render_rating_png
+def render(
+    mel_db: np.ndarray, rating: Rating, sections: Sequence[SectionRating], seconds: float, title: str | None
+) -> bytes:
+    """The reply's picture: spectrogram and section scores beside the score and its evidence.
 
-    return render_rating_png(mel_db, distribution, score, title=title)
+    Parameters
+    ----------
+    mel_db : np.ndarray
+        The song's (128, T) log-mel picture (FeatureResult.mel_db).
+    rating : Rating
+        The whole song's rating.
+    sections : Sequence[SectionRating]
+        Its sections' ratings, drawn as a timeline when there are two or more.
+    seconds : float
+        Seconds of audio analysed, from OFFSET_S into the file.
+    title : str, optional
+        The song's title, drawn above.
+
+    Returns
+    -------
+    bytes
+        A PNG (see bot.pictures).
+    """
+    from bot.pictures import render_rating_png
+    from model.features import OFFSET_S
+
+    end_s = OFFSET_S + seconds
+    return render_rating_png(mel_db, rating, sections, start_s=OFFSET_S, end_s=end_s, title=title)

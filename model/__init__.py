@@ -9,8 +9,10 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "needlebot
 
 MODEL_DIR = Path(__file__).resolve().parent
 
-# The model's input: the 26 per-song means of the original research, in this order (the `_mean` columns
-# of the GTZAN feature table). Defined here, not in features.py, so serving never has to import librosa.
+# The 26 features of the original research, in this order (the `_mean` columns of the GTZAN feature table):
+# their per-song means are what `needlebot features` prints and the bundled model's input. A model card may
+# also name `<feature>_var` inputs, the per-frame variances (see model.scorer). Defined here, not in
+# features.py, so serving never has to import librosa.
 FEATURE_NAMES: tuple[str, ...] = (
     "chroma_stft",
     "rms",

@@ -1,17 +1,27 @@
-"""Audio -> the 26 per-song features the model is trained on and served.
+"""Audio -> the 26 per-song features the model is trained on and served, their variances, and sections.
 
 The features are the frame means of librosa's chroma_stft, rms, spectral centroid, bandwidth, rolloff,
 zero-crossing rate and 20 MFCCs (librosa defaults: n_fft 2048, hop 512, centered frames, 128 mels) on the
-audio decoded like ``librosa.load(path, offset=1.0, sr=22050)``.
+audio decoded like ``librosa.load(path, offset=1.0, sr=22050)``. Centered frames are padded with
+``pad_mode="reflect"``, librosa's default before 0.10 and what the GTZAN feature table was computed
+with (librosa 0.11 pads with zeros, which moves some MFCC means of a 30-s clip by up to 6 %).
+
+Beside the means, the same pass gives the variances over frames (``ddof=0``; over the whole 12 x T
+matrix for chroma, per coefficient for MFCCs: the GTZAN table's ``_var`` columns) and the means and
+variances of each 30-second section (see :class:`Section`): the sums are only split by frame index.
 
 One pass computes one STFT per block of frames as the audio decodes and accumulates every frame-local
-mean. Two features depend on the whole song, and are settled afterwards without another STFT:
+sum. Two features depend on the whole song, and are settled afterwards without another STFT:
 
 - chroma uses the tuning estimated from every frame's pitch peaks. After the first 48 s the pass
   guesses it and accumulates chroma for the nine tunings around the guess (the final estimate lands
   there in practice); when it does not, a second pass re-reads the decoded signal from a spool file.
 - the MFCCs clip the log-mel 80 dB below its loudest value; the mel rows are spooled and summed once
   that maximum is known.
+
+Both hold for the sections too: a section's chroma uses the whole song's tuning and its MFCCs the whole
+song's 80 dB floor, so section values are exactly means over a slice of the whole song's librosa feature
+matrices (not librosa run on the section's audio alone).
 
 Spools are anonymous temporary files, so memory stays bounded whatever the length.
 """
@@ -27,7 +37,6 @@ from typing import IO
 import librosa
 import numpy as np
 import scipy.fft
-import scipy.fftpack
 from librosa.core.pitch import _parabolic_interpolation
 
 from model import FEATURE_NAMES
@@ -54,6 +63,7 @@ __all__ = [
     "EmptyAudioError",
     "FeatureResult",
     "NotAudioError",
+    "Section",
     "SilentAudioError",
     "TooShortError",
     "extract_features",
@@ -80,6 +90,33 @@ _TUNINGS = np.linspace(-0.5, 0.5, 101)[:-1]
 _TUNING_SPREAD = 4  # candidate tunings each side of the guess
 _GUESS_FRAMES = 2048  # frames (48 s, 8 MB of power spectra held back) the tuning guess is made from
 _WINDOW = librosa.filters.get_window("hann", N_FFT, fftbins=True)  # float64, as librosa.stft uses
+# MFCCs 1..20 of a log-mel column: rows of the orthonormal DCT-II, as librosa.feature.mfcc takes them.
+_DCT = scipy.fft.dct(np.eye(N_MELS), type=2, norm="ortho", axis=0)[:N_MFCC]  # (20, 128) float64
+SECTION_S = 30.0  # the genre network learnt from 30-second GTZAN clips
+MIN_SECTION_S = 10.0  # a shorter last section is merged into the one before it
+_SECTION_SAMPLES = round(SECTION_S * SAMPLE_RATE)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One stretch of a song, about 30 s long: the features over its frames.
+
+    Sections are consecutive 30-second stretches of the analysed audio (frame t, centred at sample
+    t * 512, belongs to section t * 512 // (30 * 22050)); a last one shorter than MIN_SECTION_S is merged
+    into the one before, and a song shorter than one section has one.
+
+    Attributes
+    ----------
+    start_s, end_s : where the section starts and ends, in seconds of the input file (the analysed audio
+        starts OFFSET_S into it).
+    values : shape (26,), float64, FEATURE_NAMES order: means over the section's frames.
+    variances : shape (26,), float64: variances over the section's frames (ddof=0).
+    """
+
+    start_s: float
+    end_s: float
+    values: np.ndarray
+    variances: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -88,13 +125,18 @@ class FeatureResult:
 
     Attributes
     ----------
-    values : shape (26,), float64, in FEATURE_NAMES order.
+    values : shape (26,), float64, in FEATURE_NAMES order: the means over every frame.
+    variances : shape (26,), float64, FEATURE_NAMES order: the variances over every frame (ddof=0; for
+        chroma over all 12 pitch classes of every frame, for MFCCs per coefficient).
+    sections : the song's consecutive ~30-s sections, in order; at least one.
     seconds : seconds of audio analysed (after the 1.0 s offset and the cap).
     truncated : True when the input went on past offset + max_seconds and the rest was not analysed.
     mel_db : (128, T) float32 log-mel (dB relative to its max), averaged in time to at most 512 columns.
     """
 
     values: np.ndarray
+    variances: np.ndarray
+    sections: tuple[Section, ...]
     seconds: float
     truncated: bool
     mel_db: np.ndarray
@@ -151,24 +193,78 @@ def _extract(
         )  # fmt: skip
         first.finish()
         tuning = first.tuning()
-        chroma = first.chroma_mean(tuning)
+        chroma = first.chroma_sums(tuning)
         if chroma is None:
             log.debug("tuning %.2f was not among the guessed candidates; second pass", tuning)
             chroma = _chroma_pass(signal_spool, tuning, block_frames)
         mfcc, mel_db = _mel_pass(mel_spool, first.n_frames, first.mel_max)
-    values = np.concatenate([[chroma], first.frame_means(), mfcc])
-    if not np.all(np.isfinite(values)):
+    # (sections, 26) sums of each per-frame value and of its square, in FEATURE_NAMES order
+    frames = first.frame_sums
+    sums = np.hstack([chroma.sums[:, :1], frames.sums[:, :5], mfcc.sums[:, :N_MFCC]])
+    squares = np.hstack([chroma.sums[:, 1:], frames.sums[:, 5:], mfcc.sums[:, N_MFCC:]])
+    seconds = first.n_samples / SAMPLE_RATE
+    values, variances = _moments(sums.sum(axis=0), squares.sum(axis=0), first.n_frames)
+    if not np.all(np.isfinite(values)) or not np.all(np.isfinite(variances)):
         raise CorruptAudioError("The audio could not be analysed (it decodes to invalid values).")
-    return FeatureResult(values, first.n_samples / SAMPLE_RATE, truncated, mel_db)
+    return FeatureResult(
+        values, variances, _sections(sums, squares, frames.counts, seconds), seconds, truncated, mel_db
+    )
+
+
+def _moments(sums: np.ndarray, squares: np.ndarray, count: float) -> tuple[np.ndarray, np.ndarray]:
+    """Means and variances (ddof=0) from sums of values and of their squares over ``count`` frames."""
+    means = sums / count
+    # E[x^2] - E[x]^2 in float64 loses digits in proportion to E[x^2] / var, a few dozen for these features
+    # (checked against np.var to 1e-4 in the tests); clip the round-off below zero of constant input.
+    return means, np.maximum(squares / count - means**2, 0.0)
+
+
+def _sections(
+    sums: np.ndarray, squares: np.ndarray, counts: np.ndarray, seconds: float
+) -> tuple[Section, ...]:
+    """Sections from per-30-s (sections, 26) sums, merging a last one shorter than MIN_SECTION_S."""
+    n = len(counts)
+    if n > 1 and seconds - SECTION_S * (n - 1) < MIN_SECTION_S:
+        sums, squares, counts = (np.concatenate([a[:-2], a[-2:].sum(axis=0, keepdims=True)])
+                                 for a in (sums, squares, counts))  # fmt: skip
+        n -= 1
+    sections = []
+    for i in range(n):
+        values, variances = _moments(sums[i], squares[i], counts[i])
+        end = seconds if i == n - 1 else SECTION_S * (i + 1)
+        sections.append(Section(OFFSET_S + SECTION_S * i, OFFSET_S + end, values, variances))
+    return tuple(sections)
+
+
+class _SectionSums:
+    """Sums of per-frame values, split by the 30-s section each frame belongs to.
+
+    ``sums`` is (sections, width) float64, ``counts`` the frames per section.
+    """
+
+    def __init__(self, width: int) -> None:
+        self.sums = np.zeros((0, width))
+        self.counts = np.zeros(0)
+
+    def add(self, first_frame: int, values: np.ndarray) -> None:
+        """Accumulate (n, width) values of the frames first_frame .. first_frame + n - 1."""
+        section = np.arange(first_frame, first_frame + len(values)) * HOP // _SECTION_SAMPLES
+        grow = section[-1] + 1 - len(self.sums)
+        if grow > 0:
+            self.sums = np.concatenate([self.sums, np.zeros((grow, self.sums.shape[1]))])
+            self.counts = np.concatenate([self.counts, np.zeros(grow)])
+        starts = np.flatnonzero(np.diff(section, prepend=-1))  # frames are consecutive: runs per section
+        self.sums[section[starts]] += np.add.reduceat(values, starts, axis=0, dtype=np.float64)
+        self.counts[section[starts]] += np.diff(np.append(starts, len(values)))
 
 
 class _Framer:
     """Cut a stream of samples into blocks of centered frames (n_fft 2048, hop 512).
 
-    The signal is padded with n_fft // 2 zeros at each end, as librosa does for centered frames, so
-    frame t covers samples [t * HOP - 1024, t * HOP + 1024). Subclasses get ``_block(seg, head, tail)``:
-    ``seg`` is the padded waveform under the block's frames, ``head``/``tail`` the number of padding
-    samples at its start/end.
+    The signal is padded with n_fft // 2 samples at each end, reflected as ``np.pad(y, 1024,
+    mode="reflect")`` (what librosa's ``pad_mode="reflect"`` amounts to), so frame t covers samples
+    [t * HOP - 1024, t * HOP + 1024). Subclasses get ``_block(seg, head, tail)``: ``seg`` is the padded
+    waveform under the block's frames, ``head``/``tail`` the number of padding samples at its start/end.
     """
 
     def __init__(self, block_frames: int) -> None:
@@ -177,8 +273,10 @@ class _Framer:
         self.n_frames = 0  # frames handed out so far
         # Unprocessed samples: _buf (from padded index _buf_start) followed by the chunks in _pending.
         # Chunks are joined once per block, not once per chunk, which would copy the buffer each time.
-        self._buf = np.zeros(_PAD, np.float32)
-        self._buf_start = 0
+        # The head padding reflects samples 1..1024, so it is prepended once they have arrived.
+        self._buf = np.zeros(0, np.float32)
+        self._buf_start = _PAD
+        self._headed = False
         self._pending: list[np.ndarray] = []
         self._pending_len = 0
 
@@ -187,16 +285,23 @@ class _Framer:
         self.n_samples += len(chunk)
         self._pending.append(chunk.astype(np.float32, copy=False))
         self._pending_len += len(chunk)
-        if len(self._buf) + self._pending_len >= _span(self.block_frames):
+        if len(self._buf) + self._pending_len + (0 if self._headed else _PAD) >= _span(self.block_frames):
             self._join()
-            while len(self._buf) >= _span(self.block_frames):
+            while self._headed and len(self._buf) >= _span(self.block_frames):
                 self._emit(self.block_frames, tail=0)
 
     def finish(self) -> None:
         """Pad the end and process the remaining frames."""
         total = 1 + self.n_samples // HOP
-        self._pending.append(np.zeros(_PAD, np.float32))
         self._join()
+        if not self._headed:  # at most 1024 samples: np.pad reflects them as often as it takes
+            self._buf = np.pad(self._buf, _PAD, mode="reflect")
+            self._buf_start = 0
+            self._headed = True
+        else:
+            # The buffer always holds more than the last 1025 samples: a frame is only emitted once the
+            # samples under the next one (1536 beyond the emitted ones) have arrived.
+            self._buf = np.concatenate([self._buf, self._buf[-2 : -_PAD - 2 : -1]])
         real_end = self.n_samples + _PAD  # padded index where the tail padding starts
         while self.n_frames < total:
             n = min(self.block_frames, total - self.n_frames)
@@ -207,6 +312,10 @@ class _Framer:
         self._buf = np.concatenate([self._buf, *self._pending])
         self._pending = []
         self._pending_len = 0
+        if not self._headed and len(self._buf) > _PAD:
+            self._buf = np.concatenate([self._buf[_PAD:0:-1], self._buf])
+            self._buf_start = 0
+            self._headed = True
 
     def _emit(self, n: int, tail: int) -> None:
         self._block(self._buf[: _span(n)], max(0, _PAD - self._buf_start), tail)
@@ -236,15 +345,17 @@ def _magnitude_spectrogram(seg: np.ndarray) -> np.ndarray:
 class _FirstPass(_Framer):
     """The pass over the decoding audio.
 
-    Spools the signal and the mel rows; accumulates rms, zcr, centroid, bandwidth, rolloff and chroma at
-    the candidate tunings; collects the pitch peaks the tuning is estimated from.
+    Spools the signal and the mel rows; accumulates rms, zcr, centroid, bandwidth, rolloff (and their
+    squares) per section, and chroma at the candidate tunings; collects the pitch peaks the tuning is
+    estimated from.
     """
 
     def __init__(self, signal_spool: IO[bytes], mel_spool: IO[bytes], block_frames: int) -> None:
         super().__init__(block_frames)
         self._signal_spool = signal_spool
         self._mel_spool = mel_spool
-        self._sums = np.zeros(5)  # rms, centroid, bandwidth, rolloff, zcr: FEATURE_NAMES order
+        # rms, centroid, bandwidth, rolloff, zcr (FEATURE_NAMES order), then their squares
+        self.frame_sums = _SectionSums(10)
         self._peak = 0.0
         self.mel_max = 0.0
         self._pitches: list[np.ndarray] = []
@@ -258,7 +369,7 @@ class _FirstPass(_Framer):
         self._mel_basis_t = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS).T  # (1025, 128)
         self._tunings = np.zeros(0)  # candidate tunings, chosen after _GUESS_FRAMES frames (or at the end)
         self._chroma: _Chroma | None = None
-        self._held: list[np.ndarray] = []  # power spectra of the frames before the guess
+        self._held: list[tuple[int, np.ndarray]] = []  # (first frame, power spectra) before the guess
 
     def feed(self, chunk: np.ndarray) -> None:
         if not np.all(np.isfinite(chunk)):
@@ -281,24 +392,25 @@ class _FirstPass(_Framer):
 
     def _block(self, seg: np.ndarray, head: int, tail: int) -> None:
         n = (len(seg) - N_FFT) // HOP + 1
-        self._sums[0] += np.sum(_rms(seg, n))
-        self._sums[4] += np.sum(_zero_crossing_rate(_edge_pad(seg, head, tail), n))
         magnitude = _magnitude_spectrogram(seg)
         power = magnitude**2
-        self._spectral_shape(magnitude)
+        per_frame = np.stack([
+            _rms(seg, n), *self._spectral_shape(magnitude), _zero_crossing_rate(_edge_pad(seg, head, tail), n)
+        ], axis=1)  # fmt: skip
+        self.frame_sums.add(self.n_frames, np.hstack([per_frame, per_frame**2]))
         self._collect_pitches(power)
         if self._chroma is not None:
-            self._chroma.add(power)
+            self._chroma.add(self.n_frames, power)
         else:
-            self._held.append(power)
+            self._held.append((self.n_frames, power))
             if self.n_frames + n >= _GUESS_FRAMES:
                 self._start_chroma()
         mel = power @ self._mel_basis_t  # (n, 128)
         self.mel_max = max(self.mel_max, float(np.max(mel)))
         mel.tofile(self._mel_spool)
 
-    def _spectral_shape(self, magnitude: np.ndarray) -> None:
-        """Accumulate centroid, bandwidth (p=2) and rolloff (85 %) of (n, 1025) magnitudes."""
+    def _spectral_shape(self, magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Centroid, bandwidth (p=2) and rolloff (85 %), each (n,) float64, of (n, 1025) magnitudes."""
         s0, s1, s2 = (magnitude @ self._moments).T.astype(np.float64)  # sums of M, f M, f^2 M per frame
         norm = np.where(s0 < _TINY, 1.0, s0)
         centroid = s1 / norm
@@ -306,9 +418,7 @@ class _FirstPass(_Framer):
         bandwidth = np.sqrt(np.maximum(0.0, (s2 - 2 * centroid * s1 + centroid**2 * s0) / norm))
         cumulative = np.cumsum(magnitude, axis=1)
         rolloff = self._freqs[np.argmax(cumulative >= 0.85 * cumulative[:, -1:], axis=1)]
-        self._sums[1] += centroid.sum()
-        self._sums[2] += bandwidth.sum()
-        self._sums[3] += rolloff.sum()
+        return centroid, bandwidth, rolloff
 
     def _collect_pitches(self, power: np.ndarray) -> None:
         """librosa.piptrack on a power spectrogram, computed only over the 150-4000 Hz band it reports.
@@ -343,20 +453,15 @@ class _FirstPass(_Framer):
         guess = int(np.argmin(np.abs(_TUNINGS - self.tuning())))
         self._tunings = _TUNINGS[max(0, guess - _TUNING_SPREAD) : guess + _TUNING_SPREAD + 1]
         self._chroma = _Chroma(self._tunings)
-        for power in self._held:
-            self._chroma.add(power)
+        for first_frame, power in self._held:
+            self._chroma.add(first_frame, power)
         self._held = []
 
-    def chroma_mean(self, tuning: float) -> float | None:
-        """Mean chroma at ``tuning``, or None when it was not among the candidates."""
-        hit = np.flatnonzero(self._tunings == tuning)
-        if self._chroma is None or not len(hit):
+    def chroma_sums(self, tuning: float) -> _SectionSums | None:
+        """Chroma sums at ``tuning`` (see _Chroma.at), or None when it was not among the candidates."""
+        if self._chroma is None or tuning not in self._tunings:
             return None
-        return float(self._chroma.means(self.n_frames)[hit[0]])
-
-    def frame_means(self) -> np.ndarray:
-        """Means of rms, centroid, bandwidth, rolloff, zero-crossing rate, in FEATURE_NAMES order."""
-        return self._sums / self.n_frames
+        return self._chroma.at(int(np.flatnonzero(self._tunings == tuning)[0]))
 
 
 def _rms(seg: np.ndarray, n: int) -> np.ndarray:
@@ -390,22 +495,33 @@ def _zero_crossing_rate(seg: np.ndarray, n: int) -> np.ndarray:
 
 
 class _Chroma:
-    """Sums of librosa.feature.chroma_stft (max-normalised per frame) at several tunings at once."""
+    """Sums of librosa.feature.chroma_stft (max-normalised per frame) at several tunings at once.
+
+    Per frame and tuning it sums the mean over the 12 pitch classes and the mean of their squares, so
+    the mean and variance over the whole 12 x T matrix come out as for any one-value-per-frame feature.
+    """
 
     def __init__(self, tunings: np.ndarray) -> None:
         banks = [librosa.filters.chroma(sr=SAMPLE_RATE, n_fft=N_FFT, tuning=t) for t in tunings]
         self._banks_t = np.concatenate(banks).T  # (1025, 12 * len(tunings))
-        self._sums = np.zeros(len(tunings))
+        self._n = len(tunings)
+        self.sections = _SectionSums(2 * self._n)  # class means for each tuning, then squares
 
-    def add(self, power: np.ndarray) -> None:
-        """Accumulate the chroma of (n, 1025) power spectra."""
-        raw = (power @ self._banks_t).reshape(len(power), len(self._sums), 12)
+    def add(self, first_frame: int, power: np.ndarray) -> None:
+        """Accumulate the chroma of (n, 1025) power spectra, frames first_frame onwards."""
+        raw = (power @ self._banks_t).reshape(len(power), self._n, 12)
         peak = np.max(raw, axis=2, keepdims=True)
-        self._sums += np.sum(raw / np.where(peak < _TINY, 1.0, peak), axis=(0, 2), dtype=np.float64)
+        chroma = raw / np.where(peak < _TINY, 1.0, peak)
+        per_frame = np.hstack([np.mean(chroma, axis=2, dtype=np.float64),
+                               np.mean(np.square(chroma, dtype=np.float64), axis=2)])  # fmt: skip
+        self.sections.add(first_frame, per_frame)
 
-    def means(self, n_frames: int) -> np.ndarray:
-        """Mean over frames and the 12 pitch classes, one per tuning."""
-        return self._sums / (12 * n_frames)
+    def at(self, i: int) -> _SectionSums:
+        """The sums at tuning number ``i``: width 2 (mean over the pitch classes, mean of squares)."""
+        out = _SectionSums(2)
+        out.sums = self.sections.sums[:, [i, self._n + i]]
+        out.counts = self.sections.counts
+        return out
 
 
 class _ChromaPass(_Framer):
@@ -416,40 +532,40 @@ class _ChromaPass(_Framer):
         self.chroma = _Chroma(np.array([tuning]))
 
     def _block(self, seg: np.ndarray, head: int, tail: int) -> None:
-        self.chroma.add(_magnitude_spectrogram(seg) ** 2)
+        self.chroma.add(self.n_frames, _magnitude_spectrogram(seg) ** 2)
 
 
-def _chroma_pass(signal_spool: IO[bytes], tuning: float, block_frames: int) -> float:
-    """Mean chroma at ``tuning`` of the signal in ``signal_spool`` (float32 samples)."""
+def _chroma_pass(signal_spool: IO[bytes], tuning: float, block_frames: int) -> _SectionSums:
+    """Chroma sums at ``tuning`` (see _Chroma.at) of the signal in ``signal_spool`` (float32 samples)."""
     chroma_pass = _ChromaPass(tuning, block_frames)
     signal_spool.seek(0)
     while len(chunk := np.fromfile(signal_spool, dtype=np.float32, count=block_frames * HOP)):
         chroma_pass.feed(chunk)
     chroma_pass.finish()
-    return float(chroma_pass.chroma.means(chroma_pass.n_frames)[0])
+    return chroma_pass.chroma.at(0)
 
 
-def _mel_pass(mel_spool: IO[bytes], n_frames: int, mel_max: float) -> tuple[np.ndarray, np.ndarray]:
-    """MFCC means and the mel picture from the spooled (n_frames, 128) float32 mel power rows.
+def _mel_pass(mel_spool: IO[bytes], n_frames: int, mel_max: float) -> tuple[_SectionSums, np.ndarray]:
+    """MFCC sums and the mel picture from the spooled (n_frames, 128) float32 mel power rows.
 
-    power_to_db clips 80 dB below the loudest value; the DCT is linear, so the DCT of the mean clipped
-    log-mel is the mean of the per-frame MFCCs.
+    power_to_db clips 80 dB below the loudest value of the whole song, so the MFCCs wait for it. Returns
+    per-section sums of the 20 MFCCs of each frame, then of their squares, and the picture.
     """
     floor_db = _power_db(np.float32(mel_max)) - _TOP_DB
     columns = min(MEL_DB_COLUMNS, n_frames)
-    db_sum = np.zeros(N_MELS)
+    mfcc = _SectionSums(2 * N_MFCC)
     pooled = np.zeros((columns, N_MELS))
     mel_spool.seek(0)
     start = 0
     while len(rows := np.fromfile(mel_spool, dtype=np.float32, count=BLOCK_FRAMES * N_MELS)):
         mel = rows.reshape(-1, N_MELS)
-        db_sum += np.sum(np.maximum(_power_db(mel), floor_db), axis=0, dtype=np.float64)
+        per_frame = np.maximum(_power_db(mel), floor_db).astype(np.float64) @ _DCT.T  # (n, 20)
+        mfcc.add(start, np.hstack([per_frame, per_frame**2]))
         # picture column of frame t: t * columns // n_frames
         bins = np.arange(start, start + len(mel)) * columns // n_frames
         firsts = np.flatnonzero(np.diff(bins, prepend=-1))
         pooled[bins[firsts]] += np.add.reduceat(mel, firsts, axis=0, dtype=np.float64)
         start += len(mel)
-    mfcc = scipy.fftpack.dct(db_sum / n_frames, type=2, norm="ortho")[:N_MFCC]
     counts = np.bincount(np.arange(n_frames) * columns // n_frames, minlength=columns)
     mel_db = librosa.power_to_db((pooled / counts[:, None]).T, ref=np.max, top_db=_TOP_DB)
     return mfcc, mel_db.astype(np.float32)

@@ -1,4 +1,9 @@
-"""26 audio features -> a Fantano-style rating, served from the LiteRT flatbuffer.
+"""Audio features -> a Fantano-style rating, served from the LiteRT flatbuffer.
+
+The model's inputs are named in its card (``feature_names``): a name from FEATURE_NAMES (or with
+``_mean`` appended, as the GTZAN table spells it) is that feature's mean over the frames, the same name
+with ``_var`` its variance. The bundled model takes the 26 means; one taking means and variances works
+without code changes.
 
 The `.keras` file is the source of truth; training exports `needlebot.tflite` from it and records both
 hashes in `card.json`. Serving reads only the flatbuffer and the card: importing TensorFlow would cost
@@ -11,13 +16,18 @@ import hashlib
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from model import FEATURE_NAMES, MODEL_DIR
 from model.calibration import calibrate
+
+if TYPE_CHECKING:
+    from model.features import Section
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +35,8 @@ TFLITE_NAME = "needlebot.tflite"
 KERAS_NAME = "needlebot.keras"
 CARD_NAME = "card.json"
 N_SCORES = 11  # classes 0..10
+GENRE_MIN_SHARE = 0.05  # genres below this (other than the top one) are noise, not "sounds like"
+GENRE_NAMES = {"hiphop": "hip hop"}  # GTZAN spells it as one word
 REBUILD_HINT = "Rebuild it with `python -m training bridge --data ../shared/data`."
 
 
@@ -46,12 +58,16 @@ class Rating:
         11 probabilities for scores 0..10, summing to 1.
     genres : tuple[tuple[str, float], ...]
         Top 3 (genre label, probability), best first; () for a model without genres.
+    genre_means : tuple[float, ...]
+        For each of ``genres``, the mean score 0..10 Fantano gives that genre (see genre_mean_scores);
+        () when the model card has no score-given-genre table.
     """
 
     score: int
     expected: float
     distribution: tuple[float, ...]
     genres: tuple[tuple[str, float], ...]
+    genre_means: tuple[float, ...] = ()
 
     def to_dict(self) -> dict:
         """The rating as JSON-safe data, as the store and ``needlebot rate --json`` keep it.
@@ -59,13 +75,14 @@ class Rating:
         Returns
         -------
         dict
-            Keys ``score``, ``expected``, ``distribution`` and ``genres``.
+            Keys ``score``, ``expected``, ``distribution``, ``genres`` and ``genre_means``.
         """
         return {
             "score": self.score,
             "expected": self.expected,
             "distribution": list(self.distribution),
             "genres": [[label, p] for label, p in self.genres],
+            "genre_means": list(self.genre_means),
         }
 
     @classmethod
@@ -75,7 +92,8 @@ class Rating:
         Parameters
         ----------
         d : dict
-            A mapping with ``score``, ``expected``, ``distribution`` and ``genres``.
+            A mapping with ``score``, ``expected``, ``distribution`` and ``genres`` (``genre_means`` too,
+            except in ratings cached before it was kept).
 
         Returns
         -------
@@ -86,7 +104,73 @@ class Rating:
             expected=float(d["expected"]),
             distribution=tuple(float(p) for p in d["distribution"]),
             genres=tuple((str(label), float(p)) for label, p in d["genres"]),
+            genre_means=tuple(float(m) for m in d.get("genre_means", ())),  # absent in older caches
         )
+
+
+@dataclass(frozen=True)
+class SectionRating:
+    """The rating of one ~30-s section of a song (see model.features.Section).
+
+    Attributes
+    ----------
+    start_s, end_s : float
+        Where the section starts and ends, in seconds of the input file.
+    rating : Rating
+        The section rated alone, by the same model as the whole song.
+    """
+
+    start_s: float
+    end_s: float
+    rating: Rating
+
+    def to_dict(self) -> dict:
+        """JSON-safe data: ``start``, ``end`` and the keys of `Rating.to_dict`."""
+        return {"start": self.start_s, "end": self.end_s, **self.rating.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SectionRating:
+        """The section rating that `to_dict` wrote."""
+        return cls(float(d["start"]), float(d["end"]), Rating.from_dict(d))
+
+
+def genre_display_name(label: str) -> str:
+    """How a genre label reads to people: "hiphop" -> "hip hop", underscores as spaces."""
+    return GENRE_NAMES.get(label, label.replace("_", " "))
+
+
+def genre_mean_scores(card: dict) -> dict[str, float]:
+    """Genre label -> the mean score (0..10) Fantano gives that genre, from the model card.
+
+    ``card["score_given_genre"]`` holds one row per genre (``card["genres"]`` order), each a distribution
+    over the scores 0..10; a genre's mean score is that row's expectation. {} for a card without them.
+    """
+    labels, table = card.get("genres", ()), card.get("score_given_genre")
+    if not labels or table is None:
+        return {}
+    rows = np.asarray(table, dtype=np.float64)
+    if rows.shape != (len(labels), N_SCORES) or np.any(rows < 0) or np.any(rows.sum(axis=1) <= 0):
+        raise ModelError(f"The model card's score-given-genre table is malformed. {REBUILD_HINT}")
+    means = rows @ np.arange(N_SCORES) / rows.sum(axis=1)
+    return {label: float(m) for label, m in zip(labels, means, strict=True)}
+
+
+def input_columns(names: Sequence[str]) -> list[tuple[str, int]]:
+    """Where each named model input comes from: ("mean" or "var", index into FEATURE_NAMES).
+
+    Raises ModelError for a name this code does not compute.
+    """
+    columns = []
+    for name in names:
+        base, kind = name, "mean"
+        if name.endswith(("_mean", "_var")):
+            base, suffix = name.rsplit("_", 1)
+            kind = "var" if suffix == "var" else "mean"
+        if base not in FEATURE_NAMES:
+            raise ModelError(f"The model was trained on other features than this code computes ({name}). "
+                             + REBUILD_HINT)  # fmt: skip
+        columns.append((kind, FEATURE_NAMES.index(base)))
+    return columns
 
 
 def sha256_file(path: Path) -> str:
@@ -125,8 +209,10 @@ def _read_card(directory: Path) -> dict:
 
 
 def _check_card(card: dict, tflite: Path) -> None:
-    if tuple(card.get("feature_names", ())) != FEATURE_NAMES:
-        raise ModelError(f"The model was trained on other features than this code computes. {REBUILD_HINT}")
+    names = card.get("feature_names")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ModelError(f"The model card does not name the model's features. {REBUILD_HINT}")
+    input_columns(names)
     if card.get("classes") != list(range(N_SCORES)):
         raise ModelError(f"The model card's score classes are not 0..10. {REBUILD_HINT}")
     thresholds = card.get("calibration", {}).get("thresholds")
@@ -139,7 +225,7 @@ def _check_card(card: dict, tflite: Path) -> None:
 
 
 class Scorer:
-    """A loaded model: call `rate` with a (26,) feature vector in FEATURE_NAMES order.
+    """A loaded model: call `rate` with a song's (26,) feature means (and variances), FEATURE_NAMES order.
 
     Parameters
     ----------
@@ -156,6 +242,9 @@ class Scorer:
         self._lock = threading.Lock()
         self._thresholds = np.asarray(card["calibration"]["thresholds"], dtype=np.float64)
         self._genre_labels: tuple[str, ...] = tuple(card.get("genres", ()))
+        self.genre_means = genre_mean_scores(card)
+        self._columns = input_columns(card["feature_names"])
+        self._needs_variances = any(kind == "var" for kind, _ in self._columns)
         self._input_index, self._score_index, self._genre_index = self._map_tensors()
 
     @classmethod
@@ -196,8 +285,9 @@ class Scorer:
     def _map_tensors(self) -> tuple[int, int, int | None]:
         # LiteRT output names are opaque, so outputs are told apart by their width: 11 scores, N genres.
         inputs = self._interpreter.get_input_details()
-        if len(inputs) != 1 or inputs[0]["shape"][-1] != len(FEATURE_NAMES):
-            raise ModelError(f"The model does not take {len(FEATURE_NAMES)} features. {REBUILD_HINT}")
+        if len(inputs) != 1 or inputs[0]["shape"][-1] != len(self._columns):
+            n = len(self._columns)
+            raise ModelError(f"The model does not take the {n} features its card names. {REBUILD_HINT}")
         by_width = {int(d["shape"][-1]): d["index"] for d in self._interpreter.get_output_details()}
         if N_SCORES not in by_width:
             raise ModelError(f"The model has no 11-way score output. {REBUILD_HINT}")
@@ -219,13 +309,28 @@ class Scorer:
                 genres = self._interpreter.get_tensor(self._genre_index)[0].astype(np.float64)
         return scores, genres
 
-    def rate(self, features: np.ndarray) -> Rating:
+    def _row(self, features: np.ndarray, variances: np.ndarray | None) -> np.ndarray:
+        """The model's input row, in the card's feature_names order."""
+        sources = {"mean": np.asarray(features, dtype=np.float64)}
+        if variances is not None:
+            sources["var"] = np.asarray(variances, dtype=np.float64)
+        elif self._needs_variances:
+            raise ValueError("this model takes the features' variances too; pass variances=")
+        for kind, values in sources.items():
+            if values.shape != (len(FEATURE_NAMES),) or not np.all(np.isfinite(values)):
+                n = len(FEATURE_NAMES)
+                raise ValueError(f"expected {n} finite features ({kind}s), got shape {values.shape}")
+        return np.array([sources[kind][i] for kind, i in self._columns])
+
+    def rate(self, features: np.ndarray, variances: np.ndarray | None = None) -> Rating:
         """Rate one song.
 
         Parameters
         ----------
         features : np.ndarray
-            The song's 26 features in FEATURE_NAMES order, shape (26,), finite.
+            The song's per-frame means, shape (26,), FEATURE_NAMES order, finite.
+        variances : np.ndarray, optional
+            The per-frame variances, shape (26,), FEATURE_NAMES order; required when the model takes them.
 
         Returns
         -------
@@ -234,12 +339,9 @@ class Scorer:
         Raises
         ------
         ValueError
-            ``features`` has another shape or a non-finite value.
+            An array of another shape or with a non-finite value, or variances missing.
         """
-        row = np.asarray(features, dtype=np.float64)
-        if row.shape != (len(FEATURE_NAMES),) or not np.all(np.isfinite(row)):
-            raise ValueError(f"expected {len(FEATURE_NAMES)} finite features, got shape {row.shape}")
-        scores, genres = self._run(row)
+        scores, genres = self._run(self._row(features, variances))
         scores = np.clip(scores, 0.0, None)
         scores /= scores.sum()
         expected = float(scores @ np.arange(N_SCORES))
@@ -252,4 +354,23 @@ class Scorer:
             expected=expected,
             distribution=tuple(float(p) for p in scores),
             genres=top,
+            genre_means=tuple(self.genre_means[label] for label, _ in top if label in self.genre_means),
+        )
+
+    def rate_sections(self, sections: Sequence[Section]) -> tuple[SectionRating, ...]:
+        """Rate each section of a song on its own, with the same model.
+
+        Parameters
+        ----------
+        sections : Sequence[Section]
+            The song's sections (model.features.Section): times, means and variances.
+
+        Returns
+        -------
+        tuple[SectionRating, ...]
+            One per section, in order; the song's own rating stays `rate`'s of the whole song.
+        """
+        return tuple(
+            SectionRating(section.start_s, section.end_s, self.rate(section.values, section.variances))
+            for section in sections
         )

@@ -82,6 +82,18 @@ def test_rate_prints_the_verdict_then_answers_from_the_cache(song: Path, tmp_pat
     assert "from the cache" in text.stdout
 
 
+def test_rate_json_lists_the_sections_of_a_long_song(tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "long.wav", synth_song(70.0, sr=22050, seed=12, channels=1), 22050, "wav")
+    result = needlebot("rate", str(path), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rating = json.loads(result.stdout)
+    sections = rating["sections"]
+    assert [(s["start"], s["end"]) for s in sections] == [(1.0, 31.0), (31.0, pytest.approx(70.0))]
+    assert all(1 <= s["score"] <= 10 and isinstance(s["genre"], str) for s in sections)
+    again = json.loads(needlebot("rate", str(path), "--json", cwd=tmp_path).stdout)
+    assert again["cached"] and again["sections"] == sections
+
+
 def test_rate_a_missing_file(tmp_path: Path) -> None:
     result = needlebot("rate", str(tmp_path / "absent.mp3"), cwd=tmp_path)
     assert result.returncode == 1

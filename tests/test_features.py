@@ -33,7 +33,7 @@ from model.features import (
     ffmpeg_executable,
 )
 from tests.audio import synth_song, write_audio
-from tests.reference import reference_from_signal
+from tests.reference import PAD_MODE, feature_matrices, reference_from_signal, statistics
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data"
 AUDIO_DIR = DATA / "audio"
@@ -45,6 +45,42 @@ def reference_features(path: Path, duration: float | None = None) -> np.ndarray:
     """The 26 features computed the straightforward way: librosa.load, then one librosa call per feature."""
     y, sr = librosa.load(path, sr=SAMPLE_RATE, offset=OFFSET_S, duration=duration)
     return reference_from_signal(y, sr)
+
+
+def reference_sections(path: Path) -> list[tuple[float, float, np.ndarray, np.ndarray]]:
+    """(start s, end s, means, variances) of each section, from slices of the whole song's librosa matrices.
+
+    Frame t (centred on sample t * 512 of the analysed audio) is in section floor(t * 512 / 22050 / 30);
+    a last section under 10 s joins the one before. Times are in the file (the analysis starts at 1 s).
+    """
+    y, sr = librosa.load(path, sr=SAMPLE_RATE, offset=OFFSET_S)
+    matrices = feature_matrices(y, sr)
+    seconds = len(y) / sr
+    section = np.arange(matrices[0].shape[1]) * 512 // (30 * SAMPLE_RATE)
+    n = section[-1] + 1
+    if n > 1 and seconds - 30 * (n - 1) < 10:
+        section = np.minimum(section, n - 2)
+        n -= 1
+    out = []
+    for k in range(n):
+        frames = np.flatnonzero(section == k)
+        means, variances = statistics(matrices, slice(frames[0], frames[-1] + 1))
+        end = seconds if k == n - 1 else 30 * (k + 1)
+        out.append((OFFSET_S + 30 * k, OFFSET_S + end, means, variances))
+    return out
+
+
+def bounds(result: FeatureResult) -> list[float]:
+    """Start and end of every section, flat: [start0, end0, start1, ...]."""
+    return [t for section in result.sections for t in (section.start_s, section.end_s)]
+
+
+def assert_sections_match(result: FeatureResult, path: Path) -> None:
+    expected = reference_sections(path)
+    assert bounds(result) == pytest.approx([t for e in expected for t in e[:2]])
+    for ours, (_, _, means, variances) in zip(result.sections, expected, strict=True):
+        assert_matches(ours.values, means)
+        assert_matches(ours.variances, variances)
 
 
 def assert_matches(ours: np.ndarray, reference: np.ndarray, rtol: float = RTOL, atol: float = ATOL) -> None:
@@ -102,6 +138,32 @@ def test_matches_reference_for_libsndfile_formats(song: np.ndarray, audio_dir: P
     assert result.seconds == pytest.approx(5.0, abs=0.05)
 
 
+def test_variances_and_sections_match_the_reference(tmp_path: Path) -> None:
+    # 75 s: sections 0-30, 30-60 and a 15 s one kept on its own (times in the file, from 1 s)
+    path = write_audio(tmp_path / "three.wav", synth_song(76.0, sr=SAMPLE_RATE, seed=5, channels=1),
+                       SAMPLE_RATE, "wav")  # fmt: skip
+    result = extract_features(path)
+    y, sr = librosa.load(path, sr=SAMPLE_RATE, offset=OFFSET_S)
+    means, variances = statistics(feature_matrices(y, sr))
+    assert result.variances.shape == (26,) and result.variances.dtype == np.float64
+    assert_matches(result.values, means)
+    assert_matches(result.variances, variances)
+    assert bounds(result) == pytest.approx([1, 31, 31, 61, 61, 76])
+    assert_sections_match(result, path)
+
+
+def test_a_short_last_section_joins_the_one_before(tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "two.wav", synth_song(69.0, sr=SAMPLE_RATE, seed=6, channels=1),
+                       SAMPLE_RATE, "wav")  # fmt: skip
+    result = extract_features(path)
+    assert bounds(result) == pytest.approx([1, 31, 31, 69])
+    assert_sections_match(result, path)
+    # the sections' frames make up the song: their frame-weighted means are the song's means
+    weights = np.array([s.end_s - s.start_s for s in result.sections])
+    np.testing.assert_allclose(weights @ np.stack([s.values for s in result.sections]) / weights.sum(),
+                               result.values, rtol=2e-3)  # fmt: skip
+
+
 def test_bytes_give_the_same_features_as_the_path(song: np.ndarray, audio_dir: Path) -> None:
     path = write_audio(audio_dir / "bytes.ogg", song, 44100, "ogg")
     assert np.array_equal(extract_features(path.read_bytes()).values, extract_features(path).values)
@@ -119,6 +181,7 @@ def test_block_edges_and_silent_stretches_do_not_change_the_result(tmp_path: Pat
     for block_frames in (37, 1000):
         result = _extract(path, max_seconds=DEFAULT_MAX_SECONDS, ffmpeg=None, block_frames=block_frames)
         assert_matches(result.values, reference)
+        assert_sections_match(result, path)
     assert result.seconds == pytest.approx(len(y) / SAMPLE_RATE - OFFSET_S)
 
 
@@ -141,11 +204,20 @@ def test_a_tuning_change_after_the_guess_takes_the_exact_second_pass(
         )
     assert "second pass" in caplog.text
     assert_matches(result.values, reference_features(path))
+    assert_sections_match(result, path)
 
 
-def test_a_clip_shorter_than_one_frame_still_matches(tmp_path: Path) -> None:
-    path = write_audio(tmp_path / "blip.wav", synth_song(1.05, sr=44100, seed=2), 44100, "wav")
-    assert_matches(extract_features(path).values, reference_features(path))
+@pytest.mark.parametrize("seconds", [1.05, 1.03, 1.0001])
+def test_a_clip_shorter_than_one_frame_still_matches(tmp_path: Path, seconds: float) -> None:
+    # 1103, 662 and 2 samples after the offset: the reflect padding is longer than the signal itself
+    path = write_audio(tmp_path / "blip.wav", synth_song(seconds, sr=SAMPLE_RATE, seed=2), SAMPLE_RATE, "wav")
+    result = extract_features(path)
+    y, sr = librosa.load(path, sr=SAMPLE_RATE, offset=OFFSET_S)
+    means, variances = statistics(feature_matrices(y, sr))
+    assert_matches(result.values, means)
+    assert_matches(result.variances, variances)
+    (section,) = result.sections
+    assert_matches(section.values, means)
 
 
 def test_ffmpeg_decoding_matches_librosa_load(song: np.ndarray, audio_dir: Path) -> None:
@@ -188,7 +260,7 @@ def test_mel_picture_is_pooled_log_mel(song: np.ndarray, audio_dir: Path) -> Non
     path = write_audio(audio_dir / "mel.wav", song, 44100, "wav")
     mel_db = extract_features(path).mel_db
     y, sr = librosa.load(path, sr=SAMPLE_RATE, offset=OFFSET_S)
-    mel = librosa.feature.melspectrogram(y=y, sr=sr)
+    mel = librosa.feature.melspectrogram(y=y, sr=sr, pad_mode=PAD_MODE)
     columns = min(512, mel.shape[1])
     groups = np.arange(mel.shape[1]) * columns // mel.shape[1]
     pooled = np.stack([mel[:, groups == g].mean(axis=1) for g in range(columns)], axis=1)
@@ -356,4 +428,9 @@ REAL_FILES = sorted(p.name for p in AUDIO_DIR.glob("*") if p.suffix in (".ogg", 
 @pytest.mark.parametrize("name", REAL_FILES or ["(none)"])
 def test_matches_reference_on_real_recordings(name: str) -> None:
     path = AUDIO_DIR / name
-    assert_matches(extract_features(path).values, reference_features(path))
+    result = extract_features(path)
+    y, sr = librosa.load(path, sr=SAMPLE_RATE, offset=OFFSET_S)
+    means, variances = statistics(feature_matrices(y, sr))
+    assert_matches(result.values, means)
+    assert_matches(result.variances, variances)
+    assert_sections_match(result, path)

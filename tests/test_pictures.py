@@ -1,16 +1,37 @@
-"""The rating picture: a real PNG of the intended size, deterministic, and robust to odd spectrograms."""
+"""The rating picture: a real PNG of the intended size, deterministic, robust, and true to the score.
+
+The agreement tests read the drawn data from the figure's artists (bar geometry, texts, lines), not pixels.
+"""
+
+from __future__ import annotations
 
 import io
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import librosa
 import matplotlib.image
 import numpy as np
 import pytest
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-from bot.pictures import HIGHLIGHT, render_rating_png
+from bot import replies
+from bot.pictures import MIN_OTHER_SHARE, OTHER_GENRES, evidence_rows, rating_figure, render_rating_png
+from bot.store import SongRecord
+from model.calibration import calibrate
+from model.features import OFFSET_S, SAMPLE_RATE, extract_features
+from model.scorer import Rating, Scorer, SectionRating
+from tests.audio import synth_song, write_audio
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-DISTRIBUTION = (0.0, 0.01, 0.02, 0.04, 0.08, 0.14, 0.22, 0.25, 0.16, 0.06, 0.02)
+AUDIO_DIR = Path(__file__).parents[1].parent / "shared" / "data" / "audio"
+GENRES = (("hiphop", 0.62), ("jazz", 0.2), ("rock", 0.03))
+RATING = Rating(score=7, expected=6.5, distribution=(1 / 11,) * 11, genres=GENRES, genre_means=(6, 6.8, 6.4))
+SECTIONS = tuple(SectionRating(1.0 + 30 * i, 31.0 + 30 * i, Rating(s, 6.0, (1 / 11,) * 11, (("jazz", 1.0),)))
+                 for i, s in enumerate((5, 7, 8)))  # fmt: skip
 
 
 def _mel(frames: int = 300, seed: int = 0) -> np.ndarray:
@@ -21,46 +42,77 @@ def _mel(frames: int = 300, seed: int = 0) -> np.ndarray:
     return np.clip(slope + pulse + rng.normal(0.0, 6.0, (128, frames)), -80.0, 0.0).astype(np.float32)
 
 
+def _png(mel: np.ndarray | None = None, rating: Rating = RATING, sections=SECTIONS, title="x") -> bytes:
+    mel = _mel() if mel is None else mel
+    return render_rating_png(mel, rating, sections, start_s=1.0, end_s=91.0, title=title)
+
+
+def _drawn(fig: Figure) -> Figure:
+    """``fig`` drawn on an Agg canvas, so tick labels and text extents are settled."""
+    FigureCanvasAgg(fig).draw()
+    return fig
+
+
 def _image(png: bytes) -> np.ndarray:
     return matplotlib.image.imread(io.BytesIO(png), format="png")
 
 
-def _highlight_rows(png: bytes) -> np.ndarray:
-    """Pixel rows where the highlighted bar is drawn (right panel, below the panel title)."""
-    rgb = _image(png)[:, :, :3]
-    target = np.array([int(HIGHLIGHT[i : i + 2], 16) / 255 for i in (1, 3, 5)])
-    mask = np.all(np.abs(rgb - target) < 0.02, axis=2)
-    mask[:70, :] = False  # the "7/10" panel title is highlighted too
-    mask[:, :720] = False  # the spectrogram and the tick labels
-    return np.nonzero(mask)[0]
+def _axes(fig: Figure, label: str) -> Axes | None:
+    found = [ax for ax in fig.axes if ax.get_label() == label]
+    return found[0] if found else None
+
+
+def _bars(ax: Axes) -> list[Rectangle]:
+    return [p for p in ax.patches if isinstance(p, Rectangle)]
 
 
 def test_png_has_signature_plausible_size_and_intended_dimensions() -> None:
-    png = render_rating_png(_mel(), DISTRIBUTION, 7, title="Some Artist - Some Song")
+    png = _png(title="Some Artist - Some Song")
     assert png.startswith(PNG_SIGNATURE)
     assert 5_000 < len(png) < 1_000_000
-    assert _image(png).shape[:2] == (400, 1000)
+    assert _image(png).shape[:2] == (450, 1000)
 
 
 def test_same_inputs_give_same_bytes() -> None:
-    first = render_rating_png(_mel(), DISTRIBUTION, 7, title="x")
-    assert render_rating_png(_mel(), DISTRIBUTION, 7, title="x") == first
-    assert render_rating_png(_mel(seed=1), DISTRIBUTION, 7, title="x") != first
+    first = _png()
+    assert _png() == first
+    assert _png(_mel(seed=1)) != first
 
 
 def test_concurrent_renders_do_not_interfere() -> None:
     # No pyplot global state: figures rendered side by side in threads equal a lone render.
-    alone = render_rating_png(_mel(), DISTRIBUTION, 3)
+    alone = _png()
     with ThreadPoolExecutor(max_workers=3) as pool:
-        results = list(pool.map(lambda _: render_rating_png(_mel(), DISTRIBUTION, 3), range(3)))
+        results = list(pool.map(lambda _: _png(), range(3)))
     assert results == [alone] * 3
 
 
-def test_highlighted_bar_moves_with_the_score() -> None:
-    low = _highlight_rows(render_rating_png(_mel(), DISTRIBUTION, 2))
-    high = _highlight_rows(render_rating_png(_mel(), DISTRIBUTION, 9))
-    assert low.size > 50 and high.size > 50
-    assert high.mean() < low.mean() - 100  # image rows grow downwards; score 9 sits near the top
+def test_time_axis_reads_m_ss_and_pitch_axis_hz() -> None:
+    fig = _drawn(rating_figure(_mel(), RATING, SECTIONS, start_s=1.0, end_s=91.0))
+    timeline = _axes(fig, "timeline")
+    labels = [t.get_text() for t in timeline.get_xticklabels() if t.get_text()]
+    assert labels and all(":" in label and label.split(":")[1].isdigit() for label in labels)
+    assert "1:00" in labels
+    spectrogram = _axes(fig, "spectrogram")
+    pitch = [t.get_text() for t in spectrogram.get_yticklabels()]
+    assert "100 Hz" in pitch and "1 kHz" in pitch and "10 kHz" in pitch
+    # 1 kHz sits where librosa's mel filter bank puts it: between the filters centred around 1000 Hz
+    centres = librosa.mel_frequencies(128 + 2, fmin=0.0, fmax=SAMPLE_RATE / 2)[1:-1]
+    row = float(np.interp(1000.0, centres, np.arange(128))) + 0.5
+    tick = spectrogram.get_yticks()[pitch.index("1 kHz")]
+    assert tick == pytest.approx(row, abs=0.05)
+
+
+def test_titles_draw_no_missing_glyphs(recwarn: pytest.WarningsRecorder) -> None:
+    # Emoji and scripts no installed font has are dropped, never drawn as boxes (matplotlib warns then).
+    for title in ("$\\notacommand{$ 50% off", "漢字 🎷 " * 40, "  \n ", "Björk – Jóga ✨" * 5):
+        fig = _drawn(rating_figure(_mel(), RATING, SECTIONS, start_s=1.0, end_s=91.0, title=title))
+        texts = [t.get_text() for t in fig.texts]
+        if title.startswith("Bj"):
+            assert texts[0].startswith("Björk – Jóga") and texts[0].endswith("…")
+        if title.startswith("$"):
+            assert texts == ["$\\notacommand{$ 50% off"]  # drawn literally, not parsed as mathtext
+    assert not [w for w in recwarn if "missing from font" in str(w.message)]
 
 
 @pytest.mark.parametrize(
@@ -75,32 +127,117 @@ def test_highlighted_bar_moves_with_the_score() -> None:
     ids=["one-frame", "flat-max", "flat-floor", "nan", "512-frames"],
 )
 def test_odd_spectrograms_render(mel: np.ndarray) -> None:
-    png = render_rating_png(mel, DISTRIBUTION, 5)
-    assert _image(png).shape[:2] == (400, 1000)
+    assert _image(_png(mel)).shape[:2] == (450, 1000)
 
 
-def test_all_zero_distribution_and_awkward_titles_render() -> None:
-    # Mathtext-looking and non-Latin titles must be drawn literally, not parsed or rejected.
-    for title in ("$\\notacommand{$ 50% off", "漢字 🎷 " * 40, "  \n "):
-        png = render_rating_png(_mel(), [0.0] * 11, 1, title=title)
-        assert png.startswith(PNG_SIGNATURE)
+def test_a_rating_without_genres_or_genre_means_renders() -> None:
+    bare = Rating(3, 5.0, (1 / 11,) * 11, ())
+    assert _png(rating=bare, sections=()).startswith(PNG_SIGNATURE)
+    old = Rating(3, 5.0, (1 / 11,) * 11, (("jazz", 0.9),))  # cached before genre means were kept
+    assert evidence_rows(old) == [("jazz", 0.9, None), (OTHER_GENRES, pytest.approx(0.1), None)]
+    assert _png(rating=old).startswith(PNG_SIGNATURE)
 
 
 @pytest.mark.parametrize(
-    ("mel", "distribution", "score"),
+    ("mel", "rating", "span"),
     [
-        (np.zeros((64, 10), np.float32), DISTRIBUTION, 5),
-        (np.zeros((128,), np.float32), DISTRIBUTION, 5),
-        (np.zeros((128, 0), np.float32), DISTRIBUTION, 5),
-        (np.zeros((1, 128, 10), np.float32), DISTRIBUTION, 5),
-        (_mel(), DISTRIBUTION[:10], 5),
-        (_mel(), [*DISTRIBUTION[:10], -0.1], 5),
-        (_mel(), [*DISTRIBUTION[:10], float("nan")], 5),
-        (_mel(), DISTRIBUTION, 11),
-        (_mel(), DISTRIBUTION, -1),
+        (np.zeros((64, 10), np.float32), RATING, (1.0, 91.0)),
+        (np.zeros((128,), np.float32), RATING, (1.0, 91.0)),
+        (np.zeros((128, 0), np.float32), RATING, (1.0, 91.0)),
+        (np.zeros((1, 128, 10), np.float32), RATING, (1.0, 91.0)),
+        (_mel(), Rating(11, 6.0, (1 / 11,) * 11, ()), (1.0, 91.0)),
+        (_mel(), Rating(0, 6.0, (1 / 11,) * 11, ()), (1.0, 91.0)),
+        (_mel(), RATING, (5.0, 5.0)),
+        (_mel(), RATING, (1.0, float("nan"))),
     ],
-    ids=["64-mels", "1d", "no-frames", "3d", "10-probs", "negative", "nan-prob", "score-11", "score-neg"],
+    ids=["64-mels", "1d", "no-frames", "3d", "score-11", "score-0", "empty-span", "nan-span"],
 )
-def test_wrong_inputs_raise_value_error(mel: np.ndarray, distribution, score: int) -> None:
+def test_wrong_inputs_raise_value_error(mel: np.ndarray, rating: Rating, span: tuple[float, float]) -> None:
     with pytest.raises(ValueError):
-        render_rating_png(mel, distribution, score)
+        render_rating_png(mel, rating, SECTIONS, start_s=span[0], end_s=span[1])
+
+
+# -- the picture and the text agree with the score, for many real inputs ---------------------------------
+
+
+def _inputs(directory: Path) -> dict[str, Path]:
+    t = np.arange(int(4.0 * SAMPLE_RATE)) / SAMPLE_RATE
+    sweep = 0.3 * np.sin(2 * np.pi * (200 + 400 * t) * t)
+    made = {
+        "tone-440": (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32),
+        "sweep": sweep.astype(np.float32),
+        "noise-75s": 0.2 * np.random.default_rng(0).standard_normal(75 * SAMPLE_RATE).astype(np.float32),
+        "song-65s": synth_song(65.0, sr=SAMPLE_RATE, seed=4, channels=1),
+        "clip-0.3s": synth_song(1.3, sr=SAMPLE_RATE, seed=5, channels=1),
+    }
+    paths = {name: write_audio(directory / f"{name}.wav", y, SAMPLE_RATE, "wav") for name, y in made.items()}
+    if AUDIO_DIR.is_dir():
+        paths.update({p.name: p for p in sorted(AUDIO_DIR.glob("*.ogg"))})
+    return paths
+
+
+@pytest.fixture(scope="module")
+def scorer() -> Scorer:
+    return Scorer.load()
+
+
+def test_picture_and_text_agree_with_the_score_for_many_inputs(
+    scorer: Scorer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    thresholds = scorer.card["calibration"]["thresholds"]
+    inputs = _inputs(tmp_path_factory.mktemp("inputs"))
+    assert len(inputs) >= 5
+    with_timeline = 0
+    for name, path in inputs.items():
+        features = extract_features(path)
+        rating = scorer.rate(features.values, features.variances)
+        sections = scorer.rate_sections(features.sections)
+        end_s = OFFSET_S + features.seconds
+        fig = rating_figure(features.mel_db, rating, sections, start_s=OFFSET_S, end_s=end_s, title=name)
+
+        # The one score drawn is the rating's.
+        evidence = _axes(fig, "evidence")
+        assert evidence.get_title(loc="left") == f"{rating.score}/10", name
+        assert evidence.get_title() == "" and evidence.get_title(loc="right") == "", name
+        drawn_texts = [t.get_text() for t in evidence.texts]
+        assert not any(text.endswith("/10") for text in drawn_texts), name
+
+        # The evidence: one bar per genre row, as long as its probability; the probability-weighted mean
+        # of the genre means drawn is the expected score, which calibrates to the score shown.
+        rows = evidence_rows(rating)
+        assert [bar.get_width() for bar in _bars(evidence)] == pytest.approx([p for _, p, _ in rows]), name
+        assert sum(p for _, p, _ in rows) == pytest.approx(1.0, abs=MIN_OTHER_SHARE), name
+        centre = sum(p * m for _, p, m in rows) / sum(p for _, p, _ in rows)
+        assert centre == pytest.approx(rating.expected, abs=0.02), name
+        assert int(calibrate(np.array([rating.expected]), np.array(thresholds))[0]) == rating.score
+        for genre, p, mean in rows:
+            assert f"{p:.0%} · avg {mean:.1f}" in drawn_texts and genre in drawn_texts, name
+
+        # The timeline: present for two sections or more (every song of a minute), bars spanning each
+        # section's time and as high as its score, and the song's score as the dashed line.
+        timeline = _axes(fig, "timeline")
+        if features.seconds >= 60.0:
+            assert timeline is not None, name
+        if timeline is None:
+            assert len(sections) == 1, name
+        else:
+            with_timeline += 1
+            bars = _bars(timeline)
+            assert [b.get_height() for b in bars] == [s.rating.score for s in sections], name
+            assert [b.get_x() for b in bars] == pytest.approx([s.start_s for s in sections]), name
+            assert [b.get_x() + b.get_width() for b in bars] == pytest.approx([s.end_s for s in sections])
+            (line,) = [ln for ln in timeline.lines if ln.get_gid() == "song-score"]
+            assert set(line.get_ydata()) == {rating.score}, name
+            assert timeline.get_xlim() == pytest.approx((OFFSET_S, end_s)), name
+        spectrogram = _axes(fig, "spectrogram")
+        assert spectrogram.images[0].get_extent()[:2] == pytest.approx([OFFSET_S, end_s]), name
+
+        # The reply's text says the same: the score, and the top genre with Fantano's mean for it.
+        song = SongRecord(name, name, None, rating, features.seconds, False, b"", sections)
+        embed = replies.rating_embed(song, cached=False, picture="rating.png", thresholds=thresholds)
+        assert embed.description.startswith(f"# {rating.score}/10\n"), name
+        top_genre, _, top_mean = rows[0]
+        assert f"**{top_genre}** to me ({rows[0][1]:.0%}), a genre Melon averages {top_mean:.1f} on" in (
+            embed.fields[0].value
+        ), name
+    assert with_timeline >= 2

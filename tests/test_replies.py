@@ -1,5 +1,6 @@
 """Verdicts, quips and embeds: Fantano's register, deterministic quips, and Discord's embed limits."""
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from bot.replies import (
 )
 from bot.store import HistoryRow, SongRecord
 from model.calibration import calibrate
-from model.scorer import Rating
+from model.scorer import Rating, SectionRating
 
 # t_k = k + 0.5, so score s covers expected in [s - 0.5, s + 0.5).
 THRESHOLDS = [k + 0.5 for k in range(1, 10)]
@@ -129,6 +130,29 @@ def test_rating_embed_shows_score_verdict_quip_genres_picture_and_link() -> None
     assert "rock" not in field.value  # 3% is noise
     assert embed.footer.text == "analysed 3 min 25 s"
     json.dumps(embed.to_dict())  # what discord.py sends must be JSON
+
+
+def test_the_genre_line_names_fantanos_mean_for_the_top_genre() -> None:
+    rating = dataclasses.replace(_rating(), genre_means=(6.04, 6.8, 6.4))
+    (field,) = _embed(rating=rating).fields
+    assert field.value.startswith("**hip hop** to me (62%), a genre Melon averages 6.0 on\nwith a bit of")
+    (field,) = _embed().fields  # cached before the means were kept: just the genre
+    assert "Melon" not in field.value
+
+
+def test_text_and_json_carry_the_genre_means_and_the_sections() -> None:
+    rating = dataclasses.replace(_rating(), genre_means=(6.04, 6.8, 6.4))
+    sections = (SectionRating(1.0, 31.0, _rating(5, 5.0)), SectionRating(31, 70.5, _rating(8, 8, genres=())))
+    song = SongRecord("k", "T", None, rating, 69.5, False, b"png", sections)
+    assert "Sounds like: **hip hop** to me (62%), a genre Melon averages 6.0 on" in replies.rating_text(
+        song, cached=False, thresholds=THRESHOLDS
+    )
+    data = json.loads(json.dumps(replies.rating_json(song, cached=False, thresholds=THRESHOLDS)))
+    assert data["score"] == 7 and data["genre_means"] == [6.04, 6.8, 6.4]
+    assert data["sections"] == [
+        {"start": 1.0, "end": 31.0, "score": 5, "genre": "hiphop"},
+        {"start": 31.0, "end": 70.5, "score": 8, "genre": None},
+    ]
 
 
 def test_special_verdicts_and_colours_follow_the_score() -> None:

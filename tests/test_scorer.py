@@ -12,8 +12,18 @@ import numpy as np
 import pytest
 
 from model import MODEL_DIR
-from model.features import FEATURE_NAMES
-from model.scorer import CARD_NAME, TFLITE_NAME, ModelError, Rating, Scorer
+from model.features import FEATURE_NAMES, Section
+from model.scorer import (
+    CARD_NAME,
+    KERAS_NAME,
+    TFLITE_NAME,
+    ModelError,
+    Rating,
+    Scorer,
+    SectionRating,
+    genre_mean_scores,
+    sha256_file,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parents[1].parent / "shared" / "data"
@@ -38,9 +48,45 @@ def model_copy(tmp_path: Path) -> Path:
 
 def test_rating_round_trips_through_json() -> None:
     rating = Rating(score=7, expected=6.4, distribution=tuple([0.0] * 10 + [1.0]),
-                    genres=(("hiphop", 0.5), ("pop", 0.3), ("rock", 0.1)))
+                    genres=(("hiphop", 0.5), ("pop", 0.3), ("rock", 0.1)), genre_means=(6.1, 5.9, 6.8))
     again = Rating.from_dict(json.loads(json.dumps(rating.to_dict())))
     assert again == rating
+    section = SectionRating(1.0, 31.0, rating)
+    assert SectionRating.from_dict(json.loads(json.dumps(section.to_dict()))) == section
+
+
+def test_a_rating_cached_before_genre_means_still_loads() -> None:
+    old = {"score": 5, "expected": 6.1, "distribution": [1 / 11] * 11, "genres": [["jazz", 0.9]]}
+    assert Rating.from_dict(old).genre_means == ()
+
+
+def test_genre_mean_scores_are_the_expectations_of_the_card_rows() -> None:
+    one_hot_3 = [0.0] * 11
+    one_hot_3[3] = 2.0  # rows need not be normalised
+    card = {"genres": ["jazz", "metal"], "score_given_genre": [one_hot_3, [1.0] * 11]}
+    assert genre_mean_scores(card) == {"jazz": pytest.approx(3.0), "metal": pytest.approx(5.0)}
+    assert genre_mean_scores({"genres": []}) == {}
+    with pytest.raises(ModelError, match="score-given-genre"):
+        genre_mean_scores({"genres": ["jazz"], "score_given_genre": [[1.0] * 10]})
+
+
+def test_ratings_carry_the_mean_score_of_each_genre(scorer: Scorer) -> None:
+    rating = scorer.rate(GTZAN_BLUES_0)
+    means = genre_mean_scores(scorer.card)
+    assert set(means) == set(scorer.card["genres"])
+    assert all(4.0 < m < 8.0 for m in means.values())  # Fantano's averages per genre, on 0..10
+    assert rating.genre_means == tuple(means[label] for label, _ in rating.genres)
+    # The bridge model's expected score is the genre mix's average of the genre means: the top three
+    # genres carry most of it, and it lies within the genre means' range.
+    assert min(means.values()) <= rating.expected <= max(means.values())
+
+
+def test_sections_are_rated_alone_with_the_same_model(scorer: Scorer) -> None:
+    sections = [Section(1.0 + 30 * i, 31.0 + 30 * i, GTZAN_BLUES_0 * f, np.ones(26)) for i, f in
+                enumerate((1.0, 0.8, 1.2))]  # fmt: skip
+    rated = scorer.rate_sections(sections)
+    assert [(r.start_s, r.end_s) for r in rated] == [(1.0, 31.0), (31.0, 61.0), (61.0, 91.0)]
+    assert [r.rating for r in rated] == [scorer.rate(s.values) for s in sections]
 
 
 def test_rate_gives_a_consistent_rating(scorer: Scorer) -> None:
@@ -96,10 +142,66 @@ def _edit_card(directory: Path, **changes: object) -> None:
     (directory / CARD_NAME).write_text(json.dumps(card))
 
 
-def test_card_with_other_features_is_refused(model_copy: Path) -> None:
-    _edit_card(model_copy, feature_names=list(reversed(FEATURE_NAMES)))
+@pytest.mark.parametrize(
+    "names",
+    [["tempo", *FEATURE_NAMES[1:]], [*FEATURE_NAMES[:-1], "mfcc21_var"], [*FEATURE_NAMES[:-1], "rms_std"]],
+    ids=["tempo", "mfcc21", "std"],
+)
+def test_card_with_other_features_is_refused(model_copy: Path, names: list[str]) -> None:
+    _edit_card(model_copy, feature_names=names)
     with pytest.raises(ModelError, match="other features"):
         Scorer.load(model_copy)
+
+
+def test_card_naming_more_features_than_the_model_takes_is_refused(model_copy: Path) -> None:
+    _edit_card(model_copy, feature_names=[*FEATURE_NAMES, *(f"{n}_var" for n in FEATURE_NAMES)])
+    with pytest.raises(ModelError, match="does not take the 52 features"):
+        Scorer.load(model_copy)
+
+
+def test_a_model_taking_means_and_variances_is_served_from_its_card(tmp_path: Path) -> None:
+    # A real 52-input flatbuffer (GTZAN's `_mean` and `_var` column names), exported by the training
+    # code's own export; the scorer reads which input is which from the card alone.
+    code = textwrap.dedent("""
+        import sys
+        import numpy as np
+        from training import network
+        import keras
+        rng = np.random.default_rng(0)
+        weights, bias = rng.normal(size=(52, 10)) * 0.05, rng.normal(size=10)
+        inputs = keras.Input(shape=(52,), name="features")
+        genre = keras.layers.Dense(10, activation="softmax", name="genre")
+        classifier = keras.Model(inputs, genre(inputs))
+        genre.set_weights([weights.astype("float32"), bias.astype("float32")])
+        table = rng.dirichlet(np.ones(11), size=10)
+        model = network.bridge_model(classifier, table)
+        network.export(model, sys.argv[1] + "/needlebot.keras", sys.argv[1] + "/needlebot.tflite")
+        np.savez(sys.argv[1] + "/weights.npz", weights=weights, bias=bias, table=table)
+    """)
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=REPO, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    saved = np.load(tmp_path / "weights.npz")
+    card = json.loads((MODEL_DIR / CARD_NAME).read_text())
+    names = [name for base in FEATURE_NAMES for name in (f"{base}_mean", f"{base}_var")]  # interleaved
+    card.update(feature_names=names, score_given_genre=saved["table"].tolist(),
+                sha256={n: sha256_file(tmp_path / n) for n in (TFLITE_NAME, KERAS_NAME)})  # fmt: skip
+    (tmp_path / CARD_NAME).write_text(json.dumps(card))
+    scorer = Scorer.load(tmp_path)
+
+    rng = np.random.default_rng(1)
+    means, variances = rng.normal(size=26), rng.uniform(0.0, 3.0, size=26)
+    row = np.ravel(np.column_stack([means, variances]))  # the card's interleaved order
+    logits = row @ saved["weights"] + saved["bias"]
+    genres = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    rating = scorer.rate(means, variances)
+    np.testing.assert_allclose(rating.distribution, genres @ saved["table"], atol=1e-5)
+    assert rating.genres[0] == (card["genres"][int(np.argmax(genres))], pytest.approx(genres.max(), abs=1e-5))
+    assert scorer.rate(means, variances * 2) != rating  # the variances reach the model
+    (section,) = scorer.rate_sections([Section(1.0, 20.0, means, variances)])
+    assert section.rating == rating
+    with pytest.raises(ValueError, match="variances"):
+        scorer.rate(means)
 
 
 def test_card_with_unordered_calibration_is_refused(model_copy: Path) -> None:

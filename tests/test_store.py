@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
@@ -105,5 +106,28 @@ async def test_ratings_from_before_per_rating_titles_show_the_song_title(tmp_pat
     try:
         assert [row.title for row in await store.history(1)] == ["Old Title"]
         assert [row.title for row in await store.top(10)] == ["Old Title"]
+    finally:
+        await store.close()
+
+
+async def test_section_ratings_round_trip_and_older_songs_have_none(tmp_path: Path) -> None:
+    from model.scorer import SectionRating
+
+    path = tmp_path / "db.sqlite3"
+    # A database at schema version 1 (before sections), with one song in it.
+    with sqlite3.connect(path) as db:
+        db.executescript(f"BEGIN; {MIGRATIONS[0]} PRAGMA user_version = 1; COMMIT;")
+        db.execute(
+            "INSERT INTO songs VALUES ('old', 'm', 'Old', NULL, 5, 5.0, ?, 42.5, 0, x'00', '2024-01-01')",
+            ('{"score": 5, "expected": 5.0, "distribution": [0.0], "genres": []}',),
+        )
+    store = await Store.open(path, "m")
+    try:
+        old = await store.find_song("old")
+        assert old is not None and old.sections == ()
+        sections = tuple(SectionRating(t, t + 30.0, song("x", n).rating) for t, n in ((1.0, 7), (31.0, 4)))
+        new = dataclasses.replace(song("new", 6), sections=sections)
+        await store.record(new, user_id=1, guild_id=None, cached=False)
+        assert await store.find_song("new") == new
     finally:
         await store.close()
