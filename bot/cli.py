@@ -123,7 +123,7 @@ async def _rate(target: str, settings: Settings, *, as_json: bool) -> int:
     from bot.jobs import Jobs
     from bot.service import RatingService, Requester
 
-    jobs = Jobs(workers=1, max_pending=1, per_user=1, timeout=settings.limits.job_timeout_seconds)
+    jobs = Jobs.from_settings(settings, workers=1)
     service = await RatingService.open(settings, jobs)
     requester = Requester(user_id=0)
     try:

@@ -35,12 +35,7 @@ class NeedleBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self.settings = settings
-        self.jobs = Jobs(
-            workers=settings.jobs.workers,
-            max_pending=settings.jobs.max_pending,
-            per_user=settings.jobs.per_user,
-            timeout=settings.limits.job_timeout_seconds,
-        )
+        self.jobs = Jobs.from_settings(settings)
         self._service: RatingService | None = None
         self._background: set[asyncio.Task[object]] = set()
 

@@ -90,8 +90,9 @@ class LimitSettings:
 @dataclass(frozen=True)
 class JobSettings:
     workers: int = 2
-    max_pending: int = 8
+    max_queue: int = 60
     per_user: int = 1
+    per_user_queued: int = 30
     cooldown_seconds: float = 10.0
 
 
@@ -164,8 +165,9 @@ _MINIMUMS = {
     "limits.socket_timeout_seconds": 1,
     "limits.job_timeout_seconds": 5,
     "jobs.workers": 1,
-    "jobs.max_pending": 1,
+    "jobs.max_queue": 1,
     "jobs.per_user": 1,
+    "jobs.per_user_queued": 1,
     "jobs.cooldown_seconds": 0,
     "discord.dev_guild_id": 0,
 }

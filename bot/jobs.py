@@ -1,23 +1,28 @@
-"""The audio worker pool and the limits on how much work users may queue.
+"""Audio jobs: the fair queue that admits them and the backend that runs them.
 
 Decoding and featurizing are CPU-bound and call into C and numba, so they run in worker processes,
 never on the event loop: the loop keeps Discord's heartbeat and answers other users meanwhile.
+``bot/`` uses one interface whichever backend runs the work::
+
+    async with jobs.slot(user_id, on_position=tell_place_in_line):  # waits its turn, or BusyError
+        features = await jobs.run(featurize, source, ...)           # UserFacingError on timeout/crash
+
+The queue and the limits live here and in :mod:`bot.queue`; what runs the work is a
+:class:`bot.backend.Backend` (see there for the contract and the backends).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import multiprocessing
-from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bot import worker
-from bot.errors import BusyError, UserFacingError
+from bot.backend import Backend, WorkerLost
+from bot.config import Settings
+from bot.errors import UserFacingError
+from bot.pool import LocalPool
+from bot.queue import FairQueue, OnPosition
 
 log = logging.getLogger(__name__)
 
@@ -25,89 +30,77 @@ T = TypeVar("T")
 
 
 class Jobs:
-    """A process pool for audio work plus admission limits.
+    """A backend for audio work behind a fair queue with per-user limits.
 
     Parameters
     ----------
-    workers
-        Worker processes (each with one BLAS thread).
-    max_pending
-        Jobs admitted at once over all users; one more raises :class:`BusyError`.
+    backend
+        What runs the work; its ``capacity`` is how many admitted jobs run at once.
+    max_queue
+        Jobs waiting over all users; past it the answer is "busy, try again in a minute".
     per_user
-        Jobs one user may have admitted at once.
+        Single songs one user may have waiting or running at once.
+    per_user_queued
+        Jobs of any kind (an album's tracks included) one user may have waiting or running at once.
     timeout
-        Seconds a single pool call may take before the user is told it took too long.
+        Seconds a single :meth:`run` may take; then its work is stopped and the user told so.
     """
 
-    def __init__(self, *, workers: int, max_pending: int, per_user: int, timeout: float) -> None:
-        self.workers = workers
-        self.max_pending = max_pending
-        self.per_user = per_user
+    def __init__(
+        self, backend: Backend, *, max_queue: int, per_user: int, per_user_queued: int, timeout: float
+    ) -> None:
+        self.backend = backend
         self.timeout = timeout
-        self._pool: ProcessPoolExecutor | None = None
-        self._running: Counter[int] = Counter()
-
-    def start(self) -> None:
-        """Create the pool; workers spawn on first use, or all at once through :meth:`warm`."""
-        self._pool = self._new_pool()
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
-
-    @contextlib.asynccontextmanager
-    async def slot(self, user_id: int) -> AsyncIterator[None]:
-        """Admit one job for ``user_id`` or raise :class:`BusyError` saying why not."""
-        if self._running[user_id] >= self.per_user:
-            raise BusyError("You already have a song being rated; wait for that one first.")
-        if self._running.total() >= self.max_pending:
-            raise BusyError("I'm rating a lot of songs right now. Try again in a minute.")
-        self._running[user_id] += 1
-        try:
-            yield
-        finally:
-            self._running[user_id] -= 1
-            if not self._running[user_id]:
-                del self._running[user_id]
-
-    async def run(self, function: Callable[..., T], *args: Any) -> T:
-        """Run ``function(*args)`` in a worker and return its result."""
-        if self._pool is None:
-            raise RuntimeError("the worker pool is not running")
-        loop = asyncio.get_running_loop()
-        try:
-            return await asyncio.wait_for(loop.run_in_executor(self._pool, function, *args), self.timeout)
-        except TimeoutError:
-            raise UserFacingError(
-                f"That took longer than {self.timeout:.0f} seconds, so I gave up. Try a shorter song."
-            ) from None
-        except BrokenProcessPool:
-            # A worker died (killed, out of memory): the pool cannot be used again, so replace it.
-            log.error("an audio worker died; restarting the pool")
-            broken, self._pool = self._pool, self._new_pool()
-            broken.shutdown(wait=False, cancel_futures=True)
-            raise UserFacingError("My audio worker crashed on that file. Try another file.") from None
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        # spawn, not fork: forking a process that runs an event loop and network threads is unsafe.
-        return ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=worker.init_worker,
+        self.queue = FairQueue(
+            backend.capacity, max_waiting=max_queue, per_user=per_user, per_user_queued=per_user_queued
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, workers: int | None = None) -> Jobs:
+        """The jobs the settings describe; ``workers`` overrides ``[jobs] workers`` (the CLI uses 1)."""
+        config = settings.jobs
+        return cls(
+            LocalPool(workers or config.workers),
+            max_queue=config.max_queue,
+            per_user=config.per_user,
+            per_user_queued=config.per_user_queued,
+            timeout=settings.limits.job_timeout_seconds,
+        )
+
+    async def start(self) -> None:
+        await self.backend.start()
 
     async def warm(self) -> None:
-        """Spawn every worker and compile librosa's numba code in each, so no user waits for it."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        # Submitting one warm-up per worker makes the pool spawn all of them now, not on demand.
-        pids = await asyncio.gather(
-            *(loop.run_in_executor(self._pool, worker.warm) for _ in range(self.workers))
-        )
-        log.info(
-            "%d audio workers warm in %.1f s (pids %s)",
-            self.workers,
-            loop.time() - started,
-            sorted(set(pids)),
-        )
+        """Compile librosa's numba code in every worker, so no user waits for it."""
+        await self.backend.warm()
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+    def slot(
+        self, user_id: int, *, on_position: OnPosition | None = None, batch: bool = False
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """Wait for ``user_id``'s turn and hold a slot meanwhile; see :meth:`bot.queue.FairQueue.slot`."""
+        return self.queue.slot(user_id, on_position=on_position, batch=batch)
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` on a worker; a worker lost mid-job is replaced and the job tried once more.
+
+        Raises
+        ------
+        UserFacingError
+            The job took longer than ``timeout`` (its work was stopped), or lost its worker twice.
+        """
+        for attempt in range(2):
+            try:
+                return await self.backend.run(function, *args, time_limit=self.timeout)
+            except TimeoutError:
+                raise UserFacingError(
+                    f"That took longer than {self.timeout:.0f} seconds, so I gave up. Try a shorter song."
+                ) from None
+            except WorkerLost as lost:
+                if attempt:
+                    log.error("%s again, giving up on %s", lost, function.__name__)
+                else:
+                    log.warning("%s; trying %s once more on a fresh worker", lost, function.__name__)
+        raise UserFacingError("My audio worker crashed on that file twice. Try another file.")

@@ -12,7 +12,7 @@ import logging
 import re
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -22,6 +22,7 @@ from yt_dlp.extractor import get_info_extractor
 from bot.config import Settings
 from bot.errors import UserFacingError
 from bot.jobs import Jobs
+from bot.queue import OnPosition
 from bot.sources import youtube
 from bot.store import HistoryRow, SongRecord, Store
 from bot.worker import featurize, render
@@ -39,10 +40,16 @@ EMPTY_FILE = "That file is empty (0 bytes)."
 
 @dataclass(frozen=True)
 class Requester:
-    """Who asked: the Discord user and guild (``None`` in DMs and from the CLI)."""
+    """Who asked: the Discord user and guild (``None`` in DMs and from the CLI).
+
+    ``on_position`` is told the request's place in line while it waits for a worker; ``batch`` marks
+    one of several songs of one request (an album's tracks), see :meth:`bot.jobs.Jobs.slot`.
+    """
 
     user_id: int
     guild_id: int | None = None
+    on_position: OnPosition | None = field(default=None, compare=False)
+    batch: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,7 @@ class RatingService:
         scorer = asyncio.ensure_future(asyncio.to_thread(Scorer.load, model_dir))
         scorer.add_done_callback(_log_model_load)
         store = await Store.open(settings.storage.database_path, await asyncio.to_thread(model_id, model_dir))
-        jobs.start()
+        await jobs.start()
         return cls(settings, jobs, store, scorer)
 
     async def close(self) -> None:
@@ -269,7 +276,9 @@ class RatingService:
             await self.store.record(song, user_id=requester.user_id, guild_id=requester.guild_id, cached=True)
             log.info("rated %s from the cache in %.3f s", key, time.perf_counter() - started)
             return RatedSong(song, cached=True)
-        async with self.jobs.slot(requester.user_id):
+        async with self.jobs.slot(
+            requester.user_id, on_position=requester.on_position, batch=requester.batch
+        ):
             with tempfile.TemporaryDirectory(prefix="needlebot-") as scratch:
                 timings: dict[str, float] = {}
                 if source is None:

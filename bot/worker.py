@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
+import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     import numpy as np
 
     from model.features import FeatureResult
@@ -27,6 +31,40 @@ def init_worker() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)
+
+
+def serve(connection: Connection, scratch: str) -> None:
+    """Main loop of a :class:`bot.pool.LocalPool` worker: answer ``(function, args)`` requests.
+
+    Each request is answered with ``(True, result)`` or ``(False, (exception, traceback text))``.
+    Returns when the pool closes its end of the pipe.
+
+    Parameters
+    ----------
+    connection
+        This worker's end of the pipe to the pool.
+    scratch
+        A private directory for every temporary file of this process and its children; the pool removes
+        it when the worker ends, however it ends.
+    """
+    # A process group of its own: killing the group also kills the ffmpeg children a job started.
+    os.setsid()
+    os.environ["TMPDIR"] = tempfile.tempdir = scratch
+    init_worker()
+    while True:
+        try:
+            function, args = connection.recv()
+        except EOFError:
+            return
+        try:
+            answer: tuple[bool, object] = (True, function(*args))
+        except Exception as error:
+            answer = (False, (error, traceback.format_exc()))
+        try:
+            connection.send(answer)
+        except Exception as error:  # pickling the answer failed, so nothing was sent yet
+            failed = RuntimeError(f"the worker could not send its answer back: {error!r}")
+            connection.send((False, (failed, traceback.format_exc())))
 
 
 def warm() -> int:

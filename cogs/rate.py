@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot import replies
 from bot.errors import UserFacingError
+from bot.progress import PlaceInLine
 from bot.service import EMPTY_FILE, RatedSong, Requester, looks_like_audio
 from model.decode import FORMATS
 
@@ -66,17 +67,20 @@ class Rate(commands.Cog):
             )
         if file is not None and url is not None:
             raise UserFacingError("One song at a time: attach a file *or* paste a link, not both.")
-        requester = _requester(interaction)
         if file is not None:
             self._check_attachment(file)
-            await interaction.response.defer(thinking=True)
-            rated = await self.bot.service.rate_upload(await _read(file), file.filename, requester)
         else:
             assert url is not None
-            checked = self.bot.service.check_link(url)
-            await interaction.response.defer(thinking=True)
-            rated = await self.bot.service.rate_link(checked, requester)
-        await _send(interaction, rated, self.bot.service.thresholds)
+            url = self.bot.service.check_link(url)
+        await interaction.response.defer(thinking=True)
+        async with PlaceInLine(interaction) as place:
+            requester = _requester(interaction, place)
+            if file is not None:
+                rated = await self.bot.service.rate_upload(await _read(file), file.filename, requester)
+            else:
+                assert url is not None
+                rated = await self.bot.service.rate_link(url, requester)
+        await _send(interaction, rated, self.bot.service.thresholds, replace=place.shown)
 
     @app_commands.checks.dynamic_cooldown(_cooldown)
     async def rate_message(
@@ -88,10 +92,11 @@ class Rate(commands.Cog):
             raise UserFacingError(f"That message has no audio file attached; send {FORMATS}.")
         self._check_attachment(audio[0])
         await interaction.response.defer(thinking=True)
-        rated = await self.bot.service.rate_upload(
-            await _read(audio[0]), audio[0].filename, _requester(interaction)
-        )
-        await _send(interaction, rated, self.bot.service.thresholds)
+        async with PlaceInLine(interaction) as place:
+            rated = await self.bot.service.rate_upload(
+                await _read(audio[0]), audio[0].filename, _requester(interaction, place)
+            )
+        await _send(interaction, rated, self.bot.service.thresholds, replace=place.shown)
 
     def _check_attachment(self, attachment: discord.Attachment) -> None:
         # Checked before downloading: Discord reports the size and type with the attachment.
@@ -117,15 +122,24 @@ async def _read(attachment: discord.Attachment) -> bytes:
         raise UserFacingError("I couldn't download that file from Discord. Try uploading it again.") from None
 
 
-def _requester(interaction: discord.Interaction[NeedleBot]) -> Requester:
-    return Requester(user_id=interaction.user.id, guild_id=interaction.guild_id)
+def _requester(interaction: discord.Interaction[NeedleBot], place: PlaceInLine) -> Requester:
+    return Requester(user_id=interaction.user.id, guild_id=interaction.guild_id, on_position=place)
 
 
 async def _send(
-    interaction: discord.Interaction[NeedleBot], rated: RatedSong, thresholds: Sequence[float]
+    interaction: discord.Interaction[NeedleBot],
+    rated: RatedSong,
+    thresholds: Sequence[float],
+    *,
+    replace: bool,
 ) -> None:
+    """Answer with the rating; ``replace``: in the message that showed the place in line."""
     embed = replies.rating_embed(rated.song, cached=rated.cached, picture=PICTURE, thresholds=thresholds)
-    await interaction.followup.send(embed=embed, file=discord.File(io.BytesIO(rated.song.picture), PICTURE))
+    picture = discord.File(io.BytesIO(rated.song.picture), PICTURE)
+    if replace:
+        await interaction.edit_original_response(content=None, embed=embed, attachments=[picture])
+    else:
+        await interaction.followup.send(embed=embed, file=picture)
 
 
 async def setup(bot: NeedleBot) -> None:

@@ -111,7 +111,8 @@ async def bot_harness(directory: Path, media: MediaServer, **limits: Any) -> Asy
                             "allow_loopback": True,
                         },
                         "limits": {"max_attachment_bytes": 2_000_000, "max_audio_seconds": 20.0} | limits,
-                        "jobs": {"workers": 2, "cooldown_seconds": 0, "max_pending": 4},
+                        # Room in line for a burst of 12 users on 2 workers, and no more.
+                        "jobs": {"workers": 2, "cooldown_seconds": 0, "max_queue": 10},
                     }
                 )
                 settings = dataclasses.replace(

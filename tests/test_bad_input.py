@@ -55,7 +55,7 @@ async def test_hostile_titles_come_back_intact_from_history_and_top(harness: Har
     # /history and /top (of a user and a server of their own, so only these songs are listed) show them as
     # given. Each is a cache hit of a song from the table, so this costs no audio work.
     fake = harness.fake
-    user, guild = fake.user_id + 7000, fake._next_id()
+    user, guild = fake._next_id(), fake._next_id()
     hostile = {"'; DROP TABLE songs; --": 108, 'O\'Brien "live"': 107, "🎸 riff 🔥": 106}
     for title, seed in hostile.items():
         data = song_bytes(5.0, seed=seed, format="ogg" if seed == 106 else "wav")
@@ -103,8 +103,8 @@ async def test_temporary_directories_are_private(harness: Harness) -> None:
 
 
 async def test_busy_is_private(harness: Harness) -> None:
-    jobs = harness.bot.jobs
-    saved, jobs.max_pending = jobs.max_pending, 0
+    queue = harness.bot.jobs.queue  # no room in line at all: every song is told "busy"
+    saved, queue.max_waiting = queue.max_waiting, 0
     try:
         fake = harness.fake
         inter = await fake.slash_command(
@@ -112,7 +112,7 @@ async def test_busy_is_private(harness: Harness) -> None:
         )
         reply = await inter.wait_reply(timeout=10)
     finally:
-        jobs.max_pending = saved
+        queue.max_waiting = saved
     assert "a lot of songs" in str(reply.embeds)
     assert reply.ephemeral and inter.shown_to_channel() == []
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from tests.fakes.media import MediaServer, song_bytes
 from tests.harness import Harness, bot_harness
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+log = logging.getLogger(__name__)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 DEFERRED = 5
@@ -103,8 +107,9 @@ async def test_rate_an_upload_then_answer_it_from_the_cache(harness: Harness) ->
         ("first song", score)
     ]
 
+    other = fake._next_id()  # a user no other test uses
     again = await fake.slash_command(
-        "rate", {"file": fake.add_attachment("my_own_name.mp3", data, "audio/mpeg")}, user_id=fake.user_id + 1
+        "rate", {"file": fake.add_attachment("my_own_name.mp3", data, "audio/mpeg")}, user_id=other
     )
     cached = await rated(again)
     assert assert_rating(cached, cached=True) == score
@@ -113,7 +118,7 @@ async def test_rate_an_upload_then_answer_it_from_the_cache(harness: Harness) ->
     assert cached.embeds[0]["title"].startswith("my own name")
     assert "first song" not in str(cached.embeds)
     assert cached.files == message.files, "the cached picture carries no file name, so it is reused as is"
-    history = await (await fake.slash_command("history", user_id=fake.user_id + 1)).wait_reply(timeout=5)
+    history = await (await fake.slash_command("history", user_id=other)).wait_reply(timeout=5)
     assert "my own name" in str(history.embeds) and "first song" not in str(history.embeds)
 
 
@@ -285,6 +290,54 @@ async def test_cooldown(harness: Harness) -> None:
         bot.settings = original
 
 
+async def test_a_burst_waits_in_line_instead_of_busy(harness: Harness) -> None:
+    fake = harness.fake
+    songs = [song_bytes(6.0, seed=200 + n) for n in range(12)]
+    started = time.perf_counter()
+    inters = await asyncio.gather(
+        *(
+            fake.slash_command(
+                "rate",
+                {"file": fake.add_attachment(f"burst {n}.wav", data, "audio/wav")},
+                user_id=fake.user_id + 3000 + n,
+            )
+            for n, data in enumerate(songs)
+        )
+    )
+    answers = await asyncio.gather(
+        *(inter.wait_message(lambda m: bool(m.embeds), timeout=120) for inter in inters)
+    )
+    log.info("12 users rated at once in %.2f s", time.perf_counter() - started)
+    for inter, answer in zip(inters, answers, strict=True):
+        assert (await inter.wait_response()).type == DEFERRED
+        assert_rating(answer, cached=False)
+        assert not answer.ephemeral
+    told = [m.content for inter in inters for m in inter.messages]
+    assert any("in line" in text for text in told), told
+    assert not any("a lot of songs" in str(m.embeds) for inter in inters for m in inter.messages)
+    for inter, answer in zip(inters, answers, strict=True):
+        edits = [m for m in inter.messages if m.kind == "edit" and not m.embeds]
+        # Discord rate-limits webhook edits: the bot edits the place in line at most every 1.5 s (here
+        # with slack for the requests' own latency; unthrottled edits would be milliseconds apart).
+        assert all(b.at - a.at >= 1.0 for a, b in itertools.pairwise(edits)), edits
+        # Whoever saw their place in line got the rating in that same message, not in a second one.
+        if edits:
+            assert answer.kind == "edit" and not answer.content
+
+
+async def test_a_song_that_fails_after_waiting_leaves_only_the_error(harness: Harness) -> None:
+    bot, fake = harness.bot, harness.fake
+    async with bot.jobs.slot(fake.user_id + 4000), bot.jobs.slot(fake.user_id + 4001):
+        inter = await fake.slash_command(
+            "rate", {"file": fake.add_attachment("waits.mp3", b"ID3" + bytes(4000), "audio/mpeg")}
+        )
+        place = await inter.wait_followup(timeout=10)
+        assert place.kind == "edit" and "**1st** in line" in place.content
+    error = await inter.wait_message(lambda m: bool(m.embeds), timeout=60)
+    assert "audio" in str(error.embeds).lower() and error.kind == "followup" and error.ephemeral
+    assert inter.deleted == ["@original"], "the public place-in-line message must not outlive the error"
+
+
 async def test_heartbeats_continue_while_rating(harness: Harness) -> None:
     fake = harness.fake
     data = song_bytes(20.0, seed=7, format="mp3")
@@ -326,7 +379,7 @@ async def test_top_in_a_dm_says_servers_only(harness: Harness) -> None:
 
 async def test_empty_history_names_what_rate_takes(harness: Harness) -> None:
     fake = harness.fake
-    reply = await (await fake.slash_command("history", user_id=fake.user_id + 3000)).wait_reply(timeout=5)
+    reply = await (await fake.slash_command("history", user_id=fake._next_id())).wait_reply(timeout=5)
     assert reply.ephemeral
     text = str(reply.embeds)
     assert "a search" not in text and "audio file" in text and "YouTube link" in text
