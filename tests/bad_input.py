@@ -265,7 +265,8 @@ def summary(message: SentMessage) -> str:
 
 
 def _scratch(harness: Harness) -> set[str]:
-    return {p.name for p in harness.scratch.iterdir()}
+    # Every path at any depth: the workers keep their own temporary folders inside this one.
+    return {str(p.relative_to(harness.scratch)) for p in harness.scratch.rglob("*")}
 
 
 def _counts(harness: Harness) -> tuple[int, int]:

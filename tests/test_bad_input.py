@@ -7,6 +7,7 @@ module; the security checks (secrets, private temporary directories, parameteriz
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import stat
 from collections.abc import AsyncIterator, Iterator
@@ -89,16 +90,18 @@ async def test_secrets_never_reach_logs_or_replies(harness: Harness) -> None:
 
 
 async def test_temporary_directories_are_private(harness: Harness) -> None:
-    fake = harness.fake
-    attachment = fake.add_attachment("observed.mp3", song_bytes(20.0, seed=160, format="mp3"), "audio/mpeg")
-    inter = await fake.slash_command("rate", {"file": attachment})
+    # A link's audio is downloaded into a folder of its own inside the worker's folder: both mode 0700.
+    url = harness.media.add_song("observed.wav", seconds=20.0, seed=160)
+    inter = await harness.fake.slash_command("rate", {"url": url})
     modes: dict[str, int] = {}
-    while not inter.messages:  # the job's scratch directory lives while the song is featurized
-        for path in harness.scratch.glob("needlebot-*"):
-            if path.is_dir():
-                modes[path.name] = stat.S_IMODE(path.stat().st_mode)
+    while not inter.messages:  # the job's folder lives while the song is downloaded and featurized
+        for path in harness.scratch.rglob("needlebot-*"):
+            with contextlib.suppress(FileNotFoundError):  # gone between listing and stat
+                if path.is_dir():
+                    modes[str(path.relative_to(harness.scratch))] = stat.S_IMODE(path.stat().st_mode)
         await asyncio.sleep(0.002)
-    assert modes, "no scratch directory was seen during the job"
+    jobs = [name for name in modes if not Path(name).name.startswith("needlebot-worker-")]
+    assert jobs, f"no job folder seen: {modes}"
     assert set(modes.values()) == {0o700}, {name: oct(mode) for name, mode in modes.items()}
 
 
