@@ -30,7 +30,8 @@ from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage, runni
 from tests.fakes.genius import FakeAlbum, FakeGenius
 from tests.fakes.media import FeedItem, MediaServer, song_bytes
 from tests.fakes.musicbrainz import FakeMusicBrainz, FakeRelease
-from tests.test_bot import DEFERRED, _Collect, rows
+from tests.harness import _Collect
+from tests.test_bot import DEFERRED, rows
 from tests.test_cli import ROOT
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -53,7 +54,7 @@ class Catalogue:
 
     def add_album(
         self, artist: str, title: str, tracks: list[str], *, seed: int, missing: tuple[str, ...] = (),
-        broken: tuple[str, ...] = (), seconds: float = 3.0, discs: tuple[int, ...] = (),
+        broken: tuple[str, ...] = (), seconds: float = 5.0, discs: tuple[int, ...] = (),
         slow: tuple[str, ...] = (),
     ) -> str:
         """Register an album and return its MusicBrainz id; ``missing`` tracks have no video, ``broken``
@@ -70,7 +71,7 @@ class Catalogue:
 
     def add_track(
         self, artist: str, track: str, name: str, *, seed: int, missing: bool = False, broken: bool = False,
-        seconds: float = 3.0, slow: bool = False,
+        seconds: float = 5.0, slow: bool = False,
     ) -> None:
         items = [] if missing else [FeedItem(name, f"{artist} - {track} (Official Audio)", 200.0)]
         self.media.add_feed(f"search/{artist} {track}.rss", items)
