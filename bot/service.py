@@ -85,6 +85,7 @@ class RatingService:
             max_duration_s=limits.max_video_seconds,
             max_filesize=limits.max_download_bytes,
             socket_timeout=limits.socket_timeout_seconds,
+            download_timeout=limits.download_timeout_seconds,
             cookiefile=sources.cookiefile or None,
             media_hosts=sources.media_hosts,
             allow_loopback=sources.allow_loopback,
@@ -109,7 +110,11 @@ class RatingService:
         model_dir = Path(settings.model.directory or MODEL_DIR)
         scorer = asyncio.ensure_future(asyncio.to_thread(Scorer.load, model_dir))
         scorer.add_done_callback(_log_model_load)
-        store = await Store.open(settings.storage.database_path, await asyncio.to_thread(model_id, model_dir))
+        store = await Store.open(
+            settings.storage.database_path,
+            await asyncio.to_thread(model_id, model_dir),
+            busy_timeout=settings.storage.busy_timeout_seconds,
+        )
         await jobs.start()
         return cls(settings, jobs, store, scorer)
 

@@ -18,6 +18,7 @@ import logging
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,8 @@ class YouTubeOptions:
     max_duration_s: float = 900.0
     max_filesize: int = 50_000_000
     socket_timeout: float = 15.0
+    # The whole download, in seconds: a host trickling bytes never trips the socket timeout.
+    download_timeout: float = 120.0
     cookiefile: str | None = None
     # Hosts yt-dlp may also contact while handling an allowed link (never accepted as links themselves):
     # YouTube serves the audio itself from googlevideo.com.
@@ -138,6 +141,10 @@ class NetworkError(DownloadFailedError):
 
 class _SizeCapReached(DownloadCancelled):
     """Raised from a progress hook; yt-dlp lets DownloadCancelled through unwrapped."""
+
+
+class _DeadlineReached(DownloadCancelled):
+    """Raised from a progress hook once the download has run past ``download_timeout``."""
 
 
 def check_url(url: str, opts: YouTubeOptions) -> str:
@@ -290,10 +297,16 @@ def _download(url: str, work: Path, opts: YouTubeOptions) -> tuple[Path, VideoIn
             return str(error)
         return None
 
-    def cap_size(progress: dict[str, Any]) -> None:
+    deadline = time.monotonic() + opts.download_timeout
+
+    def cap_size_and_time(progress: dict[str, Any]) -> None:
         # max_filesize only acts on a Content-Length; this catches bodies streamed without one.
         if (progress.get("downloaded_bytes") or 0) > opts.max_filesize:
             raise _SizeCapReached()
+        # yt-dlp calls this after every block it reads, so a trickling host is stopped here, in the
+        # downloading thread itself; a host that sends nothing at all trips the socket timeout instead.
+        if time.monotonic() > deadline:
+            raise _DeadlineReached()
 
     params = {
         **ydl_params(opts),
@@ -303,7 +316,7 @@ def _download(url: str, work: Path, opts: YouTubeOptions) -> tuple[Path, VideoIn
         "allowed_extractors": list(opts.allowed_extractors),
         "match_filter": match_filter,
         "max_filesize": opts.max_filesize,
-        "progress_hooks": [cap_size],
+        "progress_hooks": [cap_size_and_time],
         "outtmpl": str(work / "audio.%(ext)s"),
         "logger": logger,
     }
@@ -312,6 +325,12 @@ def _download(url: str, work: Path, opts: YouTubeOptions) -> tuple[Path, VideoIn
             info = ydl.extract_info(url, download=True)
     except _SizeCapReached:
         raise TooLargeError(_too_large_message(opts)) from None
+    except _DeadlineReached:
+        log.info("download of %s stopped after %g s", url, opts.download_timeout)
+        raise NetworkError(
+            f"The video host is too slow: the download took over {opts.download_timeout:g} seconds."
+            " Try again later or upload the file."
+        ) from None
     except YoutubeDLError as e:
         raise _user_error(e, opts) from None
     if rejection:

@@ -761,6 +761,19 @@ class FakeDiscord:
             raise RuntimeError("no client is connected to the fake gateway")
         await self._send(self._ws, {"op": OP_RECONNECT, "d": None})
 
+    async def drop_connection(self, code: int = 4000) -> None:
+        """Close the client's gateway socket with ``code``, as Discord does when a gateway node restarts.
+
+        4000 ("unknown error") is resumable: discord.py reconnects and RESUMEs on a new socket, and the
+        fake accepts the session (``resumes`` counts it). REST calls, interaction followups included, do
+        not use the socket and carry on meanwhile.
+        """
+        if self._ws is None:
+            raise RuntimeError("no client is connected to the fake gateway")
+        ws, self._ws = self._ws, None
+        await ws.close(code=code, message=b"fake discord dropped the connection")
+        await self._gateway_notify()
+
     async def _send(self, ws: web.WebSocketResponse | None, payload: dict[str, Any]) -> None:
         assert ws is not None
         async with self._ws_lock:
