@@ -435,11 +435,12 @@ def _user_error(error: YoutubeDLError, opts: YouTubeOptions) -> SourceError:
             return VideoUnavailableError("That video is unavailable.")
         if isinstance(cause, HTTPError):
             return NetworkError(f"The video host answered with error {cause.status}. Try again later.")
-    if any(isinstance(c, TimeoutError) for c in causes):
+    text = str(error).lower().replace("’", "'")
+    # A body that stops mid-download is reported only in words, after yt-dlp's own retries.
+    if any(isinstance(c, TimeoutError) for c in causes) or "got error: timed out" in text:
         return NetworkError("The video host did not answer in time. Try again later.")
     if any(isinstance(c, TransportError) for c in causes):
         return NetworkError("I couldn't reach the video host. Try again later.")
-    text = str(error).lower().replace("’", "'")
     if "no suitable extractor" in text or "unsupported url" in text:
         return UnsupportedLinkError("I can't fetch anything from that link. Paste a YouTube video link.")
     if "not a bot" in text:
