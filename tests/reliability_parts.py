@@ -19,7 +19,10 @@ LOAD_FILE = "load.json"
 
 def _directory() -> Path | None:
     value = os.environ.get(ENV)
-    return Path(value) if value else None
+    if not value:
+        return None
+    Path(value).mkdir(parents=True, exist_ok=True)
+    return Path(value)
 
 
 def record_fault(fault: str, outcome: str, seconds: float) -> None:
