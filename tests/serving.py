@@ -61,12 +61,13 @@ async def serve_bot(
 
 
 @contextlib.contextmanager
-def bot_process(fake: FakeDiscord, config: Path) -> Iterator[subprocess.Popen[bytes]]:
+def bot_process(fake: FakeDiscord, config: Path, tmpdir: Path) -> Iterator[subprocess.Popen[bytes]]:
     """The bot in a subprocess (settings from the TOML file ``config``) talking to ``fake``.
 
+    Its temporary files, and its workers', go in ``tmpdir``, so a test can see what a kill leaves.
     On exit it is interrupted (the bot closes its pool and database) unless the test killed it already.
     """
-    env = {**os.environ, "DISCORD_TOKEN": fake.token, "NEEDLEBOT_CONFIG": str(config)}
+    env = {**os.environ, "DISCORD_TOKEN": fake.token, "NEEDLEBOT_CONFIG": str(config), "TMPDIR": str(tmpdir)}
     process = subprocess.Popen([sys.executable, "-m", "tests.serving", fake.base_url], env=env)
     try:
         yield process

@@ -272,6 +272,8 @@ async def test_the_bot_killed_mid_burst_keeps_every_finished_rating(tmp_path: Pa
     async with FakeDiscord() as fake:
         config = write_config(tmp_path / "config.toml", bot_settings(fake, tmp_path / "data", {}))
         database = tmp_path / "data" / "needlebot.sqlite3"
+        scratch = tmp_path / "tmp"
+        scratch.mkdir()
         users = {title: fake.user_id + 30 + n for n, title in enumerate(songs)}
 
         async def burst() -> dict[str, FakeInteraction]:
@@ -283,7 +285,7 @@ async def test_the_bot_killed_mid_burst_keeps_every_finished_rating(tmp_path: Pa
         def answered() -> set[str]:
             return {title for title, inter in inters.items() if any(m.embeds for m in inter.messages)}
 
-        with bot_process(fake, config) as first:
+        with bot_process(fake, config, scratch) as first:
             await fake.wait_gateway(lambda f: f.identifies == 1 and f.connected, timeout=120)
             workers = [child.pid for child in psutil.Process(first.pid).children(recursive=True)]
             started = time.monotonic()
@@ -294,9 +296,11 @@ async def test_the_bot_killed_mid_burst_keeps_every_finished_rating(tmp_path: Pa
             first.wait(timeout=30)
         seen = answered()
         assert seen != set(songs), "the kill came too late to interrupt anything"
-        # Its workers see their pipe close and exit: nothing keeps running.
+        # Its workers see their pipe close and exit, removing their files: nothing keeps running.
         _, alive = psutil.wait_procs([psutil.Process(pid) for pid in workers if psutil.pid_exists(pid)], 30)
         assert alive == [], alive
+        left = entries(scratch)
+        assert not [name for name in left if name.startswith("needlebot-worker-")], left
 
         with sqlite3.connect(database) as db:
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
@@ -305,7 +309,7 @@ async def test_the_bot_killed_mid_burst_keeps_every_finished_rating(tmp_path: Pa
         assert seen <= stored, "a rating the user saw was lost"
         history = rows(database, "SELECT * FROM ratings ORDER BY id")
 
-        with bot_process(fake, config):
+        with bot_process(fake, config, scratch):
             await fake.wait_gateway(lambda f: f.identifies == 2 and f.connected, timeout=120)
             again = await burst()
             answers = {title: await answer(i) for title, i in again.items()}
@@ -317,7 +321,8 @@ async def test_the_bot_killed_mid_burst_keeps_every_finished_rating(tmp_path: Pa
     record_fault(
         "The bot process is killed (SIGKILL) mid-burst of 8 /rate, then restarted on the same database",
         f"{len(seen)} answered before the kill, {len(stored)} stored, none half-written; its workers"
-        " exited; after the restart the stored ones came from the cache and the rest were rated",
+        f" exited and removed their files ({len(left)} temporary folder(s) of the killed bot"
+        " itself remain); after the restart the stored ones came from the cache and the rest were rated",
         time.monotonic() - started,
     )
 
