@@ -26,11 +26,11 @@ import pytest_asyncio
 
 from bot.client import NeedleBot
 from bot.sources.youtube import DownloadFailedError, NetworkError, YouTubeOptions, download_audio
-from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage
+from tests.fakes.discord import OP_RESUME, FakeDiscord, FakeInteraction, SentMessage
 from tests.fakes.media import MediaServer, song_bytes
 from tests.reliability_parts import record_fault
 from tests.serving import bot_process, bot_settings, serve_bot, write_config
-from tests.test_bot import assert_rating, rows
+from tests.test_bot import DEFERRED, assert_rating, rows
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -239,16 +239,21 @@ async def test_the_gateway_drops_and_jobs_in_flight_still_answer(harness: Harnes
         place = await inter.wait_followup(timeout=10)
         assert "in line" in place.content
         await fake.drop_connection(4000)  # "unknown error": resumable
+        # A user asks while the bot is away: Discord replays the command when the session resumes.
+        meanwhile = await rate_file(fake, "while away.wav", song_bytes(4.0, seed=22), fake.user_id + 24)
         await fake.wait_gateway(lambda f: f.resumes == resumes + 1 and f.connected, timeout=30)
     assert_rating(await answer(inter), cached=False)
+    assert_rating(await answer(meanwhile), cached=False)
+    assert (await meanwhile.wait_response()).type == DEFERRED
     assert fake.identifies == identifies, "the session was resumed, not started again"
+    assert [p["op"] for p in fake.gateway_received].count(OP_RESUME) == resumes + 1
     # The resumed session receives new commands.
     after = await rate_file(fake, "after drop.wav", song_bytes(4.0, seed=21), fake.user_id + 23)
     assert_rating(await answer(after), cached=False)
     record_fault(
         "The gateway closes the websocket (code 4000) while a /rate waits in line",
-        "discord.py resumed the session (RESUME, no new IDENTIFY); the waiting rating arrived, and a"
-        " new /rate after the resume was answered",
+        "discord.py resumed the session (RESUME, no new IDENTIFY); the waiting rating arrived, a /rate"
+        " sent while the bot was away was replayed on resume and answered, and so was one after",
         inter.elapsed(),
     )
 
