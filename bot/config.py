@@ -70,7 +70,6 @@ class GeniusSettings:
 class StorageSettings:
     data_dir: Path = Path("data")
     database: Path = Path("needlebot.sqlite3")
-    busy_timeout_seconds: float = 30.0
 
     @property
     def database_path(self) -> Path:
@@ -86,6 +85,7 @@ class LimitSettings:
     max_download_bytes: int = 100_000_000
     socket_timeout_seconds: float = 15.0
     download_timeout_seconds: float = 120.0
+    database_timeout_seconds: float = 30.0
     job_timeout_seconds: float = 300.0
 
 
@@ -160,13 +160,13 @@ _ENV_SECRETS = {"DISCORD_TOKEN": ("discord", "token"), "GENIUS_ACCESS_TOKEN": ("
 
 # Lower bounds of numeric settings; a value below one is a configuration error.
 _MINIMUMS = {
-    "storage.busy_timeout_seconds": 0,
     "limits.max_attachment_bytes": 1,
     "limits.max_audio_seconds": 5,
     "limits.max_video_seconds": 5,
     "limits.max_download_bytes": 1,
     "limits.socket_timeout_seconds": 1,
     "limits.download_timeout_seconds": 1,
+    "limits.database_timeout_seconds": 0,
     "limits.job_timeout_seconds": 5,
     "jobs.workers": 1,
     "jobs.max_queue": 1,

@@ -110,7 +110,10 @@ class LocalPool:
         """See :meth:`bot.backend.Backend.run`."""
         if not self._running:
             raise RuntimeError("the worker pool is not running")
-        return await self._use(await self._idle.get(), function, args, time_limit)
+        while not (chosen := await self._idle.get()).process.is_alive():
+            # Killed while idle (the OOM killer, an operator): no job's attempt is spent finding out.
+            self._retire(chosen, "it died while idle")
+        return await self._use(chosen, function, args, time_limit)
 
     async def close(self) -> None:
         """Kill every worker (jobs still running fail) and remove their files."""

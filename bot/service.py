@@ -113,7 +113,7 @@ class RatingService:
         store = await Store.open(
             settings.storage.database_path,
             await asyncio.to_thread(model_id, model_dir),
-            busy_timeout=settings.storage.busy_timeout_seconds,
+            busy_timeout=settings.limits.database_timeout_seconds,
         )
         await jobs.start()
         return cls(settings, jobs, store, scorer)
