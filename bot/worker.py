@@ -64,7 +64,7 @@ def _answer(connection: Connection) -> None:
     while True:
         try:
             function, args = connection.recv()
-        except EOFError:
+        except (EOFError, ConnectionResetError):  # closed by the pool, or reset as the bot was killed
             return
         try:
             answer: tuple[bool, object] = (True, function(*args))

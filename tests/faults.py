@@ -379,12 +379,14 @@ async def faults(harness: Harness) -> str:
         async with bot_harness(Path(directory), harness.media, **LIMITS) as own:
             await own.bot.jobs.warm()
             for scenario in SCENARIOS:
-                with tempfile.TemporaryDirectory() as tmp:
-                    try:
-                        done = await scenario(own, Path(tmp))
-                    except AssertionError as failure:
-                        lines.append(f"| `{scenario.__name__}` | **FAILED: {_cell(str(failure))}** | |")
-                        continue
+                # Not in TMPDIR: that is the bot's, and a scenario checks what is left there.
+                tmp = Path(directory) / scenario.__name__
+                tmp.mkdir()
+                try:
+                    done = await scenario(own, tmp)
+                except AssertionError as failure:
+                    lines.append(f"| `{scenario.__name__}` | **FAILED: {_cell(str(failure))}** | |")
+                    continue
                 lines.append(f"| {_cell(done.fault)} | {_cell(done.outcome)} | {done.seconds:.1f} |")
     return "\n".join(lines)
 
