@@ -4,13 +4,11 @@
 backend only runs functions somewhere. The service, the queue and the limits never learn which
 backend runs, so a backend can be swapped by configuration:
 
-- :class:`bot.pool.LocalPool` (today's only backend): worker processes on this machine, each killed
+- :class:`bot.pool.LocalPool` (the default): worker processes on this machine, each killed
   and replaced when its job times out or it dies.
-- A Dask backend (issue 10, chosen by a ``[jobs]`` setting in :meth:`bot.jobs.Jobs.from_settings`)
-  holds ``Client(address, asynchronous=True)``: ``start`` connects, ``capacity`` is the cluster's
-  worker threads, ``run`` is ``await client.submit(function, *args)`` bounded by ``time_limit``
-  (cancel the future and restart that worker to stop the work), and a lost worker
-  (``distributed.KilledWorker``) is raised as :class:`WorkerLost`.
+- :class:`bot.dask_backend.DaskBackend` (``[jobs] backend = "dask"``): the workers of a Dask
+  cluster, through ``Client(address, asynchronous=True)``; a job past its time limit has its worker
+  restarted, and a lost worker (``distributed.KilledWorker``) is raised as :class:`WorkerLost`.
 
 Functions and their arguments travel by pickle: functions must be importable by name in the worker
 (module-level, as in :mod:`bot.worker`), and so must the exceptions they raise.
@@ -56,6 +54,8 @@ class Backend(Protocol):
             It took longer than ``time_limit`` seconds; the work has been stopped, not just abandoned.
         WorkerLost
             The worker died during the job.
+        UserFacingError
+            No worker can take it now (the Dask cluster is offline); the message says so.
         Exception
             Whatever ``function`` raised.
         """

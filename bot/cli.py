@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(settings: Settings) -> int:
     import discord
 
-    from bot.client import NeedleBot
+    from bot.client import create_bot
 
     if not settings.discord.token:
         print(NO_TOKEN, file=sys.stderr)
@@ -77,7 +77,7 @@ def _run(settings: Settings) -> int:
     discord.utils.setup_logging()
 
     async def run() -> None:
-        async with NeedleBot(settings) as bot:
+        async with create_bot(settings) as bot:
             await bot.start(settings.discord.token.reveal())
 
     try:
@@ -85,6 +85,9 @@ def _run(settings: Settings) -> int:
     except discord.LoginFailure:
         logging.getLogger(__name__).error("Discord refused the token; check DISCORD_TOKEN")
         return 1
+    except ConfigError as error:  # a setting that only fails when used (a backend not installed)
+        print(f"needlebot: invalid configuration: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         pass
     return 0

@@ -19,7 +19,7 @@ EXTENSIONS = ("cogs.rate", "cogs.stats", "cogs.owner")
 
 
 class NeedleBot(commands.Bot):
-    """The Needle Bot. Construct it with :class:`Settings` and ``await bot.start(token)``.
+    """The Needle Bot. Construct it with :func:`create_bot` and ``await bot.start(token)``.
 
     Only default intents: slash commands and context menus need no privileged intent, and the owner's
     ``@bot sync`` command reads the message that mentions the bot, which Discord always delivers.
@@ -33,6 +33,8 @@ class NeedleBot(commands.Bot):
             owner_ids=set(settings.discord.owner_ids) or None,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            # Only AutoShardedBot reads it (None: as many as Discord recommends); one connection ignores it.
+            shard_count=settings.discord.shards or None,
         )
         self.settings = settings
         self.jobs = Jobs.from_settings(settings)
@@ -90,3 +92,14 @@ class NeedleBot(commands.Bot):
         # The event loop keeps only weak references to tasks.
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+class ShardedNeedleBot(NeedleBot, commands.AutoShardedBot):
+    """The Needle Bot over several gateway connections (shards), all in this process."""
+
+
+def create_bot(settings: Settings) -> NeedleBot:
+    """The bot for ``settings``: sharded unless ``[discord] shards`` is 1 (Discord requires shards
+    from 2,500 guilds)."""
+    return NeedleBot(settings) if settings.discord.shards == 1 else ShardedNeedleBot(settings)
+

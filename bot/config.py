@@ -59,6 +59,7 @@ class DiscordSettings:
     token: Secret = field(default_factory=lambda: Secret(""))
     owner_ids: tuple[int, ...] = ()
     dev_guild_id: int = 0
+    shards: int = 1
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ class JobSettings:
     per_user: int = 1
     per_user_queued: int = 30
     cooldown_seconds: float = 10.0
+    backend: str = "local"
+    scheduler: str = "tcp://127.0.0.1:8786"
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,11 @@ _MINIMUMS = {
     "jobs.per_user_queued": 1,
     "jobs.cooldown_seconds": 0,
     "discord.dev_guild_id": 0,
+    "discord.shards": 0,
 }
+
+# Settings that take one of a few words.
+_CHOICES = {"jobs.backend": ("local", "dask")}
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -258,6 +265,9 @@ def _section(name: str, cls: type, raw: Mapping[str, Any]) -> Any:
         minimum = _MINIMUMS.get(setting)
         if minimum is not None and values[key] < minimum:
             raise ConfigError(f"{setting} must be at least {minimum}, not {value!r}")
+        choices = _CHOICES.get(setting)
+        if choices is not None and values[key] not in choices:
+            raise ConfigError(f"{setting} must be one of {', '.join(map(repr, choices))}, not {value!r}")
     return cls(**values)
 
 

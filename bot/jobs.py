@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from bot.backend import Backend, WorkerLost
 from bot.config import Settings
+from bot.dask_backend import DaskBackend
 from bot.errors import UserFacingError
 from bot.pool import LocalPool
 from bot.queue import FairQueue, OnPosition
@@ -57,10 +58,19 @@ class Jobs:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, workers: int | None = None) -> Jobs:
-        """The jobs the settings describe; ``workers`` overrides ``[jobs] workers`` (the CLI uses 1)."""
+        """The jobs the settings describe: ``[jobs] backend``'s workers behind ``[jobs]``'s limits.
+
+        ``workers`` asks for a local pool of that many workers whatever the backend (the CLI uses 1: it
+        reads files by path, which only a worker on this machine can).
+        """
         config = settings.jobs
+        backend: Backend
+        if config.backend == "dask" and workers is None:
+            backend = DaskBackend(config.scheduler, config.workers)
+        else:
+            backend = LocalPool(workers or config.workers)
         return cls(
-            LocalPool(workers or config.workers),
+            backend,
             max_queue=config.max_queue,
             per_user=config.per_user,
             per_user_queued=config.per_user_queued,

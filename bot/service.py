@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from bot.jobs import Jobs
 from bot.queue import OnPosition
 from bot.sources import youtube
 from bot.store import HistoryRow, SongRecord, Store
-from bot.worker import featurize, render
+from bot.worker import featurize, featurize_link, render
 from model import MODEL_DIR
 from model.decode import AUDIO_SUFFIXES, AudioError
 from model.scorer import TFLITE_NAME, ModelError, Scorer, sha256_file
@@ -254,16 +253,15 @@ class RatingService:
         async with self.jobs.slot(
             requester.user_id, on_position=requester.on_position, batch=requester.batch
         ):
-            with tempfile.TemporaryDirectory(prefix="needlebot-") as scratch:
-                timings: dict[str, float] = {}
-                if source is None:
-                    assert url is not None
-                    path, info = await self._download(url, Path(scratch), timings)
-                    source = str(path)
-                    title = info.title
-                mark = time.perf_counter()
+            timings: dict[str, float] = {}
+            mark = time.perf_counter()
+            if source is None:
+                assert url is not None
+                features, info, timings["download"] = await self._featurize_link(url)
+                title = info.title
+            else:
                 features = await self._featurize(source)
-                timings["features"] = time.perf_counter() - mark
+            timings["features"] = time.perf_counter() - mark - timings.get("download", 0.0)
             mark = time.perf_counter()
             rating = scorer.rate(features.values, features.variances)
             sections = scorer.rate_sections(features.sections)
@@ -282,16 +280,18 @@ class RatingService:
         )
         return RatedSong(song, cached=False)
 
-    async def _download(
-        self, url: str, directory: Path, timings: dict[str, float]
-    ) -> tuple[Path, youtube.VideoInfo]:
-        mark = time.perf_counter()
+    async def _featurize_link(self, url: str) -> tuple[FeatureResult, youtube.VideoInfo, float]:
+        # Downloaded where it is featurized (a worker), so the audio never passes through this process.
         try:
-            result = await asyncio.to_thread(youtube.download_audio, url, directory, self.youtube_options)
-        except youtube.SourceError as error:
+            return await self.jobs.run(
+                featurize_link,
+                url,
+                self.youtube_options,
+                self.settings.limits.max_audio_seconds,
+                self.settings.audio.ffmpeg,
+            )
+        except (youtube.SourceError, AudioError) as error:
             raise UserFacingError(str(error)) from None
-        timings["download"] = time.perf_counter() - mark
-        return result
 
     async def _featurize(self, source: bytes | str) -> FeatureResult:
         try:

@@ -10,8 +10,10 @@ import io
 import os
 import shutil
 import tempfile
+import time
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
 
     import numpy as np
 
+    from bot.sources.youtube import VideoInfo, YouTubeOptions
     from model.features import FeatureResult
     from model.scorer import Rating, SectionRating
 
@@ -105,6 +108,35 @@ def featurize(source: bytes | str, max_seconds: float, ffmpeg: str | None) -> Fe
     from model.features import extract_features
 
     return extract_features(source, max_seconds=max_seconds, ffmpeg=ffmpeg or None)
+
+
+def featurize_link(
+    url: str, options: YouTubeOptions, max_seconds: float, ffmpeg: str | None
+) -> tuple[FeatureResult, VideoInfo, float]:
+    """Download a link's audio into a private temporary folder, featurize it, delete it.
+
+    Runs in the worker, so with a Dask cluster the audio goes from the source to the machine that
+    decodes it and never through the bot's process.
+
+    Returns
+    -------
+    tuple
+        The features, the video's info, and the seconds the download took (for the bot's log).
+
+    Raises
+    ------
+    bot.sources.youtube.SourceError
+        The link cannot be downloaded; the message is meant for the user.
+    model.decode.AudioError
+        The download is not audio we can decode.
+    """
+    from bot.sources.youtube import download_audio
+
+    with tempfile.TemporaryDirectory(prefix="needlebot-") as scratch:
+        started = time.perf_counter()
+        path, info = download_audio(url, Path(scratch), options)
+        downloaded = time.perf_counter() - started
+        return featurize(str(path), max_seconds, ffmpeg), info, downloaded
 
 
 def render(

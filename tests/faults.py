@@ -134,9 +134,13 @@ async def trickling_link(harness: Harness, tmp: Path) -> Survived:
     inter = await fake.slash_command("rate", {"url": url}, user_id=fake.user_id + 1)
     error = await answer(inter)
     assert "too slow" in str(error.embeds) and error.ephemeral, error
-    # Only the live workers' private directories remain; the service's own is gone.
-    left = [name for name in entries(harness.scratch) if not name.startswith("needlebot-worker-")]
-    assert left == [], f"the service's temporary files were left: {left}"
+    # The download ran in a worker: only the live workers' private directories remain, and they are empty.
+    left = [
+        str(p.relative_to(harness.scratch))
+        for p in harness.scratch.rglob("*")
+        if not (p.parent == harness.scratch and p.name.startswith("needlebot-worker-"))
+    ]
+    assert left == [], f"temporary files were left: {left}"
     assert harness.bot.jobs.queue.running == 0, "the user's slot must be free again"
     return Survived(
         f"/rate of a link whose host trickles (the bot's download deadline: {DOWNLOAD_TIMEOUT:g} s)",
@@ -345,8 +349,8 @@ async def bot_killed_mid_burst(harness: Harness, tmp: Path) -> Survived:
     return Survived(
         "The bot process is killed (SIGKILL) mid-burst of 8 /rate, then restarted on the same database",
         f"{len(seen)} answered before the kill, {len(stored)} stored, none half-written; its workers"
-        f" exited and removed their files ({len(left)} temporary folder(s) of the killed bot itself"
-        " remain); after the restart the stored ones came from the cache and the rest were rated",
+        f" exited and removed their files (left in the bot's TMPDIR: {', '.join(left) or 'nothing'});"
+        " after the restart the stored ones came from the cache and the rest were rated",
         time.monotonic() - started,
     )
 

@@ -47,6 +47,8 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[sources]\nallowed_hosts = 'youtube.com'\n", "sources.allowed_hosts"),
         ("[discord]\nowner_ids = ['me']\n", "discord.owner_ids[0]"),
         ("[storage]\ndata_dir = ''\n", "storage.data_dir"),
+        ("[jobs]\nbackend = 'celery'\n", "jobs.backend"),
+        ("[discord]\nshards = -1\n", "discord.shards"),
         ("jobs = 3\n", "[jobs]"),
         ("[jobs\n", "not valid TOML"),
         ("[sources]\ntracklists = ['discogs']\n", "sources.tracklists: unknown discogs"),

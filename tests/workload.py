@@ -22,6 +22,11 @@ def die() -> None:
     os._exit(3)
 
 
+def environment(name: str) -> str | None:
+    """An environment variable of this worker."""
+    return os.environ.get(name)
+
+
 def pid_then_sleep(pid_file: str, seconds: float) -> int:
     """Write this worker's pid to ``pid_file`` (a line per call), sleep, and return the pid."""
     with open(pid_file, "a") as file:

@@ -1,0 +1,179 @@
+"""Audio work on a real Dask cluster: a scheduler and two `dask worker` processes on 127.0.0.1, started
+from the virtualenv as the README tells an operator, and the real bot (``[jobs] backend = "dask"``)
+driven through the fake Discord. One cluster and one bot serve the whole module, in file order: the
+scheduler is stopped and restarted near the end, and the last test kills both workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib.util
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from bot.client import create_bot
+from bot.config import ConfigError, Secret, settings_from_dict
+from bot.dask_backend import MALLOC_TRIM, DaskBackend
+from bot.errors import UserFacingError
+from bot.jobs import Jobs
+from tests.cluster import DaskCluster, prefixes
+from tests.fakes.discord import FakeDiscord, running_bot
+from tests.fakes.media import MediaServer, song_bytes
+from tests.test_bot import assert_rating, later_error, rated
+from tests.workload import blas_threads, die, environment, pid_then_sleep
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@dataclasses.dataclass
+class Harness:
+    cluster: DaskCluster
+    fake: FakeDiscord
+    bot: object
+    media: MediaServer
+    jobs: Jobs
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def harness(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Harness]:
+    directory = tmp_path_factory.mktemp("dask")
+    with DaskCluster(directory, workers=2) as cluster, MediaServer() as media:
+        await cluster.wait_for_workers(2)
+        async with FakeDiscord() as fake:
+            settings = settings_from_dict(
+                {
+                    "discord": {"dev_guild_id": fake.guild_id},
+                    "storage": {"data_dir": str(directory / "data")},
+                    "sources": {
+                        "allowed_hosts": ["127.0.0.1"],
+                        "allowed_extractors": ["generic"],
+                        "allow_loopback": True,
+                    },
+                    "limits": {"max_audio_seconds": 20.0, "job_timeout_seconds": 60},
+                    "jobs": {"backend": "dask", "scheduler": cluster.address, "cooldown_seconds": 0},
+                }
+            )
+            settings = dataclasses.replace(
+                settings, discord=dataclasses.replace(settings.discord, token=Secret(fake.token))
+            )
+            bot = create_bot(settings)
+            async with running_bot(fake, bot, timeout=30):
+                assert isinstance(bot.jobs.backend, DaskBackend)
+                yield Harness(cluster, fake, bot, media, bot.jobs)
+
+
+async def test_workers_are_set_up_by_the_preload(harness: Harness) -> None:
+    assert await harness.jobs.run(blas_threads) == 1
+    # Dask's nanny would set it; glibc then makes featurizing much slower (see bot.dask_backend).
+    assert await harness.jobs.run(environment, MALLOC_TRIM) is None
+
+
+async def test_rate_an_upload_on_the_cluster(harness: Harness) -> None:
+    fake = harness.fake
+    data = song_bytes(10.0, seed=21, format="mp3")
+    inter = await fake.slash_command(
+        "rate", {"file": fake.add_attachment("clustered.mp3", data, "audio/mpeg")}
+    )
+    score = assert_rating(await rated(inter), cached=False)
+    assert {"featurize", "render"} <= set(await harness.cluster.run_on_scheduler(prefixes))
+    again = await fake.slash_command("rate", {"file": fake.add_attachment("again.mp3", data, "audio/mpeg")})
+    assert assert_rating(await rated(again), cached=True) == score
+
+
+async def test_a_link_is_downloaded_on_a_worker(harness: Harness) -> None:
+    url = harness.media.add_song("on-worker.ogg", seconds=6.0, seed=22, format="ogg")
+    message = await rated(await harness.fake.slash_command("rate", {"url": url}))
+    assert_rating(message, cached=False)
+    assert message.embeds[0].get("url") == url
+    # The download happened inside the job the scheduler handed to a worker, not in the bot.
+    assert "featurize_link" in await harness.cluster.run_on_scheduler(prefixes)
+    missing = await later_error(
+        await harness.fake.slash_command("rate", {"url": harness.media.url("not-there.ogg")})
+    )
+    assert "unavailable" in missing, "a worker's SourceError reaches the user as its message"
+
+
+async def test_a_job_whose_worker_is_killed_runs_on_another(harness: Harness, tmp_path: Path) -> None:
+    pids = await harness.cluster.wait_for_workers(2)
+    started = tmp_path / "started"
+    job = asyncio.ensure_future(harness.jobs.run(pid_then_sleep, str(started), 3.0))
+    for _ in range(400):
+        if started.exists() and started.read_text():
+            break
+        await asyncio.sleep(0.05)
+    victim = int(started.read_text().split()[0])
+    os.kill(victim, signal.SIGKILL)
+    survivor = await job
+    assert survivor != victim
+    assert survivor in pids.values(), "the job finished on the other worker"
+
+
+async def test_a_job_past_its_time_limit_has_its_worker_restarted(harness: Harness, tmp_path: Path) -> None:
+    before = await harness.cluster.wait_for_workers(2)
+    jobs = Jobs(
+        DaskBackend(harness.cluster.address, capacity=2),
+        max_queue=1,
+        per_user=1,
+        per_user_queued=1,
+        timeout=2,
+    )
+    try:
+        with pytest.raises(UserFacingError, match="longer than 2 seconds"):
+            await jobs.run(pid_then_sleep, str(tmp_path / "slow"), 60.0)
+    finally:
+        await jobs.close()
+    after = await harness.cluster.wait_for_workers(2)
+    # The worker that ran it was restarted by its nanny (new pid); the other one was left alone.
+    assert len(set(before.values()) & set(after.values())) == 1
+
+
+async def test_scheduler_down_then_back(harness: Harness) -> None:
+    fake, cluster = harness.fake, harness.cluster
+    cached = song_bytes(5.0, seed=23)
+    first = await fake.slash_command("rate", {"file": fake.add_attachment("before.wav", cached, "audio/wav")})
+    score = assert_rating(await rated(first), cached=False)
+
+    cluster.stop_scheduler()
+    new = song_bytes(5.0, seed=24)
+    inter = await fake.slash_command("rate", {"file": fake.add_attachment("during.wav", new, "audio/wav")})
+    offline = await rated(inter)
+    assert "audio workers are offline" in str(offline.embeds)
+    assert offline.ephemeral, "only the user who asked sees it"
+    # A song rated before still answers from the database.
+    old = await fake.slash_command("rate", {"file": fake.add_attachment("b.wav", cached, "audio/wav")})
+    assert assert_rating(await rated(old), cached=True) == score
+
+    # Dask workers exit with their scheduler; the operator's service manager starts both again.
+    cluster.start_scheduler()
+    cluster.start_workers()
+    await cluster.wait_for_workers(2)
+    inter = await fake.slash_command("rate", {"file": fake.add_attachment("after.wav", new, "audio/wav")})
+    assert_rating(await rated(inter), cached=False)
+
+
+async def test_a_job_that_kills_every_worker_it_meets_is_given_up(harness: Harness) -> None:
+    # Last in the module: both workers die (their nannies restart them), and nothing needs them after.
+    await harness.cluster.wait_for_workers(2)
+    with pytest.raises(UserFacingError, match="crashed"):
+        await harness.jobs.run(die)
+
+
+async def test_an_unreachable_scheduler_is_reported_as_offline() -> None:
+    backend = DaskBackend("tcp://127.0.0.1:9", capacity=1)
+    try:
+        with pytest.raises(UserFacingError, match="audio workers are offline"):
+            await backend.run(os.getpid, time_limit=30)
+    finally:
+        await backend.close()
+
+
+async def test_without_dask_installed_the_setting_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match=r"needlebot\[dask\]"):
+        DaskBackend("tcp://127.0.0.1:9", capacity=1)
