@@ -28,9 +28,11 @@ test: $(VENV)/.test-installed
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 
-# Rebuild the bundled model from the review tables and the GTZAN feature table.
+# Rebuild the bundled model from the review tables and the GTZAN feature table, then measure how
+# re-encoding the shared recordings moves its scores (training/reports/stability.md).
 model: $(VENV)/.test-installed
 	$(PY) -m training bridge --data $(DATA)
+	$(PY) -m training stability --data $(DATA)
 
 bench: $(VENV)/.test-installed
 	$(PY) -m benchmarks.features

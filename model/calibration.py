@@ -63,7 +63,8 @@ def fit_thresholds(expected: np.ndarray, histogram: np.ndarray) -> np.ndarray:
     shares = np.asarray(histogram, dtype=np.float64)
     if shares.shape != (MAX_SCORE - MIN_SCORE + 1,) or np.any(shares < 0) or shares.sum() <= 0:
         raise ValueError("histogram must hold 10 non-negative shares for scores 1..10")
-    cumulative = np.cumsum(shares / shares.sum())[:-1]
+    # Round-off can lift the last cumulative share past 1 when no reference scores 10; quantile refuses it.
+    cumulative = np.minimum(np.cumsum(shares / shares.sum())[:-1], 1.0)
     # "higher" makes calibrate() put exactly the lowest c_k share of distinct values below t_k.
     thresholds = np.quantile(np.asarray(expected, dtype=np.float64), cumulative, method="higher")
     return np.maximum.accumulate(thresholds)

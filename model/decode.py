@@ -1,8 +1,8 @@
 """Decode any audio to mono float32 at 22,050 Hz from 1.0 s on, streamed in blocks.
 
-Matches ``librosa.load(path, offset=1.0, sr=22050)``: libsndfile's formats (wav, flac, ogg, mp3) are read
+Matches ``librosa.load(path, offset=1.0, sr=22050)``: wav, flac, Ogg Vorbis and mp3 are read
 with soundfile, downmixed as the mean of the channels and resampled with soxr HQ (streaming soxr gives the
-same samples as one-shot soxr). Everything else (webm/opus, m4a/aac, video files) goes through one ffmpeg
+same samples as one-shot soxr). Everything else (opus, m4a/aac, video files) goes through one ffmpeg
 child that cuts the offset, downmixes and resamples with soxr in its filter graph.
 """
 
@@ -148,12 +148,18 @@ def decode(
 
 
 def _open_soundfile(file: Path | IO[bytes]) -> sf.SoundFile | None:
-    """Open ``file`` with libsndfile, or None when libsndfile does not know its format."""
+    """Open ``file`` with libsndfile, or None when ffmpeg should decode it instead."""
     try:
-        return sf.SoundFile(file)
+        opened = sf.SoundFile(file)
     except sf.LibsndfileError as e:
         log.debug("libsndfile cannot open the input (%s); trying ffmpeg", e)
         return None
+    if opened.subtype == "OPUS":
+        # libsndfile 1.2 opens Ogg Opus but fails partway through many files ffmpeg writes ("malformed"),
+        # after samples have gone to the sink; librosa falls back to ffmpeg for them too.
+        opened.close()
+        return None
+    return opened
 
 
 def _decode_soundfile(file: sf.SoundFile, sink: Sink, max_seconds: float) -> bool:

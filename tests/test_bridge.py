@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from model.features import FEATURE_NAMES
-from training.bridge import SMOOTHING, score_given_genre
+from training.bridge import GTZAN, GTZAN_INPUTS, SMOOTHING, SPLIT, load_gtzan, load_split, score_given_genre
 from training.genres import GTZAN_GENRES, genre_weights, tag_genres
-from training.reviews import load_reviews
+from training.reviews import DataError, load_reviews
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parents[1].parent / "shared" / "data"
@@ -94,6 +94,49 @@ def test_load_reviews_deduplicates_and_drops_jokes_and_non_numeric(tmp_path: Pat
     assert stats["april_fools"] == 2 and stats["non_numeric"] == 2 and stats["duplicates"] == 2
 
 
+@pytest.mark.skipif(not DATA.is_dir(), reason=NO_DATA)
+def test_gtzan_inputs_are_the_tables_means_then_variances() -> None:
+    gtzan = load_gtzan(DATA)
+    assert gtzan.features.shape == (1000, 52)
+    assert GTZAN_INPUTS[:26] == tuple(f"{n}_mean" for n in FEATURE_NAMES)
+    assert GTZAN_INPUTS[26:] == tuple(f"{n}_var" for n in FEATURE_NAMES)
+    with (DATA / GTZAN).open(encoding="utf-8") as f:
+        first = next(csv.DictReader(f))
+    assert gtzan.names[0] == first["filename"].removesuffix(".au")
+    np.testing.assert_array_equal(gtzan.features[0], [float(first[c]) for c in GTZAN_INPUTS])
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=NO_DATA)
+def test_fault_filtered_split_maps_onto_the_table_without_overlap() -> None:
+    gtzan = load_gtzan(DATA)
+    split = load_split(DATA, gtzan)
+    assert {k: len(v) for k, v in split.items()} == {"train": 443, "valid": 197, "test": 290}
+    together = np.concatenate(list(split.values()))
+    assert len(set(together.tolist())) == 930
+    first = (DATA / SPLIT / "test_filtered.txt").read_text().split()[0]  # e.g. blues/blues.00012.wav
+    assert gtzan.names[split["test"][0]] == Path(first).stem
+    assert GTZAN_GENRES[gtzan.genres[split["test"][0]]] == first.split("/")[0]
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=NO_DATA)
+def test_split_naming_a_track_the_table_lacks_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "gtzan").mkdir()
+    (tmp_path / GTZAN).write_bytes((DATA / GTZAN).read_bytes())
+    (tmp_path / SPLIT).mkdir()
+    for i, part in enumerate(("train", "valid", "test")):
+        (tmp_path / SPLIT / f"{part}_filtered.txt").write_text(f"blues/blues.0000{i}.wav\n")
+    assert [v.tolist() for v in load_split(tmp_path, load_gtzan(tmp_path)).values()] == [[0], [1], [2]]
+    (tmp_path / SPLIT / "test_filtered.txt").write_text("jazz/jazz.00999.wav\n")
+    with pytest.raises(DataError, match=r"lacks: jazz\.00999"):
+        load_split(tmp_path, load_gtzan(tmp_path))
+    (tmp_path / SPLIT / "test_filtered.txt").write_text("blues/blues.00000.wav\n")  # also in train
+    with pytest.raises(DataError, match="twice"):
+        load_split(tmp_path, load_gtzan(tmp_path))
+    (tmp_path / SPLIT / "valid_filtered.txt").unlink()
+    with pytest.raises(DataError, match=r"valid_filtered\.txt not found"):
+        load_split(tmp_path, load_gtzan(tmp_path))
+
+
 def test_bridge_cli_names_a_missing_table(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "training", "bridge", "--data", str(tmp_path), "--out", str(tmp_path / "m")],
@@ -121,12 +164,13 @@ def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_rebuilt_card(rebuilt: Path) -> None:
     card = json.loads((rebuilt / "card.json").read_text())
     assert card["kind"] == "bridge"
-    assert card["feature_names"] == list(FEATURE_NAMES)
+    assert card["feature_names"] == list(GTZAN_INPUTS)  # 26 means, then their 26 variances
     assert card["genres"] == list(GTZAN_GENRES)
     assert card["classes"] == list(range(11))
     thresholds = card["calibration"]["thresholds"]
     assert len(thresholds) == 9 and np.all(np.diff(thresholds) >= 0)
-    for name in ("tnd_reviews.csv", "fantano_fetcher_reviews.csv", "features_30_sec.csv"):
+    inputs = ("tnd_reviews.csv", "fantano_fetcher_reviews.csv", "features_30_sec.csv", "test_filtered.txt")
+    for name in inputs:
         source = next(DATA.rglob(name))
         assert card["data_sha256"][name] == hashlib.sha256(source.read_bytes()).hexdigest()
     for name in ("needlebot.keras", "needlebot.tflite"):
@@ -134,6 +178,13 @@ def test_rebuilt_card(rebuilt: Path) -> None:
     metrics = card["metrics"]
     assert metrics["genre_cv_folds"] == 2
     assert 0.5 < metrics["genre_cv_accuracy"] <= 1.0  # chance is 0.1
+    # unseen artists are harder than stratified folds, yet far above chance
+    assert 0.3 < metrics["genre_test_accuracy"] < metrics["genre_cv_accuracy"]
+    assert len(metrics["genre_test_accuracy_per_seed"]) == 5
+    assert metrics["genre_test_tracks"] == {"train": 443, "valid": 197, "test": 290}
+    matrix = np.array(metrics["genre_test_confusion"])
+    assert matrix.shape == (10, 10) and matrix.sum() == 290
+    assert np.trace(matrix) / 290 == metrics["genre_test_accuracy_per_seed"][0]
     assert card["reviews"]["april_fools"] == 2
     table = np.array(card["score_given_genre"])
     assert table.shape == (10, 11)
@@ -148,6 +199,7 @@ def test_rebuilt_card(rebuilt: Path) -> None:
 def test_rebuilt_report_and_plots(rebuilt: Path) -> None:
     text = (rebuilt / "report.md").read_text()
     assert "2-fold accuracy" in text and "always 7" in text
+    assert "Accuracy on the fault-filtered test list" in text and "| recall |" in text
     for picture in ("report_confusion.png", "report_histogram.png"):
         assert (rebuilt / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(rebuilt.glob(".build-*")) and not list(rebuilt.glob("*.tmp"))
@@ -157,10 +209,11 @@ def test_rebuilt_report_and_plots(rebuilt: Path) -> None:
 def test_rebuilt_model_serves_without_tensorflow(rebuilt: Path) -> None:
     from model.scorer import Scorer
 
-    rating = Scorer.load(rebuilt).rate(np.array(
-        [0.35, 0.13, 1784.0, 2002.0, 3806.0, 0.083, -113.6, 121.6, -19.2, 42.4, -6.4, 18.6, -13.7, 15.3,
-         -12.3, 11.0, -8.3, 8.8, -3.7, 5.7, -5.2, 0.75, -1.7, -0.4, -2.3, 1.2]  # GTZAN blues.00000
-    ))
+    gtzan = load_gtzan(DATA)
+    scorer = Scorer.load(rebuilt)
+    rating = scorer.rate(gtzan.features[0, :26], gtzan.features[0, 26:])  # blues.00000's means, variances
     assert 1 <= rating.score <= 10
+    with pytest.raises(ValueError, match="variances"):
+        scorer.rate(gtzan.features[0, :26])
     assert len(rating.genres) == 3 and rating.genres[0][0] in GTZAN_GENRES
     assert "tensorflow" not in sys.modules and "keras" not in sys.modules

@@ -53,12 +53,24 @@ def test_good_auc() -> None:
 
 def test_baselines_by_hand() -> None:
     truth = np.array([7, 7, 5, 9])
-    base = baselines(truth, truth, seed=0)
+    folds = [(np.array([2, 3]), np.array([0, 1])), (np.array([0, 1]), np.array([2, 3]))]
+    base = baselines(truth, folds, seed=0)
     assert base["always 7"].mae == pytest.approx(1.0)
     assert base["always 7"].within1 == pytest.approx(0.5)
-    assert base["the mean"].mae == pytest.approx(1.0)  # mean 7
+    assert base["the mean"].mae == pytest.approx(1.0)  # 7 from either side's training fold
     assert base["always 7"].auc == pytest.approx(0.5)
     assert -0.5 < base["random draws"].spearman < 0.5
+
+
+def test_baselines_know_only_the_training_folds() -> None:
+    # Each fold's training labels are the other score, so a baseline that saw its test labels would
+    # be right; one that sees only its training folds is 6 points off every time.
+    truth = np.array([3, 3, 9, 9])
+    folds = [(np.array([0, 1]), np.array([2, 3])), (np.array([2, 3]), np.array([0, 1]))]
+    base = baselines(truth, folds, seed=0)
+    assert base["the mean"].mae == pytest.approx(6.0)
+    assert base["random draws"].mae == pytest.approx(6.0)
+    assert base["random draws"].within1 == 0.0
 
 
 def test_score_metrics_of_a_perfect_prediction() -> None:
@@ -68,14 +80,11 @@ def test_score_metrics_of_a_perfect_prediction() -> None:
     assert m.spearman == pytest.approx(1.0) and m.qwk == pytest.approx(1.0) and m.auc == pytest.approx(1.0)
 
 
-def test_permutation_p_value_separates_signal_from_noise() -> None:
-    rng = np.random.default_rng(0)
-    truth = rng.integers(3, 10, size=40)
-    _, p_signal = permutation_p_value(truth, truth + rng.normal(0, 0.5, 40), 200, seed=1)
-    _, p_noise = permutation_p_value(truth, rng.normal(size=40), 200, seed=1)
-    assert p_signal < 0.01
-    assert p_noise > 0.01
-    assert 1 / 201 <= p_signal
+def test_permutation_p_value_counts_the_null_at_or_above_the_observed() -> None:
+    assert permutation_p_value(0.5, [0.1, -0.2, 0.3, 0.0]) == pytest.approx(1 / 5)
+    assert permutation_p_value(0.5, [0.6, 0.5, 0.1, 0.0]) == pytest.approx(3 / 5)
+    assert permutation_p_value(0.2, [float("nan"), 0.1]) == pytest.approx(1 / 3)  # constant: no association
+    assert permutation_p_value(float("nan"), [0.1, 0.2]) == 1.0
 
 
 def test_confusion_counts() -> None:
@@ -100,6 +109,16 @@ def test_calibration_reproduces_the_histogram_and_keeps_order() -> None:
     order = np.argsort(expected)
     assert np.all(np.diff(scores[order]) >= 0)
     assert calibrate(np.array([-100.0, 100.0]), thresholds).tolist() == [1, 10]
+
+
+def test_calibration_survives_round_off_in_the_cumulative_shares() -> None:
+    # These 27 scores' shares sum past 1 in float64 before the last (empty) class.
+    scores = np.array([8, 7, 7, 4, 8, 2, 6, 7, 8, 5, 4, 3, 4, 5, 7, 9, 1, 9, 5, 4, 7, 6, 3, 3, 7, 6, 5])
+    shares = target_histogram(scores)
+    assert np.cumsum(shares / shares.sum())[:-1].max() > 1.0
+    thresholds = fit_thresholds(np.linspace(5.0, 7.0, 27), shares)
+    assert thresholds.shape == (9,) and np.all(np.diff(thresholds) >= 0)
+    assert calibrate(np.array([5.0, 6.0]), thresholds).tolist() == [1, 6]
 
 
 def test_calibration_rejects_a_bad_histogram() -> None:

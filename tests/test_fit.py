@@ -81,8 +81,9 @@ def test_fit_rejects_too_few_artists(tmp_path: Path) -> None:
 def fitted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("fit")
     write_tracks(root / "tracks.csv")
-    run = run_fit(str(root / "tracks.csv"), "--out", str(root / "out"), "--steps", "500",
-                  "--permutations", "200")
+    # 19 permutations, each refitting both folds: the smallest p-value possible is 1/20
+    run = run_fit(str(root / "tracks.csv"), "--out", str(root / "out"), "--folds", "2", "--steps", "300",
+                  "--permutations", "19")
     assert run.returncode == 0, run.stderr[-3000:]
     return root / "out"
 
@@ -96,10 +97,11 @@ def test_fit_reports_album_level_metrics_beside_baselines(fitted: Path) -> None:
     assert set(metrics["baselines"]) == {"always 7", "the mean", "random draws"}
     # the generated features carry the score, so a working pipeline finds it out of fold
     assert metrics["album"]["spearman"] > 0.3
-    assert metrics["spearman_p_value"] < 0.05
+    assert metrics["permutations"] == 19 and metrics["spearman_p_value"] == pytest.approx(1 / 20)
+    assert metrics["spearman_null_max"] < metrics["album"]["spearman"]
     assert metrics["album"]["mae"] < metrics["baselines"]["random draws"]["mae"]
     text = (fitted / "report.md").read_text()
-    assert "always 7" in text and "permutation p-value" in text
+    assert "always 7" in text and "permutation p-value" in text and "training folds' albums only" in text
     assert (fitted / "report_histogram.png").read_bytes()[:4] == b"\x89PNG"
 
 

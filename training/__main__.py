@@ -1,9 +1,10 @@
-"""`python -m training {bridge,collect,fit,reviews}`: build models and tables offline.
+"""`python -m training {bridge,collect,fit,reviews,stability}`: build models and tables offline.
 
 bridge   the bundled model from the GTZAN feature table and Fantano's review tables
 collect  audio features of reviewed albums' tracks into a tracks table (needs the network)
 fit      the direct model from a collected tracks table, with a grouped, baseline-checked evaluation
 reviews  the bundled table of Fantano's scores and track picks that the bot shows beside its own
+stability  how often re-encoding a recording (mp3, opus, aac) changes its score
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--folds", type=int, default=5, help="artist-grouped cross-validation folds (>= 2)")
     fit.add_argument("--steps", type=int, default=None, help="training minibatches (default 1000)")
-    fit.add_argument("--permutations", type=int, default=1000, help="label shuffles for the p-value")
+    fit.add_argument("--permutations", type=int, default=None,
+                     help="album-score shuffles for the p-value, each refitting every fold (default 30)")
 
     reviews = sub.add_parser("reviews", help="build the table of Fantano's scores the bot bundles")
     source = reviews.add_mutually_exclusive_group(required=True)
@@ -62,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
              "result is for the [sources] fantano_scores setting only and must NOT be bundled: needs --out",
     )
     reviews.add_argument("--out", type=Path, help=f"output CSV (default: the bundled {BUNDLED.name})")
+
+    stability = sub.add_parser("stability", help="re-encode the shared recordings and compare their scores")
+    stability.add_argument("--data", type=Path, required=True, help="the shared data directory (its audio/)")
+    stability.add_argument("--model", type=Path, default=MODEL_DIR, help="model directory (default: model/)")
+    stability.add_argument("--report", type=Path, default=REPORTS / "stability.md", help="markdown report")
     return parser
 
 
@@ -95,11 +102,11 @@ def _collect(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from training.fit import DEFAULT_STEPS, run_fit
+    from training.fit import DEFAULT_PERMUTATIONS, DEFAULT_STEPS, run_fit
 
     card = run_fit(
         args.tracks_csv, args.out, favourite_bonus=args.favourite_bonus, seed=args.seed, folds=args.folds,
-        steps=args.steps or DEFAULT_STEPS, permutations=args.permutations,
+        steps=args.steps or DEFAULT_STEPS, permutations=args.permutations or DEFAULT_PERMUTATIONS,
     )
     album = card["metrics"]["album"]
     print(f"wrote {args.out}: album MAE {album['mae']:.2f}, Spearman {album['spearman']:.3f} "
@@ -126,6 +133,22 @@ def _reviews(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stability(args: argparse.Namespace) -> int:
+    from model.scorer import Scorer
+    from training.stability import measure, recordings_in, write_report
+
+    audio = args.data / "audio"
+    if not audio.is_dir() or not (recordings := recordings_in(audio)):
+        raise DataError(f"{audio} holds no recordings")
+    scorer = Scorer.load(args.model)
+    results = measure(recordings, scorer)
+    write_report(args.report, results, scorer)
+    changed = sum(1 for r in results for change in r.changes().values() if change)
+    print(f"wrote {args.report}: {changed} of {len(results) * len(results[0].encoded)} re-encodings "
+          "changed the score")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one training command; return the exit status (2 with one line on stderr for bad input).
 
@@ -139,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: cross-validation needs at least 2 folds", file=sys.stderr)
         return 2
     try:
-        return {"bridge": _bridge, "collect": _collect, "fit": _fit, "reviews": _reviews}[args.command](args)
+        commands = {"bridge": _bridge, "collect": _collect, "fit": _fit, "reviews": _reviews,
+                    "stability": _stability}
+        return commands[args.command](args)
     except DataError as e:  # bad input is the user's to fix: one line, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2

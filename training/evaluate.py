@@ -3,12 +3,14 @@
 Every metric is reported beside three baselines, because a model that looks reasonable can lose to
 "always say 7" (the original research did: 13.5% accuracy against about 25% for the constant):
 - always 7: Fantano's most common score;
-- the mean: the mean of the training labels, as a constant;
-- random draws: scores drawn from the training labels' histogram (averaged over many draws).
+- the mean: the mean of the training folds' labels, as a constant;
+- random draws: scores drawn from the training folds' histogram (averaged over many draws).
+Their statistics come from the training folds only, like the model's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,63 +95,65 @@ def score_metrics(y_true: np.ndarray, ranking: np.ndarray, integer: np.ndarray) 
     )
 
 
-def baselines(y_true: np.ndarray, train_labels: np.ndarray, seed: int = 0) -> dict[str, Metrics]:
-    """The baselines' metrics on y_true: always 7, the training mean, random draws of training labels.
+def baselines(
+    y_true: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], seed: int = 0
+) -> dict[str, Metrics]:
+    """The baselines' out-of-fold metrics on y_true: always 7, the training mean, random draws.
+
+    Each test fold is predicted from its training folds' labels alone (their mean, their histogram),
+    as a model would be, so a baseline never sees the labels it is scored on.
 
     Parameters
     ----------
     y_true : (n,) true integer scores 0..10.
-    train_labels : (n_train,) the scores the baselines may know (their mean and histogram).
+    folds : (train, test) index pairs into y_true; the test parts cover every index once.
     seed : the random draws (RANDOM_DRAWS of them, metrics averaged).
     """
     y_true = np.asarray(y_true)
     n = len(y_true)
-    mean = float(np.mean(train_labels))
+    means = np.zeros(n)
+    for train, test in folds:
+        means[test] = np.mean(y_true[train])
     seven = np.full(n, 7.0)
     result = {
         "always 7": score_metrics(y_true, seven, seven),
+        # a constant per fold ranks nothing: no rank correlation, no agreement beyond chance
         "the mean": Metrics(
-            mae=mae(y_true, np.full(n, mean)),
+            mae=mae(y_true, means),
             spearman=float("nan"),
             qwk=0.0,
-            within1=within_one(y_true, np.full(n, mean)),
-            auc=good_auc(y_true, np.full(n, mean)),
+            within1=within_one(y_true, means),
+            auc=good_auc(y_true, seven),
         ),
     }
     rng = np.random.default_rng(seed)
-    draws = [rng.choice(np.asarray(train_labels), size=n) for _ in range(RANDOM_DRAWS)]
-    per_draw = [score_metrics(y_true, d, d) for d in draws]
+    per_draw = []
+    for _ in range(RANDOM_DRAWS):
+        draw = np.zeros(n, dtype=y_true.dtype)
+        for train, test in folds:
+            draw[test] = rng.choice(y_true[train], size=len(test))
+        per_draw.append(score_metrics(y_true, draw, draw))
     result["random draws"] = Metrics(
         **{k: float(np.nanmean([getattr(m, k) for m in per_draw])) for k in vars(per_draw[0])}
     )
     return result
 
 
-def permutation_p_value(
-    y_true: np.ndarray, ranking: np.ndarray, n_permutations: int = 1000, seed: int = 0
-) -> tuple[float, float]:
-    """Observed Spearman and its one-sided permutation p-value.
+def permutation_p_value(observed: float, null: Sequence[float]) -> float:
+    """One-sided permutation p-value of a statistic: (1 + #{null >= observed}) / (1 + len(null)).
 
-    The predictions are out-of-fold, so shuffling the labels against them is a valid null of
-    "no association"; p = (1 + #{shuffled >= observed}) / (1 + n_permutations).
+    ``null`` must come from rerunning the whole procedure (refitting included) on shuffled labels;
+    shuffling labels against fixed out-of-fold predictions would test only the last step.
 
     Parameters
     ----------
-    y_true : (n,) true scores; ranking : (n,) out-of-fold continuous predictions.
-    n_permutations : label shuffles; seed : their generator.
-
-    Returns
-    -------
-    tuple[float, float]
-        (Spearman, p-value); (nan, 1.0) when either side is constant.
+    observed : the statistic on the true labels (nan counts as no association: p = 1).
+    null : the statistic once per label permutation; nan (a constant prediction) counts as 0.
     """
-    observed = spearman(y_true, ranking)
     if np.isnan(observed):
-        return observed, 1.0
-    rng = np.random.default_rng(seed)
-    labels = np.asarray(y_true)
-    null = np.array([spearman(rng.permutation(labels), ranking) for _ in range(n_permutations)])
-    return observed, float((1 + np.sum(null >= observed)) / (1 + n_permutations))
+        return 1.0
+    values = np.nan_to_num(np.asarray(null, dtype=float), nan=0.0)
+    return float((1 + np.sum(values >= observed)) / (1 + len(values)))
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:

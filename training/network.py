@@ -18,8 +18,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 
-from model.features import FEATURE_NAMES
-
 N_SCORES = 11
 HIDDEN = (128, 64)
 DROPOUT = 0.3
@@ -39,7 +37,8 @@ def seed_everything(seed: int) -> None:
 
 
 def _trunk(features: np.ndarray) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    inputs = keras.Input(shape=(len(FEATURE_NAMES),), name="features")
+    # The input width is the table's: the bridge takes 52 (means and variances), the direct model 26.
+    inputs = keras.Input(shape=(np.shape(features)[1],), name="features")
     norm = keras.layers.Normalization(name="normalize")
     norm.adapt(np.asarray(features, dtype=np.float32))
     x = norm(inputs)
@@ -56,7 +55,7 @@ def genre_classifier(features: np.ndarray, n_genres: int) -> keras.Model:
 
     Parameters
     ----------
-    features : (n, 26) training features; the Normalization layer adapts to them.
+    features : (n, k) training features (k inputs); the Normalization layer adapts to them.
     n_genres : width of the softmax.
     """
     inputs, x = _trunk(features)
@@ -91,7 +90,7 @@ def direct_model(features: np.ndarray) -> keras.Model:
 
     Parameters
     ----------
-    features : (n, 26) training features; the Normalization layer adapts to them.
+    features : (n, k) training features (k inputs); the Normalization layer adapts to them.
     """
     inputs, x = _trunk(features)
     score = keras.layers.Dense(N_SCORES, activation="softmax", name="score")(x)
@@ -110,7 +109,7 @@ def train(model: keras.Model, features: np.ndarray, labels: np.ndarray, *, steps
     Parameters
     ----------
     model : a compiled model of this module.
-    features : (n, 26); labels : (n,) class indices or (n, k) soft targets, as the model's loss expects.
+    features : (n, k); labels : (n,) class indices or (n, k) soft targets, as the model's loss expects.
     steps : minibatches, rounded down to a multiple of STEPS_PER_EXECUTION (at least one).
     seed : the shuffling order.
     """
@@ -127,7 +126,7 @@ def train(model: keras.Model, features: np.ndarray, labels: np.ndarray, *, steps
 
 
 def predict(model: keras.Model, features: np.ndarray) -> np.ndarray | list[np.ndarray]:
-    """The model's outputs for features (n, 26): one (n, width) array, or a list for two outputs."""
+    """The model's outputs for features (n, k): one (n, width) array, or a list for two outputs."""
     return model.predict(np.asarray(features, np.float32), batch_size=4096, verbose=0)
 
 

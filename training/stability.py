@@ -1,0 +1,123 @@
+"""Score stability under lossy re-encoding: does the integer score survive mp3, opus and aac?
+
+Users bring songs as whatever their platform serves (YouTube's opus, an mp3 from a download, aac from a
+phone), so the same recording should get the same score in each. Each recording is re-encoded with the
+bundled ffmpeg at common bit rates, rated through the same path as the bot (model.features, then the
+Scorer), and compared with the rating of the file as given.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.decode import ffmpeg_executable
+from model.features import extract_features
+from model.scorer import Rating, Scorer
+from training import report
+
+# name -> (file suffix, ffmpeg encoder arguments)
+CODECS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "mp3 128k": (".mp3", ("-c:a", "libmp3lame", "-b:a", "128k")),
+    "opus 96k": (".opus", ("-c:a", "libopus", "-b:a", "96k")),
+    "aac 128k": (".m4a", ("-c:a", "aac", "-b:a", "128k")),
+}
+AUDIO_SUFFIXES = (".ogg", ".mp3", ".wav", ".flac")
+ENCODE_TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class Stability:
+    """One recording: its rating as given and after each re-encoding (CODECS order)."""
+
+    name: str
+    original: Rating
+    encoded: dict[str, Rating]
+
+    def changes(self) -> dict[str, int]:
+        """Integer score after re-encoding minus the original's, per codec."""
+        return {codec: r.score - self.original.score for codec, r in self.encoded.items()}
+
+
+def reencode(source: Path, out_dir: Path, ffmpeg: str) -> dict[str, Path]:
+    """Encode ``source`` once per CODECS entry into out_dir; codec name -> the new file.
+
+    Raises
+    ------
+    subprocess.CalledProcessError
+        When ffmpeg fails (its stderr is attached).
+    """
+    paths = {}
+    for codec, (suffix, arguments) in CODECS.items():
+        target = out_dir / f"{source.stem}.{codec.split()[0]}{suffix}"
+        subprocess.run(
+            [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(source), "-vn", "-map_metadata", "-1",
+             *arguments, str(target)],
+            check=True, capture_output=True, timeout=ENCODE_TIMEOUT_S,
+        )
+        paths[codec] = target
+    return paths
+
+
+def rate_file(path: Path, scorer: Scorer, ffmpeg: str) -> Rating:
+    """The bot's rating of an audio file: its features (means and variances over frames), then the model."""
+    features = extract_features(path, ffmpeg=ffmpeg)
+    return scorer.rate(features.values, features.variances)
+
+
+def measure(recordings: list[Path], scorer: Scorer, ffmpeg: str | None = None) -> list[Stability]:
+    """Rate each recording as given and re-encoded by each codec (temporary files, removed after).
+
+    Parameters
+    ----------
+    recordings : audio files; scorer : the model to rate with; ffmpeg : binary (default the bundled one).
+    """
+    binary = ffmpeg_executable(ffmpeg)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="needlebot-stability-") as tmp:
+        for path in recordings:
+            encoded = reencode(path, Path(tmp), binary)
+            results.append(Stability(
+                name=path.name,
+                original=rate_file(path, scorer, binary),
+                encoded={codec: rate_file(p, scorer, binary) for codec, p in encoded.items()},
+            ))
+    return results
+
+
+def recordings_in(directory: Path) -> list[Path]:
+    """The audio files (AUDIO_SUFFIXES) directly in directory, sorted by name."""
+    return sorted(p for p in directory.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+
+
+def write_report(path: Path, results: list[Stability], scorer: Scorer) -> None:
+    """The stability report: per recording its scores (expected score) as given and re-encoded."""
+    changes = np.array([list(r.changes().values()) for r in results])  # (recordings, codecs)
+    rows = [
+        [r.name, f"{r.original.score} ({r.original.expected:.3f})",
+         *(f"{e.score} ({e.expected:.3f})" for e in r.encoded.values())]
+        for r in results
+    ]
+    per_codec = [[codec, f"{np.count_nonzero(changes[:, i])} of {len(results)}",
+                  int(np.abs(changes[:, i]).max())] for i, codec in enumerate(CODECS)]
+    card = scorer.card
+    text = f"""# Score stability under re-encoding
+
+Model: `{card["kind"]}`, created {card["created"]}, LiteRT sha256 `{card["sha256"]["needlebot.tflite"][:16]}`.
+Each recording was re-encoded with the bundled ffmpeg ({", ".join(CODECS)}) and rated through the bot's
+own path (features, then the model). Regenerate with `python -m training stability --data ../shared/data`.
+
+**The integer score changed in {np.count_nonzero(changes)} of {changes.size} re-encodings; the largest
+change is {int(np.abs(changes).max())} point(s).**
+
+{report.table(["codec", "score changed", "largest change"], per_codec)}
+
+Scores (expected score before calibration in brackets):
+
+{report.table(["recording", "as given", *CODECS], rows)}
+"""
+    report.write_text(path, text)
