@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 
-.PHONY: run test lint model bench
+.PHONY: run test lint model bench reliability
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -37,3 +37,7 @@ model: $(VENV)/.test-installed
 bench: $(VENV)/.test-installed
 	$(PY) -m benchmarks.features
 	$(PY) -m benchmarks.bot
+
+# Regenerate RELIABILITY.md: the bad-input cases (and later load and faults) through the real bot.
+reliability: $(VENV)/.test-installed
+	$(PY) -m tests.reliability

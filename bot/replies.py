@@ -347,7 +347,7 @@ def history_embed(rows: Iterable[HistoryRow], user_name: str) -> discord.Embed:
     discord.Embed
         Numbered rows with links and relative times; a friendly line when there are none.
     """
-    empty = "Nothing here yet. Rate something with `/rate`: a YouTube link, a search, or an audio file."
+    empty = "Nothing here yet. Rate something with `/rate`: attach an audio file or paste a YouTube link."
     return _list_embed(rows, title=f"{user_name}'s latest ratings", empty=empty)
 
 

@@ -6,8 +6,10 @@ The cogs and the ``needlebot rate`` CLI both call :class:`RatingService`, so the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from model.features import FeatureResult
 
 log = logging.getLogger(__name__)
+
+EMPTY_FILE = "That file is empty (0 bytes)."
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,8 @@ class RatingService:
         data : bytes
             The file's contents; the cache key is their sha256.
         filename : str
-            The upload's name; its stem becomes the title.
+            The upload's name, as the user's client sent it; `title_from_filename` makes it the title. It
+            never becomes a path: the bytes are decoded from memory or a temporary file of our naming.
         requester : Requester
             Who asked; recorded with the rating and used for the per-user job limit.
 
@@ -160,9 +165,9 @@ class RatingService:
             says why.
         """
         if not data:
-            raise UserFacingError("That file is empty.")
+            raise UserFacingError(EMPTY_FILE)
         key = "file:" + hashlib.sha256(data).hexdigest()
-        return await self._rate(key, requester, title=Path(filename).stem or filename, source=data)
+        return await self._rate(key, requester, title=title_from_filename(filename), source=data)
 
     async def rate_path(self, path: Path, requester: Requester) -> RatedSong:
         """Rate a local audio file (the CLI); the worker decodes it from the path, streaming.
@@ -179,7 +184,8 @@ class RatingService:
         except OSError as error:
             raise UserFacingError(f"Can't read {path}: {error.strerror}.") from None
         # The worker decodes from the path, streaming: a long file is never held in memory whole.
-        return await self._rate("file:" + digest, requester, title=path.stem or path.name, source=str(path))
+        title = title_from_filename(path.name)
+        return await self._rate("file:" + digest, requester, title=title, source=str(path))
 
     async def rate_link(self, url: str, requester: Requester) -> RatedSong:
         """Download the audio behind a (YouTube) link and rate it; a cached link is not downloaded again.
@@ -191,11 +197,31 @@ class RatingService:
         requester : Requester
             As for `rate_upload`, which also says what is returned and raised.
         """
+        url = self.check_link(url)
+        return await self._rate(link_key(url), requester, url=url)
+
+    def check_link(self, url: str) -> str:
+        """Check a link's shape and host without any network call (cogs do it before deferring).
+
+        Parameters
+        ----------
+        url : str
+            The link as the user gave it.
+
+        Returns
+        -------
+        str
+            The link normalized, as `rate_link` fetches it.
+
+        Raises
+        ------
+        UserFacingError
+            The link is malformed or its host is not allowed; the message says why.
+        """
         try:
-            url = youtube.check_url(url, self.youtube_options)
+            return youtube.check_url(url, self.youtube_options)
         except youtube.SourceError as error:
             raise UserFacingError(str(error)) from None
-        return await self._rate(link_key(url), requester, url=url)
 
     async def history(self, user_id: int) -> list[HistoryRow]:
         """A user's latest ratings (for /history).
@@ -247,6 +273,10 @@ class RatingService:
                 " The bot's owner can see why in the log."
             ) from None
         if (song := await self.store.find_song(key)) is not None:
+            if title is not None:
+                # A file's title is the name its uploader gave it: each asker sees their own, the rating and
+                # picture (which carries no file name) come from the cache.
+                song = dataclasses.replace(song, title=title)
             await self.store.record(song, user_id=requester.user_id, guild_id=requester.guild_id, cached=True)
             log.info("rated %s from the cache in %.3f s", key, time.perf_counter() - started)
             return RatedSong(song, cached=True)
@@ -265,7 +295,11 @@ class RatingService:
             mark = time.perf_counter()
             rating = scorer.rate(features.values, features.variances)
             sections = scorer.rate_sections(features.sections)
-            picture = await self.jobs.run(render, features.mel_db, rating, sections, features.seconds, title)
+            # Only a link's title (the source's) goes into the picture: it is cached and shown to everyone who
+            # sends the same audio, and a file name is its first uploader's own.
+            picture = await self.jobs.run(
+                render, features.mel_db, rating, sections, features.seconds, title if url else None
+            )
             timings["score+picture"] = time.perf_counter() - mark
         song = SongRecord(
             key, title or key, url, rating, features.seconds, features.truncated, picture, sections
@@ -356,6 +390,27 @@ def link_key(url: str) -> str:
     return f"url:{parts.scheme}://{parts.netloc.lower()}{parts.path}" + (
         f"?{parts.query}" if parts.query else ""
     )
+
+
+def title_from_filename(filename: str) -> str:
+    """A readable title from a file name: its last component without the suffix, underscores as spaces.
+
+    Control characters go too, so a title is always one clean line of text.
+
+    Parameters
+    ----------
+    filename : str
+        A name as the user's client sent it (may hold directories, ``\\``, NUL or nothing).
+
+    Returns
+    -------
+    str
+        E.g. ``"../My_Song (demo).mp3"`` -> ``"My Song (demo)"``; ``"untitled"`` when nothing is left.
+    """
+    name = re.split(r"[\\/]", filename)[-1]
+    name = name.rpartition(".")[0] or name  # "song.mp3" -> "song"; ".mp3" stays
+    readable = "".join(" " if c == "_" or not c.isprintable() else c for c in name)
+    return " ".join(readable.split()) or "untitled"
 
 
 def looks_like_audio(filename: str, content_type: str | None) -> bool:

@@ -56,6 +56,8 @@ MIGRATIONS: Sequence[str] = (
     """
     ALTER TABLE songs ADD COLUMN sections TEXT NOT NULL DEFAULT '[]';
     """,
+    # The title each asker gave (a file's name is its uploader's), shown in their /history and /top.
+    "ALTER TABLE ratings ADD COLUMN title TEXT;",
 )
 
 
@@ -205,9 +207,9 @@ class Store:
                     ),
                 )
             await self._db.execute(
-                "INSERT INTO ratings (song_key, model, user_id, guild_id, cached, rated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (song.key, self.model_id, user_id, guild_id, int(cached), now),
+                "INSERT INTO ratings (song_key, model, user_id, guild_id, cached, rated_at, title)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (song.key, self.model_id, user_id, guild_id, int(cached), now, song.title),
             )
             await self._db.commit()
         except BaseException as error:
@@ -235,7 +237,7 @@ class Store:
         list[HistoryRow]
         """
         return await self._rows(
-            "SELECT s.title, s.score, s.url, r.rated_at FROM ratings r"
+            "SELECT COALESCE(r.title, s.title), s.score, s.url, r.rated_at FROM ratings r"
             " JOIN songs s ON s.key = r.song_key AND s.model = r.model"
             " WHERE r.user_id = ? ORDER BY r.rated_at DESC, r.id DESC LIMIT ?",
             (user_id, limit),
@@ -255,7 +257,8 @@ class Store:
         list[HistoryRow]
         """
         return await self._rows(
-            "SELECT s.title, s.score, s.url, MAX(r.rated_at) FROM ratings r"
+            # SQLite takes the bare title from the row holding MAX(rated_at): the latest asker's title.
+            "SELECT COALESCE(r.title, s.title), s.score, s.url, MAX(r.rated_at) FROM ratings r"
             " JOIN songs s ON s.key = r.song_key AND s.model = r.model"
             " WHERE r.guild_id = ? AND r.model = ?"
             " GROUP BY s.key ORDER BY s.score DESC, s.expected DESC, MAX(r.rated_at) DESC LIMIT ?",

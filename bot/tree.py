@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import discord
@@ -15,8 +16,13 @@ log = logging.getLogger(__name__)
 
 class NeedleTree(app_commands.CommandTree):
     """The command tree: every command error becomes one ephemeral reply, seen by that user alone."""
+
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        """Answer ``error`` privately: an ephemeral response, or an ephemeral followup after a defer.
+        """Answer ``error`` privately: an ephemeral response, or, after a defer, an ephemeral followup.
+
+        Discord gives the first followup after a defer the defer's visibility and ignores its own
+        ephemeral flag, so a public "thinking" message is deleted first: the error then arrives as a new
+        message that only the user sees.
 
         Parameters
         ----------
@@ -33,6 +39,10 @@ class NeedleTree(app_commands.CommandTree):
             return
         embed = replies.error_embed(message)
         if interaction.response.is_done():
+            if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
+                # Gone already: the followup is a new message anyway. Any other failure: still answer.
+                with contextlib.suppress(discord.HTTPException):
+                    await interaction.delete_original_response()
             await interaction.followup.send(embed=embed, ephemeral=True)
         else:
             await interaction.response.send_message(embed=embed, ephemeral=True)

@@ -104,10 +104,20 @@ def warm() -> int:
 
 
 def featurize(source: bytes | str, max_seconds: float, ffmpeg: str | None) -> FeatureResult:
-    """Features of one song (bytes or a path), analysing at most ``max_seconds`` of it."""
+    """Features of one song (bytes or a path), analysing at most ``max_seconds`` of it.
+
+    Audio too short or too quiet to rate is refused (model.decode's MIN_RATED_SECONDS, QUIET_FLOOR_DBFS).
+    """
+    from model.decode import MIN_RATED_SECONDS, QUIET_FLOOR_DBFS
     from model.features import extract_features
 
-    return extract_features(source, max_seconds=max_seconds, ffmpeg=ffmpeg or None)
+    return extract_features(
+        source,
+        max_seconds=max_seconds,
+        ffmpeg=ffmpeg or None,
+        min_seconds=MIN_RATED_SECONDS,
+        floor_dbfs=QUIET_FLOOR_DBFS,
+    )
 
 
 def featurize_link(

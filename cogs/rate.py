@@ -14,7 +14,7 @@ from discord.ext import commands
 from bot import replies
 from bot.errors import UserFacingError
 from bot.progress import PlaceInLine
-from bot.service import RatedSong, Requester, looks_like_audio
+from bot.service import EMPTY_FILE, RatedSong, Requester, looks_like_audio
 from model.decode import FORMATS
 
 if TYPE_CHECKING:
@@ -59,10 +59,19 @@ class Rate(commands.Cog):
         url: str | None = None,
     ) -> None:
         """Rate a song the way the internet's busiest music nerd would: attach audio or a YouTube link."""
-        if (file is None) == (url is None):
-            raise UserFacingError("Give me exactly one song: attach a file *or* paste a link, not both.")
+        # Everything that needs no I/O is checked before deferring: an error then goes out as an immediate
+        # ephemeral response, seen by this user alone (see bot/tree.py for errors found later).
+        if file is None and url is None:
+            raise UserFacingError(
+                f"Give me a song: attach an audio file ({FORMATS}) or paste a YouTube link."
+            )
+        if file is not None and url is not None:
+            raise UserFacingError("One song at a time: attach a file *or* paste a link, not both.")
         if file is not None:
             self._check_attachment(file)
+        else:
+            assert url is not None
+            url = self.bot.service.check_link(url)
         await interaction.response.defer(thinking=True)
         async with PlaceInLine(interaction) as place:
             requester = _requester(interaction, place)
@@ -70,7 +79,7 @@ class Rate(commands.Cog):
                 rated = await self.bot.service.rate_upload(await _read(file), file.filename, requester)
             else:
                 assert url is not None
-                rated = await self.bot.service.rate_link(url.strip(), requester)
+                rated = await self.bot.service.rate_link(url, requester)
         await _send(interaction, rated, self.bot.service.thresholds, replace=place.shown)
 
     @app_commands.checks.dynamic_cooldown(_cooldown)
@@ -92,6 +101,8 @@ class Rate(commands.Cog):
     def _check_attachment(self, attachment: discord.Attachment) -> None:
         # Checked before downloading: Discord reports the size and type with the attachment.
         limit = self.bot.settings.limits.max_attachment_bytes
+        if attachment.size == 0:
+            raise UserFacingError(EMPTY_FILE)
         if attachment.size > limit:
             raise UserFacingError(
                 f"That file is {attachment.size / 1e6:.1f} MB; I take songs up to {limit / 1e6:.0f} MB."

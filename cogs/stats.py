@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import replies
+from bot.errors import UserFacingError
 
 if TYPE_CHECKING:
     from bot.client import NeedleBot
@@ -40,7 +41,11 @@ class Stats(commands.Cog):
     @app_commands.guild_only()
     async def top(self, interaction: discord.Interaction[NeedleBot]) -> None:
         """This server's best-rated songs."""
-        assert interaction.guild_id is not None  # guild_only
+        # guild_only hides the command in DMs on Discord's side, but a stale client can still send it.
+        if interaction.guild_id is None:
+            raise UserFacingError(
+                "`/top` ranks a server's songs, so it works only in servers. Try `/history`."
+            )
         rows = await self.bot.service.top(interaction.guild_id)
         name = interaction.guild.name if interaction.guild else "this server"
         await interaction.response.send_message(embed=replies.top_embed(rows, name))

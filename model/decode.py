@@ -27,6 +27,15 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 22050
 OFFSET_S = 1.0
 
+# What a rating needs (the bot asks for these; feature extraction alone takes any audio):
+# at least this much audio after the offset: features of a second or two describe a sound, not a song.
+MIN_RATED_SECONDS = 3.0
+# and a loudest sample at or above this level. Mastered music peaks within a few dB of full scale and even
+# quiet classical recordings peak above about -30 dBFS, while 16-bit dither sits near -96 dBFS. A peak under
+# -60 dBFS (1/1000 of full scale) stays, at any normal listening volume, under the background noise of a
+# quiet room: there is nothing audible to rate, only what a recorder picks up with no input.
+QUIET_FLOOR_DBFS = -60.0
+
 # What users may send: file name suffixes an upload may carry, and how every message names the formats.
 AUDIO_SUFFIXES = frozenset(
     {".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".webm", ".mp4"}
@@ -74,6 +83,10 @@ class SilentAudioError(AudioError):
     """The audio is digital silence."""
 
 
+class QuietAudioError(SilentAudioError):
+    """The audio peaks below the loudness floor: too quiet to hear."""
+
+
 def ffmpeg_executable(configured: str | None = None) -> str:
     """The ffmpeg binary to run.
 
@@ -100,6 +113,8 @@ def decode(
     *,
     max_seconds: float,
     ffmpeg: str | None = None,
+    min_seconds: float = 0.0,
+    floor_dbfs: float | None = None,
 ) -> bool:
     """Decode ``source`` and pass mono float32 blocks at SAMPLE_RATE, from OFFSET_S on, to ``sink``.
 
@@ -113,6 +128,12 @@ def decode(
         Cap on the decoded duration after the offset, in seconds; the rest is not decoded.
     ffmpeg : str, optional
         ffmpeg binary for formats libsndfile cannot read; default imageio-ffmpeg's.
+    min_seconds : float
+        Refuse (TooShortError) input with less audio than this after the offset, in seconds; see
+        MIN_RATED_SECONDS. Checked once decoding ends, like ``floor_dbfs``: the sink has seen the blocks.
+    floor_dbfs : float, optional
+        Refuse input whose peak is below this level (SilentAudioError when it is all zeros, else
+        QuietAudioError); see QUIET_FLOOR_DBFS. None accepts any level.
 
     Returns
     -------
@@ -124,6 +145,13 @@ def decode(
     AudioError
         A subclass saying why the input cannot be decoded, with a message for the user.
     """
+    meter = _Meter(sink)
+    truncated = _decode(source, meter, max_seconds, ffmpeg)
+    meter.check(min_seconds=0.0 if truncated else min_seconds, floor_dbfs=floor_dbfs)
+    return truncated
+
+
+def _decode(source: str | os.PathLike | bytes, sink: Sink, max_seconds: float, ffmpeg: str | None) -> bool:
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
         if not data:
@@ -131,7 +159,8 @@ def decode(
         sf_file = _open_soundfile(io.BytesIO(data))
         if sf_file is not None:
             return _decode_soundfile(sf_file, sink, max_seconds)
-        # A real file rather than stdin: mp4/m4a with the index at the end needs a seekable input.
+        # A real file rather than stdin: mp4/m4a with the index at the end needs a seekable input. The
+        # name is tempfile's, never the upload's.
         with tempfile.NamedTemporaryFile(prefix="needlebot-", suffix=".audio") as tmp:
             tmp.write(data)
             tmp.flush()
@@ -145,6 +174,39 @@ def decode(
     if sf_file is not None:
         return _decode_soundfile(sf_file, sink, max_seconds)
     return _decode_ffmpeg(str(path), sink, max_seconds, ffmpeg_executable(ffmpeg))
+
+
+class _Meter:
+    """A sink in front of the caller's that counts the samples and keeps the peak, block by block."""
+
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
+        self.samples = 0
+        self.peak = 0.0
+
+    def __call__(self, block: np.ndarray) -> None:
+        if len(block):
+            self.samples += len(block)
+            self.peak = max(self.peak, float(np.max(np.abs(block))))
+        self._sink(block)
+
+    def check(self, *, min_seconds: float, floor_dbfs: float | None) -> None:
+        """Raise if there was less than ``min_seconds`` of audio, or its peak is under ``floor_dbfs``."""
+        seconds = self.samples / SAMPLE_RATE
+        if seconds < min_seconds:
+            raise TooShortError(
+                f"The audio is too short: I rate songs with at least {OFFSET_S + min_seconds:g} s of audio,"
+                f" and this one has {OFFSET_S + seconds:.1f} s."
+            )
+        if floor_dbfs is None:
+            return
+        if self.peak == 0.0:
+            raise SilentAudioError("The audio is completely silent.")
+        if (level := 20 * math.log10(self.peak)) < floor_dbfs:
+            raise QuietAudioError(
+                f"The audio is too quiet to hear: its loudest moment is at {level:.0f} dBFS, and I need"
+                f" at least {floor_dbfs:g} dBFS. Turn it up and send it again."
+            )
 
 
 def _open_soundfile(file: Path | IO[bytes]) -> sf.SoundFile | None:

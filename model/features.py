@@ -151,6 +151,8 @@ def extract_features(
     *,
     max_seconds: float = DEFAULT_MAX_SECONDS,
     ffmpeg: str | None = None,
+    min_seconds: float = 0.0,
+    floor_dbfs: float | None = None,
 ) -> FeatureResult:
     """Decode ``source`` (a path or a file's bytes) and compute its 26 features.
 
@@ -159,12 +161,15 @@ def extract_features(
     source : audio or video file, by path or contents.
     max_seconds : analyse at most this many seconds after the 1.0 s offset.
     ffmpeg : ffmpeg binary for formats libsndfile cannot read (webm, m4a, ...); default imageio-ffmpeg's.
+    min_seconds, floor_dbfs : refuse shorter or quieter audio, as `model.decode.decode` does (ratings do).
 
     Raises
     ------
     AudioError : a subclass saying why the input cannot be analysed, with a message for the user.
     """
-    return _extract(source, max_seconds=max_seconds, ffmpeg=ffmpeg)
+    return _extract(
+        source, max_seconds=max_seconds, ffmpeg=ffmpeg, min_seconds=min_seconds, floor_dbfs=floor_dbfs
+    )
 
 
 def _extract(
@@ -173,6 +178,8 @@ def _extract(
     max_seconds: float,
     ffmpeg: str | None,
     block_frames: int = BLOCK_FRAMES,
+    min_seconds: float = 0.0,
+    floor_dbfs: float | None = None,
 ) -> FeatureResult:
     """extract_features with the block size exposed, so tests can put block edges anywhere."""
     with (
@@ -180,7 +187,10 @@ def _extract(
         tempfile.TemporaryFile(prefix="needlebot-") as mel_spool,
     ):
         first = _FirstPass(signal_spool, mel_spool, block_frames)
-        truncated = decode(source, first.feed, max_seconds=max_seconds, ffmpeg=ffmpeg)
+        truncated = decode(
+            source, first.feed, max_seconds=max_seconds, ffmpeg=ffmpeg, min_seconds=min_seconds,
+            floor_dbfs=floor_dbfs,
+        )  # fmt: skip
         first.finish()
         tuning = first.tuning()
         chroma = first.chroma_sums(tuning)

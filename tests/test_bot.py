@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from bot.client import NeedleBot
-from bot.config import Secret, settings_from_dict
-from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage, running_bot
+from tests.fakes.discord import FakeInteraction, SentMessage
 from tests.fakes.media import MediaServer, song_bytes
+from tests.harness import Harness, bot_harness
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -32,24 +31,6 @@ DEFERRED = 5
 MESSAGE = 4
 
 
-@dataclasses.dataclass
-class Harness:
-    fake: FakeDiscord
-    bot: NeedleBot
-    media: MediaServer
-    logs: list[logging.LogRecord]
-    database: Path
-
-
-class _Collect(logging.Handler):
-    def __init__(self, records: list[logging.LogRecord]) -> None:
-        super().__init__(logging.DEBUG)
-        self.records = records
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture(scope="module")
 def media() -> Iterator[MediaServer]:
     with MediaServer() as server:
@@ -58,39 +39,11 @@ def media() -> Iterator[MediaServer]:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) -> AsyncIterator[Harness]:
-    data_dir = tmp_path_factory.mktemp("bot-data")
-    records: list[logging.LogRecord] = []
-    handler = _Collect(records)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    previous_level = root.level
-    root.setLevel(logging.DEBUG)
-    async with FakeDiscord() as fake:
-        settings = settings_from_dict(
-            {
-                "discord": {"owner_ids": [fake.owner_id], "dev_guild_id": fake.guild_id},
-                "storage": {"data_dir": str(data_dir)},
-                # Loopback links are allowed by the test configuration only.
-                "sources": {
-                    "allowed_hosts": ["127.0.0.1"],
-                    "allowed_extractors": ["generic"],
-                    "allow_loopback": True,
-                },
-                "limits": {"max_attachment_bytes": 2_000_000, "max_audio_seconds": 20.0},
-                # Room in line for a burst of 12 users on 2 workers, and no more.
-                "jobs": {"workers": 2, "cooldown_seconds": 0, "max_queue": 10},
-            }
-        )
-        settings = dataclasses.replace(
-            settings, discord=dataclasses.replace(settings.discord, token=Secret(fake.token))
-        )
-        async with NeedleBot(settings) as bot, running_bot(fake, bot, timeout=30):
-            yield Harness(fake, bot, media, records, settings.storage.database_path)
-    root.removeHandler(handler)
-    root.setLevel(previous_level)
-    assert fake.unknown_routes == []
-    text = "\n".join(r.getMessage() + str(r.exc_info or "") for r in records)
-    assert fake.token not in text, "the Discord token reached a log"
+    async with bot_harness(tmp_path_factory.mktemp("bot"), media) as running:
+        yield running
+    assert running.fake.unknown_routes == []
+    text = running.log_text()
+    assert all(secret not in text for secret in running.secrets()), "a secret reached a log"
 
 
 @pytest.fixture(autouse=True)
@@ -154,10 +107,19 @@ async def test_rate_an_upload_then_answer_it_from_the_cache(harness: Harness) ->
         ("first song", score)
     ]
 
-    again = await fake.slash_command("rate", {"file": fake.add_attachment("renamed.mp3", data, "audio/mpeg")})
+    other = fake._next_id()  # a user no other test uses
+    again = await fake.slash_command(
+        "rate", {"file": fake.add_attachment("my_own_name.mp3", data, "audio/mpeg")}, user_id=other
+    )
     cached = await rated(again)
     assert assert_rating(cached, cached=True) == score
     assert cached.at < 1.0
+    # The rating comes from the cache, the title is what this user called the file (readable).
+    assert cached.embeds[0]["title"].startswith("my own name")
+    assert "first song" not in str(cached.embeds)
+    assert cached.files == message.files, "the cached picture carries no file name, so it is reused as is"
+    history = await (await fake.slash_command("history", user_id=other)).wait_reply(timeout=5)
+    assert "my own name" in str(history.embeds) and "first song" not in str(history.embeds)
 
 
 async def test_rate_a_link_then_answer_it_from_the_cache(harness: Harness) -> None:
@@ -202,25 +164,32 @@ async def test_history_and_top(harness: Harness) -> None:
 
 
 async def immediate_error(inter: FakeInteraction) -> str:
+    """A refusal found before any work: an immediate ephemeral response, seen by the user alone."""
     response = await inter.wait_response(timeout=3)
     assert response.type == MESSAGE and response.ephemeral
+    assert inter.shown_to_channel() == []
     return str(response.data["embeds"])
 
 
 async def later_error(inter: FakeInteraction) -> str:
+    """A refusal found after the public defer: the thinking message is deleted, the error is private."""
     message = await rated(inter)
     assert not message.files
+    assert message.ephemeral and inter.deleted == ["@original"]
+    assert inter.shown_to_channel() == [], "an error was shown to the whole channel"
     return str(message.embeds)
 
 
 @pytest.mark.parametrize(
     ("options", "says"),
     [
-        ({}, "exactly one song"),
+        ({}, "Give me a song: attach an audio file"),
         (
             {"url": "https://www.youtube.com/watch?v=x", "file": ("a.mp3", b"ID3", "audio/mpeg")},
-            "exactly one song",
+            "One song at a time",
         ),
+        ({"file": ("nothing.mp3", b"", "audio/mpeg")}, "empty (0 bytes)"),
+        ({"url": "https://example.com/song.mp3"}, "I can only fetch YouTube links"),
         ({"file": ("notes.txt", b"these are not sounds", "text/plain")}, "doesn't look like audio"),
         ({"file": ("huge.wav", b"\0" * 2_100_000, "audio/wav")}, "up to 2 MB"),
     ],
@@ -268,7 +237,7 @@ async def test_bad_links_are_explained(harness: Harness) -> None:
         "ftp://127.0.0.1/song.mp3",
         "http://user:pw@127.0.0.1/a.mp3",
     ):
-        text = await later_error(await fake.slash_command("rate", {"url": refused}))
+        text = await immediate_error(await fake.slash_command("rate", {"url": refused}))
         assert "link" in text.lower(), text
     assert media.hits() == fetched, "a refused link must never be fetched"
     missing = await later_error(await fake.slash_command("rate", {"url": media.url("nothing-here.mp3")}))
@@ -401,3 +370,16 @@ async def test_owner_sync_command(harness: Harness) -> None:
     replies = fake.channel_messages[before:]
     assert len(replies) == 1, "only the owner gets an answer"
     assert replies[0].content.startswith("Synced 4 commands")
+
+
+async def test_top_in_a_dm_says_servers_only(harness: Harness) -> None:
+    inter = await harness.fake.slash_command("top", guild_id=None)
+    assert "only in servers" in await immediate_error(inter)  # and no ERROR: no_errors_logged
+
+
+async def test_empty_history_names_what_rate_takes(harness: Harness) -> None:
+    fake = harness.fake
+    reply = await (await fake.slash_command("history", user_id=fake._next_id())).wait_reply(timeout=5)
+    assert reply.ephemeral
+    text = str(reply.embeds)
+    assert "a search" not in text and "audio file" in text and "YouTube link" in text

@@ -71,6 +71,15 @@ async def lifecycle(interaction: discord.Interaction) -> None:
     await sent.delete()
 
 
+@app_commands.command(description="Defers publicly, then sends an 'ephemeral' followup")
+async def leak(interaction: discord.Interaction, delete_first: bool) -> None:
+    await interaction.response.defer(thinking=True)
+    if delete_first:
+        await interaction.delete_original_response()
+    await interaction.followup.send("for your eyes only", ephemeral=True)
+    await interaction.followup.send("second", ephemeral=True)
+
+
 @app_commands.command(description="Answers too late")
 async def late(interaction: discord.Interaction) -> None:
     await asyncio.sleep(0.4)
@@ -94,7 +103,7 @@ class TinyBot(commands.Bot):
         self.ready_count = 0
 
     async def setup_hook(self) -> None:
-        for command in (rate, refuse, crash, lifecycle, progress, late, rate_message):
+        for command in (rate, refuse, crash, lifecycle, leak, progress, late, rate_message):
             self.tree.add_command(command, guild=self.guild)
         await self.tree.sync(guild=self.guild)
 
@@ -129,7 +138,9 @@ async def test_ready_and_guild_sync_recorded(fake: FakeDiscord, bot: TinyBot) ->
     assert bot.get_guild(fake.guild_id) is not None
     assert set(fake.synced_commands) == {fake.guild_id}
     by_name = {c["name"]: c for c in fake.synced_commands[fake.guild_id]}
-    assert set(by_name) == {"rate", "refuse", "crash", "lifecycle", "progress", "late", "Rate this song"}
+    assert set(by_name) == {
+        "rate", "refuse", "crash", "lifecycle", "leak", "progress", "late", "Rate this song"
+    }
     assert [(o["name"], o["type"], o["required"]) for o in by_name["rate"]["options"]] == [
         ("file", 11, True),
         ("note", 3, True),
@@ -210,10 +221,29 @@ async def test_followup_edit_fetch_and_delete(fake: FakeDiscord, bot: TinyBot) -
     assert [(m.kind, m.content) for m in inter.messages] == [
         ("followup", "first"),
         ("edit", "second"),
-        ("followup", "original flags 128"),  # a deferred response is a loading message
+        ("followup", "original flags 0"),  # the first followup replaced the loading message
     ]
+    # The first followup after the defer *is* the original response: same id, no longer loading.
+    assert inter.messages[0].id == inter.messages[1].id != inter.messages[2].id
     assert inter.deleted == [str(inter.messages[0].id)]
+    assert [m.content for m in inter.shown_to_channel()] == ["original flags 0"]
     assert fake.unknown_routes == []
+
+
+@pytest.mark.parametrize("delete_first", [False, True])
+async def test_first_followup_after_a_defer_keeps_the_defers_visibility(
+    fake: FakeDiscord, bot: TinyBot, delete_first: bool
+) -> None:
+    # Discord ignores flags: 64 on the followup that replaces a public "thinking" message, so the
+    # "ephemeral" text is shown to everyone; deleting the thinking message first makes it private.
+    inter = await fake.slash_command("leak", {"delete_first": delete_first})
+    await inter.wait_followup(timeout=5, index=1)
+    first, second = inter.messages
+    assert first.payload["flags"] == 64 and first.ephemeral == delete_first
+    assert second.ephemeral, "later followups keep their own flags"
+    shown = [m.content for m in inter.shown_to_channel()]
+    assert shown == ([] if delete_first else ["for your eyes only"])
+    assert inter.deleted == (["@original"] if delete_first else [])
 
 
 async def test_plain_channel_send_and_fetches(fake: FakeDiscord, bot: TinyBot) -> None:

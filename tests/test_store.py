@@ -1,4 +1,5 @@
 import dataclasses
+import json
 import sqlite3
 from pathlib import Path
 
@@ -77,6 +78,36 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
         db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     with pytest.raises(RuntimeError, match="newer than this bot knows"):
         await Store.open(path, "m")
+
+
+async def test_each_asker_sees_the_title_they_gave(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "db.sqlite3", "m")
+    try:
+        await store.record(song("file:x", 8, "first uploader's name"), user_id=1, guild_id=10, cached=False)
+        await store.record(song("file:x", 8, "my name for it"), user_id=2, guild_id=10, cached=True)
+        assert [row.title for row in await store.history(1)] == ["first uploader's name"]
+        assert [row.title for row in await store.history(2)] == ["my name for it"]
+        assert [row.title for row in await store.top(10)] == ["my name for it"]  # the latest asker's
+    finally:
+        await store.close()
+
+
+async def test_ratings_from_before_per_rating_titles_show_the_song_title(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(f"{MIGRATIONS[0]} PRAGMA user_version = 1;")
+        db.execute(
+            "INSERT INTO songs VALUES ('k', 'm', 'Old Title', NULL, 6, 6.0, ?, 1.0, 0, x'00',"
+            " '2026-01-01T00:00:00+00:00')",
+            (json.dumps(song("k", 6).rating.to_dict()),),
+        )
+        db.execute("INSERT INTO ratings VALUES (1, 'k', 'm', 1, 10, 0, '2026-01-01T00:00:00+00:00')")
+    store = await Store.open(path, "m")
+    try:
+        assert [row.title for row in await store.history(1)] == ["Old Title"]
+        assert [row.title for row in await store.top(10)] == ["Old Title"]
+    finally:
+        await store.close()
 
 
 async def test_section_ratings_round_trip_and_older_songs_have_none(tmp_path: Path) -> None:

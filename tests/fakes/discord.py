@@ -8,6 +8,11 @@ gateway sends plain text frames (the client asks for zlib-stream but reads text 
 request is recorded; routes the fake does not know answer 404 with a Discord-style JSON error and are
 listed in ``unknown_routes`` so a test can assert none were hit.
 
+Visibility follows Discord's rule: the first followup after a defer replaces the "thinking" message and
+keeps the defer's flags (its own ``flags: 64`` is ignored), unless the bot deleted that message first;
+``SentMessage.ephemeral`` is what users actually see, and ``FakeInteraction.shown_to_channel()`` lists
+what the whole channel sees now.
+
     async with FakeDiscord() as fake:
         bot = MyBot(command_prefix="!", intents=discord.Intents.default())
         task = asyncio.create_task(bot.start(fake.token))
@@ -36,6 +41,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import EllipsisType
 from typing import Any
+from urllib.parse import quote
 
 import discord
 import discord.gateway
@@ -101,9 +107,10 @@ class Callback:
 class SentMessage:
     """A message the bot produced: its state right after this request.
 
-    ``kind`` is "response" (callback type 4), "followup", "edit" (of @original or of a followup) or
-    "channel" (POST /channels/{id}/messages). For edits, content/embeds/files are the message after the
-    edit, ``payload`` is what the client sent.
+    ``kind`` is "response" (callback type 4), "followup", "edit" (of @original or of a followup),
+    "channel" (POST /channels/{id}/messages) or "current" (from ``shown_to_channel``). A first followup
+    after a defer is the original message (same id) with the defer's visibility. For edits,
+    content/embeds/files are the message after the edit, ``payload`` is what the client sent.
     """
 
     kind: str
@@ -131,6 +138,9 @@ class FakeInteraction:
         self.messages: list[SentMessage] = []  # followups and edits, in arrival order
         self.deleted: list[str] = []  # "@original" or message ids the bot deleted
         self._original: dict[str, Any] | None = None
+        # True from a defer until the "thinking" message is replaced (by the first followup or an edit of
+        # @original) or deleted: while it holds, a followup becomes that message and keeps its flags.
+        self._thinking = False
         self._followups: dict[int, dict[str, Any]] = {}
         self._changed = asyncio.Condition()
 
@@ -183,6 +193,21 @@ class FakeInteraction:
         return await self.wait_for(
             lambda i: next((m for m in i.messages if predicate(m)), None), timeout, "matching message"
         )
+
+    def shown_to_channel(self) -> list[SentMessage]:
+        """The messages of this interaction that everyone in the channel sees now.
+
+        The public original response (a "thinking" placeholder included) unless deleted, and the public
+        followups not deleted; ephemeral messages are seen by the invoking user alone. A private answer
+        leaves this empty.
+        """
+        current = ([self._original] if self._original is not None else []) + list(self._followups.values())
+        at = self.elapsed()
+        return [
+            self._sent("current", message, at, {})
+            for message in current
+            if not int(message.get("flags", 0)) & EPHEMERAL
+        ]
 
     def _sent(self, kind: str, message: dict[str, Any], at: float, payload: dict[str, Any]) -> SentMessage:
         return SentMessage(
@@ -516,7 +541,8 @@ class FakeDiscord:
 
     def _attachment_object(self, att_id: int) -> dict[str, Any]:
         filename, data, content_type = self._attachments[att_id]
-        url = f"{self.base_url}/attachments/{self.channel_id}/{att_id}/{filename}"
+        # Quoted whole, so that a name like "../x.mp3" stays one path segment, as on Discord's CDN.
+        url = f"{self.base_url}/attachments/{self.channel_id}/{att_id}/{quote(filename, safe='')}"
         return {
             "id": str(att_id),
             "filename": filename,
@@ -1097,6 +1123,7 @@ class FakeDiscord:
             inter._original = self._message_from(data, rec, interaction=inter)
         elif ctype == DEFERRED_CHANNEL_MESSAGE:
             inter._original = self._message_from({"flags": flags | LOADING}, rec, interaction=inter)
+            inter._thinking = True
         uploads = (inter._original or {}).get("attachments", [])
         files = [(a["filename"], self._cdn_bytes(a["id"])) for a in uploads]
         inter.response = Callback(ctype, data, at, bool(flags & EPHEMERAL), files)
@@ -1122,7 +1149,13 @@ class FakeDiscord:
         if inter is None or inter.response is None:
             return _error(404, "Unknown Webhook", 10015)
         message = self._message_from(rec.json or {}, rec, interaction=inter)
-        inter._followups[int(message["id"])] = message
+        if inter._thinking and inter._original is not None:
+            # Discord: the first followup after a defer replaces the "thinking" message and keeps the
+            # defer's flags; its own flags (ephemeral included) are ignored.
+            message |= {"id": inter._original["id"], "flags": int(inter._original["flags"]) & ~LOADING}
+            inter._original, inter._thinking = message, False
+        else:
+            inter._followups[int(message["id"])] = message
         inter.messages.append(inter._sent("followup", message, inter.elapsed(), rec.json or {}))
         await inter._notify()
         if request.query.get("wait") in ("1", "true", "True"):
@@ -1130,7 +1163,7 @@ class FakeDiscord:
         return web.Response(status=204)
 
     def _webhook_message(self, inter: FakeInteraction, ref: str) -> dict[str, Any] | None:
-        if ref == "@original":
+        if ref == "@original" or (inter._original is not None and ref == str(inter._original["id"])):
             return inter._original
         return inter._followups.get(int(ref)) if ref.isdigit() else None
 
@@ -1148,6 +1181,8 @@ class FakeDiscord:
         if inter is None or message is None:
             return _error(404, "Unknown Message", 10008)
         self._apply_edit(message, rec.json or {}, rec)
+        if message is inter._original:
+            inter._thinking = False
         inter.messages.append(inter._sent("edit", message, inter.elapsed(), rec.json or {}))
         await inter._notify()
         return _json(message)
@@ -1158,8 +1193,9 @@ class FakeDiscord:
         message = self._webhook_message(inter, ref) if inter else None
         if inter is None or message is None:
             return _error(404, "Unknown Message", 10008)
-        if ref == "@original":
-            inter._original = None
+        if message is inter._original:
+            # With the "thinking" message gone, the next followup is a new message with its own flags.
+            inter._original, inter._thinking = None, False
         else:
             del inter._followups[int(ref)]
         inter.deleted.append(ref)

@@ -1,0 +1,316 @@
+"""The bad-input table: input that is not really a song, each case run through the real bot and fake Discord.
+
+`CASES` feeds both tests/test_bad_input.py (one test per case) and the "Bad input" section of
+RELIABILITY.md (tests/reliability.py). A case sends one interaction; `run_case` waits for what the user
+saw and lists every way the outcome falls short (`Outcome.problems`): a refusal must be a clear message
+seen by that user alone, a valid-but-odd input must be rated, and nothing may be left behind (temporary
+files, half-written rows).
+
+To add a command's cases (e.g. /album's "an unknown album" and "a 40-track album"), append `Case`s whose
+``send`` dispatches that command; `run_case` needs nothing else.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from model.decode import ffmpeg_executable
+from tests.audio import synth_song
+from tests.fakes.discord import FakeInteraction, SentMessage
+from tests.fakes.media import song_bytes
+from tests.harness import Harness
+
+LIMIT_BYTES = 2_000_000  # the harness's max_attachment_bytes
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
+
+Send = Callable[[Harness], Awaitable[FakeInteraction]]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad (or odd) input.
+
+    ``expect`` is "refused" (a clear ephemeral message containing ``says``) or "rated" (a public rating
+    whose text contains ``says``, e.g. the title). ``before_defer``: refused without deferring, i.e. no
+    I/O was needed to see the problem.
+    """
+
+    name: str
+    what: str
+    send: Send
+    expect: str
+    says: str
+    before_defer: bool = False
+
+
+@dataclass
+class Outcome:
+    """What one case did: what the user saw, who saw it, how long it took, and what fell short.
+
+    ``text`` is all the reply's text; ``summary`` its gist for a report (the error, or title, score and
+    footer of a rating).
+    """
+
+    case: Case
+    text: str = ""
+    summary: str = ""
+    private: bool = False
+    rated: bool = False
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+
+# --- inputs --------------------------------------------------------------------------------------------
+
+
+def _wav(y: np.ndarray, sr: int, subtype: str = "PCM_16", format: str = "WAV") -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, y, sr, format=format, subtype=subtype)
+    return buffer.getvalue()
+
+
+def _noise(seconds: float, peak: float, sr: int = 22050) -> np.ndarray:
+    y = np.random.default_rng(0).uniform(-1, 1, int(seconds * sr))
+    return (y * peak / np.max(np.abs(y))).astype(np.float32)
+
+
+def _ffmpeg(*args: str, suffix: str) -> bytes:
+    """Run the bundled ffmpeg with lavfi sources and return the file it wrote."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / f"out{suffix}"
+        cmd = [ffmpeg_executable(), "-nostdin", "-hide_banner", "-loglevel", "error", *args, str(out)]
+        subprocess.run(cmd, check=True, capture_output=True)
+        return out.read_bytes()
+
+
+@functools.cache
+def video_without_audio() -> bytes:
+    """Two seconds of ffmpeg's test pattern as mp4, with no audio track."""
+    return _ffmpeg("-f", "lavfi", "-i", "testsrc=duration=2:size=160x120:rate=10", "-pix_fmt", "yuv420p",
+                   suffix=".mp4")  # fmt: skip
+
+
+@functools.cache
+def twenty_minutes() -> bytes:
+    """A 20-minute mono mp3 at 8 kbit/s (1.2 MB): a tone with a slow tremolo, under the size limit."""
+    return _ffmpeg("-f", "lavfi", "-i", "sine=frequency=330:duration=1200:sample_rate=8000",
+                   "-af", "tremolo=f=2:d=0.7", "-ac", "1", "-b:a", "8k", suffix=".mp3")  # fmt: skip
+
+
+def upload(filename: str, data: Callable[[], bytes], content_type: str) -> Send:
+    """A /rate with an attachment; ``data`` is built when the case runs."""
+
+    async def send(harness: Harness) -> FakeInteraction:
+        attachment = harness.fake.add_attachment(filename, data(), content_type)
+        return await harness.fake.slash_command("rate", {"file": attachment})
+
+    return send
+
+
+def link(url: str | Callable[[Harness], str]) -> Send:
+    """A /rate with a link; a callable builds it from the harness (e.g. serves a file first)."""
+
+    async def send(harness: Harness) -> FakeInteraction:
+        return await harness.fake.slash_command("rate", {"url": url(harness) if callable(url) else url})
+
+    return send
+
+
+def menu(filename: str, data: Callable[[], bytes], content_type: str) -> Send:
+    """The "Rate this song" menu on a message carrying one attachment."""
+
+    async def send(harness: Harness) -> FakeInteraction:
+        attachment = harness.fake.add_attachment(filename, data(), content_type)
+        message = harness.fake.make_message(content="listen", attachments=[attachment])
+        return await harness.fake.message_command("Rate this song", message=message)
+
+    return send
+
+
+def song(seconds: float, seed: int, format: str = "wav", sr: int = 22050) -> Callable[[], bytes]:
+    return lambda: song_bytes(seconds, seed=seed, format=format, sr=sr)
+
+
+def _served(name: str, data: Callable[[], bytes], content_type: str) -> Callable[[Harness], str]:
+    return lambda harness: harness.media.add(name, data(), content_type)
+
+
+def _feed(harness: Harness) -> str:
+    for number in (1, 2):
+        harness.media.add(f"feed-{number}.wav", song_bytes(5.0, seed=140 + number), "audio/wav")
+    return harness.media.add_feed("playlist.rss", ["feed-1.wav", "feed-2.wav"], title="A playlist")
+
+
+SQL_TITLE = "Robert'); DROP TABLE ratings; --"
+
+
+CASES: tuple[Case, ...] = (
+    # Refused before any work (no defer, no download): an immediate private answer.
+    Case("no-input", "/rate with neither a file nor a link", lambda h: h.fake.slash_command("rate"),
+         "refused", "give me a song", before_defer=True),
+    Case("both", "/rate with a file and a link", lambda h: h.fake.slash_command(
+        "rate", {"file": h.fake.add_attachment("a.wav", song_bytes(5.0, seed=113), "audio/wav"),
+                 "url": h.media.url("a.wav")}), "refused", "one song at a time", before_defer=True),
+    Case("zero-bytes", "an empty file named .mp3", upload("nothing.mp3", lambda: b"", "audio/mpeg"),
+         "refused", "empty", before_defer=True),
+    Case("image", "a PNG image", upload("cover.png", lambda: PNG, "image/png"),
+         "refused", "doesn't look like audio", before_defer=True),
+    Case("over-size", "a 2.1 MB wav (the limit is 2 MB)",
+         upload("huge.wav", lambda: b"RIFF" + bytes(2_100_000), "audio/wav"),
+         "refused", "up to 2 mb", before_defer=True),
+    Case("file-url", "a file:// link", link("file:///etc/passwd"),
+         "refused", "only http(s)", before_defer=True),
+    Case("ip-literal", "a private IP literal", link("http://10.0.0.1/song.mp3"),
+         "refused", "only fetch youtube links", before_defer=True),
+    Case("metadata-ip", "the cloud metadata address", link("http://169.254.169.254/latest/meta-data/"),
+         "refused", "only fetch youtube links", before_defer=True),
+    Case("decimal-ip", "127.0.0.1 written as a decimal number", link("http://2130706433/song.mp3"),
+         "refused", "only fetch youtube links", before_defer=True),
+    Case("ipv6-loopback", "[::1]", link("http://[::1]/song.mp3"),
+         "refused", "only fetch youtube links", before_defer=True),
+    Case("menu-image", '"Rate this song" on a message with only an image',
+         menu("photo.png", lambda: PNG, "image/png"), "refused", "no audio file", before_defer=True),
+    # Refused once the bytes are seen: the thinking message is deleted, the error is private.
+    Case("text-as-mp3", "a text file named .mp3",
+         upload("notes.mp3", lambda: b"these are not sounds\n" * 40, "audio/mpeg"),
+         "refused", "not an audio file"),
+    Case("cut-to-600-bytes", "an mp3 cut to its first 600 bytes (not one whole frame pair)",
+         upload("cut.mp3", lambda: song_bytes(6.0, seed=101, format="mp3")[:600], "audio/mpeg"),
+         "refused", "not an audio file"),
+    Case("video-no-audio", "an mp4 video with no audio track",
+         upload("clip.mp4", video_without_audio, "video/mp4"), "refused", "no audio in it"),
+    Case("silent", "5 s of digital silence", upload("silence.wav", lambda: _wav(np.zeros(5 * 22050), 22050),
+         "audio/wav"), "refused", "completely silent"),
+    Case("inaudible", "white noise peaking at 3e-5 (-90 dBFS)",
+         upload("hiss.wav", lambda: _wav(_noise(6.0, 3e-5), 22050, "FLOAT"), "audio/wav"),
+         "refused", "too quiet to hear"),
+    Case("too-short", "1.2 s of music (0.2 s after the 1 s offset)",
+         upload("blip.wav", song(1.2, 102), "audio/wav"), "refused", "too short"),
+    Case("menu-silent", '"Rate this song" on a silent track',
+         menu("quiet.wav", lambda: _wav(np.zeros(6 * 22050), 22050), "audio/wav"),
+         "refused", "completely silent"),
+    Case("missing-link", "a link that answers 404", link(lambda h: h.media.url("nothing-here.mp3")),
+         "refused", "unavailable"),
+    Case("text-link", "a link to a text page", link(_served("page.txt", lambda: b"just text", "text/plain")),
+         "refused", "not an audio file"),
+    # Valid but odd: rated.
+    Case("truncated-mp3", "a 12 s mp3 cut off halfway (a broken download): the part that is there is rated",
+         upload("half.mp3", lambda: (lambda b: b[: len(b) // 2])(song_bytes(12.0, seed=112, format="mp3")),
+                "audio/mpeg"), "rated", "half"),
+    Case("8khz-mono", "8 kHz mono wav", upload("phone.wav", song(6.0, 103, sr=8000), "audio/wav"),
+         "rated", "phone"),
+    Case("96khz-24bit", "96 kHz 24-bit mono wav",
+         upload("studio.wav", lambda: _wav(synth_song(5.0, sr=96000, seed=104, channels=1), 96000, "PCM_24"),
+                "audio/wav"), "rated", "studio"),
+    Case("six-channels", "5.1 (6-channel) flac",
+         upload("surround.flac", lambda: _wav(synth_song(5.0, sr=22050, seed=105, channels=6), 22050,
+                                              format="FLAC"), "audio/flac"), "rated", "surround"),
+    Case("twenty-minutes", "a 20-minute mp3 (rated on the first max_audio_seconds, 20 s here)",
+         upload("long_mix.mp3", twenty_minutes, "audio/mpeg"), "rated", "analysed the first 20 s only"),
+    Case("playlist", "a playlist link (an RSS feed with two songs): its first song is rated", link(_feed),
+         "rated", "feed-1"),
+    Case("emoji-name", "a file name with emoji", upload("🎸 riff 🔥.ogg", song(5.0, 106, "ogg"), "audio/ogg"),
+         "rated", "🎸 riff 🔥"),
+    Case("quotes-name", "a file name with quotes",
+         upload("""O'Brien "live".wav""", song(5.0, 107), "audio/wav"), "rated", """O'Brien "live\""""),
+    Case("sql-name", "a file name with SQL",
+         upload("'; DROP TABLE songs; --.wav", song(5.0, 108), "audio/wav"),
+         "rated", "'; DROP TABLE songs; --"),
+    Case("sql-title", "a link whose title (its file name) is SQL",
+         link(_served(f"{SQL_TITLE}.wav", song(5.0, 150), "audio/wav")), "rated", SQL_TITLE),
+    Case("dot-dot-name", "a file named ../../etc/passwd.mp3",
+         upload("../../etc/passwd.mp3", song(5.0, 109, "mp3"), "audio/mpeg"), "rated", "passwd"),
+    Case("absolute-name", "a file named /tmp/evil.wav", upload("/tmp/evil.wav", song(5.0, 110), "audio/wav"),
+         "rated", "evil"),
+    Case("nul-name", "a file name with a NUL byte", upload("nul\x00byte.wav", song(5.0, 111), "audio/wav"),
+         "rated", "nul byte"),
+    # /album cases go here once /album exists on main: an unknown album, a 40-track album.
+)  # fmt: skip
+
+
+# --- running a case ------------------------------------------------------------------------------------
+
+
+def shown_text(message: SentMessage) -> str:
+    """The text a user reads in a reply: its content, and each embed's title, description and footer."""
+    parts = [message.content]
+    for embed in message.embeds:
+        footer = embed.get("footer", {}).get("text", "")
+        parts += [embed.get("title", ""), embed.get("description", ""), footer]
+    return " ".join(" ".join(part.split()) for part in parts if part)
+
+
+def summary(message: SentMessage) -> str:
+    """The gist of a reply: an error's message, or a rating's title, score line and footer."""
+    if not message.embeds:
+        return " ".join(message.content.split())
+    embed = message.embeds[0]
+    description = [line.strip("#* ") for line in embed.get("description", "").splitlines() if line.strip()]
+    if message.files:  # a rating: its picture is attached
+        parts = [embed.get("title", ""), description[0] if description else ""]
+        parts.append(embed.get("footer", {}).get("text", ""))
+    else:
+        parts = description
+    return " · ".join(" ".join(part.split()) for part in parts if part)
+
+
+def _scratch(harness: Harness) -> set[str]:
+    # Every path at any depth: the workers keep their own temporary folders inside this one.
+    return {str(p.relative_to(harness.scratch)) for p in harness.scratch.rglob("*")}
+
+
+def _counts(harness: Harness) -> tuple[int, int]:
+    ((songs,),) = harness.rows("SELECT count(*) FROM songs")
+    ((ratings,),) = harness.rows("SELECT count(*) FROM ratings")
+    return songs, ratings
+
+
+async def run_case(harness: Harness, case: Case, timeout: float = 120.0) -> Outcome:  # noqa: ASYNC109
+    """Send ``case`` and check what came back; never raises for a shortfall, lists it in ``problems``."""
+    outcome = Outcome(case)
+    songs, ratings = _counts(harness)
+    before = _scratch(harness)
+    started = time.monotonic()
+    inter = await case.send(harness)
+    try:
+        reply = await inter.wait_reply(timeout=timeout)
+    except TimeoutError:
+        outcome.problems.append(f"no reply within {timeout:g} s")
+        return outcome
+    outcome.seconds = time.monotonic() - started
+    outcome.text, outcome.summary = shown_text(reply), summary(reply)
+    outcome.private = reply.ephemeral and not inter.shown_to_channel()
+    outcome.rated = bool(reply.files) and any(e.get("image") for e in reply.embeds)
+    problems = outcome.problems
+    if case.says.lower() not in outcome.text.lower():
+        problems.append(f"the reply does not say {case.says!r}")
+    if case.expect == "refused":
+        if outcome.rated:
+            problems.append("rated instead of refused")
+        if not outcome.private:
+            problems.append("the refusal was shown to the whole channel")
+        deferred = inter.response is not None and inter.response.type == 5
+        if case.before_defer and deferred:
+            problems.append("deferred before refusing input that needed no I/O to check")
+        if _counts(harness) != (songs, ratings):
+            problems.append("a refused input left rows in the database")
+    else:
+        if not outcome.rated:
+            problems.append("not rated")
+        if reply.ephemeral:
+            problems.append("the rating was private")
+        if _counts(harness)[1] != ratings + 1:
+            problems.append("the rating was not recorded exactly once")
+    if left := sorted(_scratch(harness) - before):
+        problems.append(f"left temporary files behind: {left}")
+    return outcome

@@ -1,0 +1,127 @@
+"""The real bot against the fake Discord and the media server, as test modules and RELIABILITY.md use it.
+
+    async with bot_harness(data_dir) as harness:
+        inter = await harness.fake.slash_command("rate", {"url": harness.media.url("song.ogg")})
+
+Every log record of the run is collected (``harness.logs``) so tests can search them for secrets and
+errors; temporary files of the bot and its workers go to ``harness.scratch`` (TMPDIR is set before the
+worker processes spawn), so a test can see what is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import sqlite3
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from bot.client import NeedleBot
+from bot.config import Secret, settings_from_dict
+from tests.fakes.discord import FakeDiscord, running_bot
+from tests.fakes.media import MediaServer
+
+# A Genius token the bot is configured with in tests: it must never reach a log or a reply either.
+GENIUS_TOKEN = "genius-secret-token-0123456789abcdef"
+
+
+@dataclasses.dataclass
+class Harness:
+    fake: FakeDiscord
+    bot: NeedleBot
+    media: MediaServer
+    logs: list[logging.LogRecord]
+    database: Path
+    scratch: Path  # TMPDIR of the bot and its workers
+
+    def rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple]:
+        """Rows of a read-only query on the bot's database (parameterized, like the store's own)."""
+        with sqlite3.connect(self.database) as db:
+            return db.execute(sql, parameters).fetchall()
+
+    def secrets(self) -> list[str]:
+        """Every secret the bot was given."""
+        return [self.fake.token, GENIUS_TOKEN]
+
+    def log_text(self) -> str:
+        """Every collected log record, formatted with its traceback, as one text."""
+        formatter = logging.Formatter()
+        return "\n".join(formatter.format(record) for record in self.logs)
+
+
+class _Collect(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(logging.DEBUG)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _tmpdir(path: Path) -> Iterator[None]:
+    saved_env, saved_module = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = str(path), None  # tempfile re-reads TMPDIR when tempdir is None
+    try:
+        yield
+    finally:
+        if saved_env is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = saved_env
+        tempfile.tempdir = saved_module
+
+
+@contextlib.asynccontextmanager
+async def bot_harness(directory: Path, media: MediaServer, **limits: Any) -> AsyncIterator[Harness]:
+    """Run the bot with the test configuration; ``limits`` override ``[limits]`` settings.
+
+    Parameters
+    ----------
+    directory : Path
+        An empty directory for the database and the scratch (TMPDIR) directory.
+    media : MediaServer
+        The started media server that links point to.
+    **limits
+        E.g. ``max_attachment_bytes=2_000_000``.
+    """
+    records: list[logging.LogRecord] = []
+    handler = _Collect(records)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous_level = root.level
+    root.setLevel(logging.DEBUG)
+    scratch = directory / "tmp"
+    scratch.mkdir()
+    try:
+        with _tmpdir(scratch):
+            async with FakeDiscord() as fake:
+                settings = settings_from_dict(
+                    {
+                        "discord": {"owner_ids": [fake.owner_id], "dev_guild_id": fake.guild_id},
+                        "storage": {"data_dir": str(directory / "data")},
+                        # Loopback links are allowed by the test configuration only.
+                        "sources": {
+                            "allowed_hosts": ["127.0.0.1"],
+                            "allowed_extractors": ["generic"],
+                            "allow_loopback": True,
+                        },
+                        "limits": {"max_attachment_bytes": 2_000_000, "max_audio_seconds": 20.0} | limits,
+                        # Room in line for a burst of 12 users on 2 workers, and no more.
+                        "jobs": {"workers": 2, "cooldown_seconds": 0, "max_queue": 10},
+                    }
+                )
+                settings = dataclasses.replace(
+                    settings,
+                    discord=dataclasses.replace(settings.discord, token=Secret(fake.token)),
+                    genius=dataclasses.replace(settings.genius, token=Secret(GENIUS_TOKEN)),
+                )
+                async with NeedleBot(settings) as bot, running_bot(fake, bot, timeout=30):
+                    yield Harness(fake, bot, media, records, settings.storage.database_path, scratch)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)

@@ -1,0 +1,75 @@
+"""What a rating refuses at decode time: too little audio after the offset, and audio too quiet to hear."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.decode import (
+    MIN_RATED_SECONDS,
+    OFFSET_S,
+    QUIET_FLOOR_DBFS,
+    QuietAudioError,
+    SilentAudioError,
+    TooShortError,
+    decode,
+)
+from tests.audio import synth_song, write_audio
+
+SR = 44100
+RATED = {"min_seconds": MIN_RATED_SECONDS, "floor_dbfs": QUIET_FLOOR_DBFS, "max_seconds": 30.0}
+
+
+def noise(seconds: float, peak: float, seed: int = 0) -> np.ndarray:
+    y = np.random.default_rng(seed).uniform(-1, 1, int(seconds * SR))
+    return (y * peak / np.max(np.abs(y))).astype(np.float32)
+
+
+def samples(path: Path, **options: float) -> int:
+    seen: list[int] = []
+    decode(path, lambda block: seen.append(len(block)), **options)
+    return sum(seen)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "webm"])  # libsndfile and ffmpeg
+def test_too_little_audio_after_the_offset_is_refused(tmp_path: Path, fmt: str) -> None:
+    short = write_audio(tmp_path / f"short.{fmt}", synth_song(1.2, sr=SR), SR, fmt)
+    with pytest.raises(TooShortError, match=r"at least 4 s of audio, and this one has 1\.2 s"):
+        decode(short, lambda block: None, **RATED)
+    assert samples(short, max_seconds=30.0) > 0, "without min_seconds the same audio decodes"
+
+
+def test_just_enough_audio_is_rated(tmp_path: Path) -> None:
+    song = synth_song(OFFSET_S + MIN_RATED_SECONDS + 0.1, sr=SR)
+    enough = write_audio(tmp_path / "enough.wav", song, SR, "wav")
+    assert samples(enough, **RATED) >= MIN_RATED_SECONDS * 22050
+
+
+def test_a_long_file_cut_at_max_seconds_is_not_too_short(tmp_path: Path) -> None:
+    long = write_audio(tmp_path / "long.wav", synth_song(8.0, sr=SR), SR, "wav")
+    assert decode(long, lambda block: None, min_seconds=MIN_RATED_SECONDS, max_seconds=2.0)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "webm"])
+def test_white_noise_at_a_peak_of_3e_5_is_too_quiet(tmp_path: Path, fmt: str) -> None:
+    # 3e-5 is -90 dBFS: the issue's example, which used to be rated 2/10.
+    quiet = write_audio(tmp_path / f"quiet.{fmt}", noise(6.0, 3e-5), SR, fmt)
+    # 16-bit wav holds it as +-1 LSB and resampling overshoots a little: about -87 dBFS either way.
+    with pytest.raises(QuietAudioError, match=r"too quiet to hear.*-[89]\d dBFS"):
+        decode(quiet, lambda block: None, **RATED)
+
+
+def test_quiet_but_audible_audio_is_rated(tmp_path: Path) -> None:
+    # -50 dBFS peak: a very quiet recording, still above the floor.
+    path = tmp_path / "soft.wav"
+    write_audio(path, noise(6.0, 10 ** (-50 / 20)), SR, "wav")
+    assert samples(path, **RATED) > 0
+
+
+def test_digital_silence_is_called_silent(tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "silence.wav", np.zeros(6 * SR, np.float32), SR, "wav")
+    with pytest.raises(SilentAudioError, match="completely silent") as caught:
+        decode(path, lambda block: None, **RATED)
+    assert not isinstance(caught.value, QuietAudioError)
