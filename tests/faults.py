@@ -28,7 +28,8 @@ import psutil
 from bot.sources.youtube import DownloadFailedError, NetworkError, YouTubeOptions, download_audio
 from tests.fakes.discord import OP_RESUME, FakeDiscord, FakeInteraction, SentMessage
 from tests.fakes.media import song_bytes
-from tests.serving import Harness, bot_harness, bot_process, bot_settings, write_config
+from tests.harness import Harness, bot_harness
+from tests.serving import bot_process, bot_settings, write_config
 from tests.test_bot import DEFERRED, assert_rating, rows
 
 DATABASE_TIMEOUT = 3.0  # seconds the bot waits on a locked database

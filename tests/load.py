@@ -21,7 +21,8 @@ from pathlib import Path
 from model.decode import AUDIO_SUFFIXES
 from tests.fakes.discord import FakeInteraction, SentMessage
 from tests.fakes.media import CONTENT_TYPES, MediaServer, song_bytes
-from tests.serving import Harness, LoopWatch, bot_harness
+from tests.harness import Harness, bot_harness
+from tests.serving import LoopWatch
 from tests.test_bot import assert_rating, rows
 
 SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio"
@@ -69,7 +70,7 @@ async def measure_load(directory: Path, media: MediaServer) -> LoadFigures:
     burst = songs(REQUESTS)
     figures = LoadFigures(real=sum(not name.startswith("load song") for name, _, _ in burst))
     jobs = {"workers": WORKERS, "per_user": PER_USER, "max_queue": REQUESTS}
-    async with bot_harness(directory, media, jobs=jobs) as harness:
+    async with bot_harness(directory, media, jobs=jobs, max_audio_seconds=900.0) as harness:
         await harness.bot.jobs.warm()  # measured is the service, not the one-time compilation
         fake = harness.fake
         users = [fake.user_id + 100 + n for n in range(USERS)]

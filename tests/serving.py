@@ -1,7 +1,6 @@
 """The real bot served against the fake Discord, for the fault and load tests.
 
-``bot_harness`` runs a :class:`NeedleBot` in this process with limits of the test's choosing;
-``bot_process`` runs one in a subprocess (``python -m tests.serving``) so a test can kill it hard.
+``bot_process`` runs the bot in a subprocess (``python -m tests.serving``) so a test can kill it hard.
 ``LoopWatch`` measures, while a test runs, how late the event loop wakes up (its worst stall), the
 line's peak and the resident memory of this process and of the audio workers.
 """
@@ -15,30 +14,16 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from bot.client import NeedleBot
-from bot.config import Secret, settings_from_dict
-from tests.fakes.discord import FakeDiscord, running_bot
-from tests.fakes.media import MediaServer
-
-
-@dataclasses.dataclass
-class Harness:
-    """A running bot and its fakes (the fields tests/harness.py on the rel branch also has)."""
-
-    fake: FakeDiscord
-    bot: NeedleBot
-    media: MediaServer
-    database: Path
-    scratch: Path  # TMPDIR of the bot and its workers
+from tests.fakes.discord import FakeDiscord
 
 
 def bot_settings(
@@ -59,30 +44,6 @@ def bot_settings(
         "limits": dict(limits),
         "jobs": {"workers": 2, "cooldown_seconds": 0, **(jobs or {})},
     }
-
-
-@contextlib.asynccontextmanager
-async def bot_harness(
-    directory: Path, media: MediaServer, *, jobs: Mapping[str, Any] | None = None, **limits: Any
-) -> AsyncIterator[Harness]:
-    """A ready NeedleBot in this process, its database and TMPDIR in ``directory``; closed on exit."""
-    scratch = directory / "tmp"
-    scratch.mkdir()
-    saved_env, saved_module = os.environ.get("TMPDIR"), tempfile.tempdir
-    os.environ["TMPDIR"], tempfile.tempdir = str(scratch), None  # workers spawn with it too
-    try:
-        async with FakeDiscord() as fake:
-            settings = settings_from_dict(bot_settings(fake, directory / "data", jobs=jobs, **limits))
-            discord = dataclasses.replace(settings.discord, token=Secret(fake.token))
-            settings = dataclasses.replace(settings, discord=discord)
-            async with NeedleBot(settings) as bot, running_bot(fake, bot, timeout=60):
-                yield Harness(fake, bot, media, settings.storage.database_path, scratch)
-    finally:
-        if saved_env is None:
-            del os.environ["TMPDIR"]
-        else:
-            os.environ["TMPDIR"] = saved_env
-        tempfile.tempdir = saved_module
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from tests.fakes.media import MediaServer
 from tests.faults import LIMITS, SCENARIOS, Scenario
-from tests.serving import Harness, bot_harness
+from tests.harness import Harness, bot_harness
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
