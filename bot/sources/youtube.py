@@ -23,8 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from yt_dlp.extractor import get_info_extractor
 from yt_dlp.networking.exceptions import HTTPError, NoSupportingHandlers, TransportError
 from yt_dlp.utils import (
     DownloadCancelled,
@@ -40,6 +41,8 @@ from bot.sources.netguard import BlockedRequestError, HostPolicy, guarded_ydl
 log = logging.getLogger(__name__)
 
 _MAX_URL_CHARS = 2000
+# Query parameters that tie a video link to a playlist or mix (YouTube and YouTube Music add them).
+_PLAYLIST_PARAMS = frozenset({"list", "index", "start_radio", "pp"})
 SEARCH_TEMPLATE = "ytsearch5:{query}"  # the default [sources] search: five YouTube results, flat
 
 
@@ -173,6 +176,26 @@ def check_url(url: str, opts: YouTubeOptions) -> str:
         opts.policy.check_url(url)  # an IP literal is judged here; names when they resolve
     except BlockedRequestError:
         raise UnsupportedLinkError("Links to private or local network addresses are not accepted.") from None
+    return _one_video(url)
+
+
+def _one_video(url: str) -> str:
+    """``url`` without its playlist; UnsupportedLinkError for a playlist or channel link.
+
+    yt-dlp hands a watch link that names a list (a mix, an album on YouTube Music) to its playlist
+    extractor, which ``allowed_extractors`` leaves out, so such a link would fail after the user waited.
+    The video alone is what the user meant; a link to a whole playlist or channel is refused up front.
+    """
+    video, playlist = get_info_extractor("Youtube"), get_info_extractor("YoutubeTab")
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(key, value) for key, value in pairs if key not in _PLAYLIST_PARAMS]
+    if len(kept) < len(pairs):
+        single = urlunsplit(parts._replace(query=urlencode(kept)))
+        if video.suitable(single):
+            return single
+    if playlist.suitable(url) and not video.suitable(url):
+        raise UnsupportedLinkError("That's a playlist or channel link. Paste the link of one song's video.")
     return url
 
 
