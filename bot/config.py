@@ -85,6 +85,8 @@ class LimitSettings:
     max_video_seconds: float = 1800.0
     max_download_bytes: int = 100_000_000
     socket_timeout_seconds: float = 15.0
+    download_timeout_seconds: float = 120.0
+    database_timeout_seconds: float = 30.0
     job_timeout_seconds: float = 300.0
 
 
@@ -175,6 +177,8 @@ _MINIMUMS = {
     "limits.max_video_seconds": 5,
     "limits.max_download_bytes": 1,
     "limits.socket_timeout_seconds": 1,
+    "limits.download_timeout_seconds": 1,
+    "limits.database_timeout_seconds": 0,
     "limits.job_timeout_seconds": 5,
     "jobs.workers": 1,
     "jobs.max_queue": 1,

@@ -48,6 +48,11 @@ class _Worker:
         assert self.process.pid is not None
         return self.process.pid
 
+    @property
+    def gone(self) -> bool:
+        """Whether an idle worker has died: its end of the pipe closed (an idle worker never writes)."""
+        return self.connection.poll() or not self.process.is_alive()
+
     def call_blocking(self, function: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
         """Send one job and wait for its answer (blocking: runs in a thread, never on the event loop)."""
         self.connection.send((function, args))
@@ -110,7 +115,10 @@ class LocalPool:
         """See :meth:`bot.backend.Backend.run`."""
         if not self._running:
             raise RuntimeError("the worker pool is not running")
-        return await self._use(await self._idle.get(), function, args, time_limit)
+        while (chosen := await self._idle.get()).gone:
+            # Killed while idle (the OOM killer, an operator): no job's attempt is spent finding out.
+            self._retire(chosen, "it died while idle")
+        return await self._use(chosen, function, args, time_limit)
 
     async def close(self) -> None:
         """Kill every worker (jobs still running fail) and remove their files."""

@@ -99,6 +99,7 @@ class RatingService:
             max_duration_s=limits.max_video_seconds,
             max_filesize=limits.max_download_bytes,
             socket_timeout=limits.socket_timeout_seconds,
+            download_timeout=limits.download_timeout_seconds,
             cookiefile=sources.cookiefile or None,
             media_hosts=sources.media_hosts,
             allow_loopback=sources.allow_loopback,
@@ -125,7 +126,11 @@ class RatingService:
         scorer.add_done_callback(_log_model_load)
         table = settings.sources.fantano_scores
         fantano = await asyncio.to_thread(FantanoScores.load, Path(table) if table else None)
-        store = await Store.open(settings.storage.database_path, await asyncio.to_thread(model_id, model_dir))
+        store = await Store.open(
+            settings.storage.database_path,
+            await asyncio.to_thread(model_id, model_dir),
+            busy_timeout=settings.limits.database_timeout_seconds,
+        )
         await jobs.start()
         return cls(settings, jobs, store, scorer, fantano)
 

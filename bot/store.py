@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from bot.errors import UserFacingError
 from model.scorer import Rating, SectionRating
 
 log = logging.getLogger(__name__)
@@ -179,7 +181,7 @@ class Store:
         self.model_id = model_id
 
     @classmethod
-    async def open(cls, path: Path | str, model_id: str) -> Store:
+    async def open(cls, path: Path | str, model_id: str, *, busy_timeout: float = 30.0) -> Store:
         """Open the database at ``path``, creating and migrating it if needed.
 
         Parameters
@@ -188,6 +190,9 @@ class Store:
             The SQLite file (its folder is created); ``":memory:"`` works too.
         model_id : str
             Id of the served model; songs rated by another model are not found.
+        busy_timeout : float
+            Seconds a write waits (SQLite retrying) while another connection or process holds the
+            database locked, before `record` gives up.
 
         Returns
         -------
@@ -200,7 +205,7 @@ class Store:
         """
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
+        db = await aiosqlite.connect(path, timeout=busy_timeout)
         try:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA foreign_keys=ON")
@@ -254,6 +259,11 @@ class Store:
             Where they asked; None in DMs and from the CLI.
         cached : bool
             The song is already stored: only the request is recorded.
+
+        Raises
+        ------
+        UserFacingError
+            The database stayed locked by someone else for the whole busy timeout; nothing was written.
         """
         now = _now()
         try:
@@ -285,8 +295,15 @@ class Store:
                 (song.key, self.model_id, user_id, guild_id, int(cached), now, song.title),
             )
             await self._db.commit()
-        except BaseException:
+        except BaseException as error:
+            # Both rows or neither: a song is never stored without the request, nor the reverse.
             await self._db.rollback()
+            if isinstance(error, sqlite3.OperationalError) and _locked(error):
+                log.warning("the database stayed locked, %s was not recorded: %s", song.key, error)
+                raise UserFacingError(
+                    "My ratings database is locked by another program right now, so I couldn't save"
+                    " this rating. Try again in a minute."
+                ) from None
             raise
 
     async def history(self, user_id: int, limit: int = 10) -> list[HistoryRow]:
@@ -432,6 +449,11 @@ def _like(prefix: str) -> str:
     """A LIKE pattern matching text that starts with ``prefix`` literally."""
     escaped = prefix.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
+
+
+def _locked(error: sqlite3.OperationalError) -> bool:
+    """Whether ``error`` means another connection held the database (SQLITE_BUSY or SQLITE_LOCKED)."""
+    return error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _now() -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import tempfile
 import time
 import traceback
@@ -54,10 +55,19 @@ def serve(connection: Connection, scratch: str) -> None:
     os.setsid()
     os.environ["TMPDIR"] = tempfile.tempdir = scratch
     init_worker()
+    try:
+        _answer(connection)
+    finally:
+        # The pool removes it after a kill; if the pool itself died (the bot was killed), only we can.
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _answer(connection: Connection) -> None:
+    """Answer requests until the pool closes its end of the pipe or is gone."""
     while True:
         try:
             function, args = connection.recv()
-        except EOFError:
+        except (EOFError, ConnectionResetError):  # closed by the pool, or reset as the bot was killed
             return
         try:
             answer: tuple[bool, object] = (True, function(*args))
@@ -65,6 +75,8 @@ def serve(connection: Connection, scratch: str) -> None:
             answer = (False, (error, traceback.format_exc()))
         try:
             connection.send(answer)
+        except OSError:  # the pool is gone mid-job (the bot was killed): nobody is left to answer
+            return
         except Exception as error:  # pickling the answer failed, so nothing was sent yet
             failed = RuntimeError(f"the worker could not send its answer back: {error!r}")
             connection.send((False, (failed, traceback.format_exc())))

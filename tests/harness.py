@@ -16,7 +16,7 @@ import logging
 import os
 import sqlite3
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,9 @@ def _tmpdir(path: Path) -> Iterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def bot_harness(directory: Path, media: MediaServer, **limits: Any) -> AsyncIterator[Harness]:
+async def bot_harness(
+    directory: Path, media: MediaServer, *, jobs: Mapping[str, Any] | None = None, **limits: Any
+) -> AsyncIterator[Harness]:
     """Run the bot with the test configuration; ``limits`` override ``[limits]`` settings.
 
     Parameters
@@ -86,6 +88,8 @@ async def bot_harness(directory: Path, media: MediaServer, **limits: Any) -> Asy
         An empty directory for the database and the scratch (TMPDIR) directory.
     media : MediaServer
         The started media server that links point to.
+    jobs : Mapping, optional
+        Overrides of ``[jobs]`` settings, e.g. ``{"per_user": 4}``.
     **limits
         E.g. ``max_attachment_bytes=2_000_000``.
     """
@@ -112,7 +116,7 @@ async def bot_harness(directory: Path, media: MediaServer, **limits: Any) -> Asy
                         },
                         "limits": {"max_attachment_bytes": 2_000_000, "max_audio_seconds": 20.0} | limits,
                         # Room in line for a burst of 12 users on 2 workers, and no more.
-                        "jobs": {"workers": 2, "cooldown_seconds": 0, "max_queue": 10},
+                        "jobs": {"workers": 2, "cooldown_seconds": 0, "max_queue": 10} | dict(jobs or {}),
                     }
                 )
                 settings = dataclasses.replace(

@@ -21,7 +21,9 @@ from pathlib import Path
 
 from tests.bad_input import CASES, Outcome, run_case
 from tests.fakes.media import MediaServer
+from tests.faults import faults
 from tests.harness import Harness, bot_harness
+from tests.load import load
 
 REPORT = Path(__file__).parents[1] / "RELIABILITY.md"
 
@@ -62,7 +64,7 @@ async def bad_input(harness: Harness) -> str:
     return "\n".join(lines)
 
 
-SECTIONS: list[Section] = [bad_input]
+SECTIONS: list[Section] = [bad_input, load, faults]
 
 
 async def build() -> str:

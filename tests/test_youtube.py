@@ -145,6 +145,16 @@ def test_allowed_host_without_allowed_extractor_is_refused(media: MediaServer, t
         (" <https://YOUTU.BE/dQw4w9WgXcQ#t=3> ", "https://youtu.be/dQw4w9WgXcQ"),
         ("HTTP://music.youtube.com/watch?v=x", "http://music.youtube.com/watch?v=x"),
         ("https://www.youtube.com.:443/shorts/x", "https://www.youtube.com:443/shorts/x"),
+        # a video opened from a mix, a playlist or a YouTube Music album: the video alone
+        (
+            "https://www.youtube.com/watch?v=dQw4w9WgXcQ&list=RDdQw4w9WgXcQ&start_radio=1",
+            "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+        ),
+        (
+            "https://music.youtube.com/watch?v=dQw4w9WgXcQ&list=OLAK5uy_x&index=3",
+            "https://music.youtube.com/watch?v=dQw4w9WgXcQ",
+        ),
+        ("https://youtu.be/dQw4w9WgXcQ?list=PLx&t=5", "https://youtu.be/dQw4w9WgXcQ?t=5"),
     ],
 )
 def test_check_url_accepts_and_normalizes_youtube(url: str, expected: str) -> None:
@@ -168,6 +178,20 @@ def test_check_url_accepts_and_normalizes_youtube(url: str, expected: str) -> No
 )
 def test_check_url_refuses(url: str) -> None:
     with pytest.raises(UnsupportedLinkError):
+        check_url(url, YouTubeOptions())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.youtube.com/playlist?list=PLx",
+        "https://music.youtube.com/playlist?list=OLAK5uy_x",
+        "https://www.youtube.com/@somechannel",
+        "https://www.youtube.com/channel/UC0123456789abcdefghijkl/videos",
+    ],
+)
+def test_check_url_refuses_playlists_and_channels_before_any_download(url: str) -> None:
+    with pytest.raises(UnsupportedLinkError, match="playlist or channel link"):
         check_url(url, YouTubeOptions())
 
 

@@ -18,7 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 
-N_SCORES = 11
+from model.scorer import N_SCORES
+
 HIDDEN = (128, 64)
 DROPOUT = 0.3
 L2 = 1e-3

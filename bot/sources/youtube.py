@@ -18,12 +18,14 @@ import logging
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from yt_dlp.extractor import get_info_extractor
 from yt_dlp.networking.exceptions import HTTPError, NoSupportingHandlers, TransportError
 from yt_dlp.utils import (
     DownloadCancelled,
@@ -39,6 +41,8 @@ from bot.sources.netguard import BlockedRequestError, HostPolicy, guarded_ydl
 log = logging.getLogger(__name__)
 
 _MAX_URL_CHARS = 2000
+# Query parameters that tie a video link to a playlist or mix (YouTube and YouTube Music add them).
+_PLAYLIST_PARAMS = frozenset({"list", "index", "start_radio", "pp"})
 SEARCH_TEMPLATE = "ytsearch5:{query}"  # the default [sources] search: five YouTube results, flat
 
 
@@ -73,6 +77,8 @@ class YouTubeOptions:
     max_duration_s: float = 900.0
     max_filesize: int = 50_000_000
     socket_timeout: float = 15.0
+    # The whole download, in seconds: a host trickling bytes never trips the socket timeout.
+    download_timeout: float = 120.0
     cookiefile: str | None = None
     # Hosts yt-dlp may also contact while handling an allowed link (never accepted as links themselves):
     # YouTube serves the audio itself from googlevideo.com.
@@ -145,6 +151,10 @@ class _SizeCapReached(DownloadCancelled):
     """Raised from a progress hook; yt-dlp lets DownloadCancelled through unwrapped."""
 
 
+class _DeadlineReached(DownloadCancelled):
+    """Raised from a progress hook once the download has run past ``download_timeout``."""
+
+
 def check_url(url: str, opts: YouTubeOptions) -> str:
     """Return ``url`` normalized, or raise UnsupportedLinkError unless it is http(s) on an allowed host.
 
@@ -171,6 +181,26 @@ def check_url(url: str, opts: YouTubeOptions) -> str:
         opts.policy.check_url(url)  # an IP literal is judged here; names when they resolve
     except BlockedRequestError:
         raise UnsupportedLinkError("Links to private or local network addresses are not accepted.") from None
+    return _one_video(url)
+
+
+def _one_video(url: str) -> str:
+    """``url`` without its playlist; UnsupportedLinkError for a playlist or channel link.
+
+    yt-dlp hands a watch link that names a list (a mix, an album on YouTube Music) to its playlist
+    extractor, which ``allowed_extractors`` leaves out, so such a link would fail after the user waited.
+    The video alone is what the user meant; a link to a whole playlist or channel is refused up front.
+    """
+    video, playlist = get_info_extractor("Youtube"), get_info_extractor("YoutubeTab")
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(key, value) for key, value in pairs if key not in _PLAYLIST_PARAMS]
+    if len(kept) < len(pairs):
+        single = urlunsplit(parts._replace(query=urlencode(kept)))
+        if video.suitable(single):
+            return single
+    if playlist.suitable(url) and not video.suitable(url):
+        raise UnsupportedLinkError("That's a playlist or channel link. Paste the link of one song's video.")
     return url
 
 
@@ -295,10 +325,16 @@ def _download(url: str, work: Path, opts: YouTubeOptions) -> tuple[Path, VideoIn
             return str(error)
         return None
 
-    def cap_size(progress: dict[str, Any]) -> None:
+    deadline = time.monotonic() + opts.download_timeout
+
+    def cap_size_and_time(progress: dict[str, Any]) -> None:
         # max_filesize only acts on a Content-Length; this catches bodies streamed without one.
         if (progress.get("downloaded_bytes") or 0) > opts.max_filesize:
             raise _SizeCapReached()
+        # yt-dlp calls this after every block it reads, so a trickling host is stopped here, in the
+        # downloading thread itself; a host that sends nothing at all trips the socket timeout instead.
+        if time.monotonic() > deadline:
+            raise _DeadlineReached()
 
     params = {
         **ydl_params(opts),
@@ -308,7 +344,7 @@ def _download(url: str, work: Path, opts: YouTubeOptions) -> tuple[Path, VideoIn
         "allowed_extractors": list(opts.allowed_extractors),
         "match_filter": match_filter,
         "max_filesize": opts.max_filesize,
-        "progress_hooks": [cap_size],
+        "progress_hooks": [cap_size_and_time],
         "outtmpl": str(work / "audio.%(ext)s"),
         "logger": logger,
     }
@@ -317,6 +353,12 @@ def _download(url: str, work: Path, opts: YouTubeOptions) -> tuple[Path, VideoIn
             info = ydl.extract_info(url, download=True)
     except _SizeCapReached:
         raise TooLargeError(_too_large_message(opts)) from None
+    except _DeadlineReached:
+        log.info("download of %s stopped after %g s", url, opts.download_timeout)
+        raise NetworkError(
+            f"The video host is too slow: the download took over {opts.download_timeout:g} seconds."
+            " Try again later or upload the file."
+        ) from None
     except YoutubeDLError as e:
         raise _user_error(e, opts) from None
     if rejection:
@@ -424,11 +466,12 @@ def _user_error(error: YoutubeDLError, opts: YouTubeOptions) -> SourceError:
             return VideoUnavailableError("That video is unavailable.")
         if isinstance(cause, HTTPError):
             return NetworkError(f"The video host answered with error {cause.status}. Try again later.")
-    if any(isinstance(c, TimeoutError) for c in causes):
+    text = str(error).lower().replace("’", "'")
+    # A body that stops mid-download is reported only in words, after yt-dlp's own retries.
+    if any(isinstance(c, TimeoutError) for c in causes) or "got error: timed out" in text:
         return NetworkError("The video host did not answer in time. Try again later.")
     if any(isinstance(c, TransportError) for c in causes):
         return NetworkError("I couldn't reach the video host. Try again later.")
-    text = str(error).lower().replace("’", "'")
     if "no suitable extractor" in text or "unsupported url" in text:
         return UnsupportedLinkError("I can't fetch anything from that link. Paste a YouTube video link.")
     if "not a bot" in text:

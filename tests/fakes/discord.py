@@ -302,6 +302,7 @@ class FakeDiscord:
         self._all_ws: set[web.WebSocketResponse] = set()
         self._sessions: set[str] = set()
         self._seq = 0
+        self._missed: list[dict[str, Any]] | None = None  # dispatched while a dropped session is away
         self._ready = asyncio.Event()
         self._gateway_changed = asyncio.Condition()
         self._clients: list[discord.Client] = []
@@ -837,17 +838,35 @@ class FakeDiscord:
     # --- gateway ---------------------------------------------------------------------------------
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send one DISPATCH event to the connected client."""
-        if not self.connected:
+        """Send one DISPATCH event to the connected client; while a dropped session waits to resume,
+        keep it for the RESUME to replay (as Discord does)."""
+        if not self.connected and self._missed is None:
             raise RuntimeError(f"cannot dispatch {event}: no client is connected to the fake gateway")
         self._seq += 1
-        await self._send(self._ws, {"op": OP_DISPATCH, "t": event, "s": self._seq, "d": data})
+        payload = {"op": OP_DISPATCH, "t": event, "s": self._seq, "d": data}
+        if self._missed is not None and not self.connected:
+            self._missed.append(payload)
+            return
+        await self._send(self._ws, payload)
 
     async def request_reconnect(self) -> None:
         """Send RECONNECT (op 7): the client closes the socket and RESUMEs on a new one."""
         if self._ws is None:
             raise RuntimeError("no client is connected to the fake gateway")
         await self._send(self._ws, {"op": OP_RECONNECT, "d": None})
+
+    async def drop_connection(self, code: int = 4000) -> None:
+        """Close the client's gateway socket with ``code``, as Discord does when a gateway node restarts.
+
+        4000 ("unknown error") is resumable: discord.py reconnects and RESUMEs on a new socket, and the
+        fake accepts the session (``resumes`` counts it). REST calls, interaction followups included, do
+        not use the socket and carry on meanwhile; events dispatched until the RESUME are replayed then.
+        """
+        if self._ws is None:
+            raise RuntimeError("no client is connected to the fake gateway")
+        ws, self._ws, self._missed = self._ws, None, []
+        await ws.close(code=code, message=b"fake discord dropped the connection")
+        await self._gateway_notify()
 
     async def _send(self, ws: web.WebSocketResponse | None, payload: dict[str, Any]) -> None:
         assert ws is not None
@@ -904,6 +923,7 @@ class FakeDiscord:
             await ws.close(code=4004, message=b"Authentication failed.")
             return
         self.identifies += 1
+        self._missed = None  # a new session: what the old one missed is gone, as on Discord
         session_id = secrets.token_hex(16)
         self._sessions.add(session_id)
         self._ws, self._seq = ws, 0
@@ -930,7 +950,10 @@ class FakeDiscord:
             await self._send(ws, {"op": OP_INVALID_SESSION, "d": False})
             return
         self.resumes += 1
-        self._ws = ws
+        self._ws, missed, self._missed = ws, self._missed or [], None
+        for payload in missed:
+            if payload["s"] > (data.get("seq") or 0):
+                await self._send(ws, payload)
         await self.dispatch("RESUMED", {})
 
     # --- HTTP ------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """A media server on 127.0.0.1 for yt-dlp's generic extractor.
 
 It serves whatever a test registers: audio files (with or without Content-Length), slow responses,
+bodies that trickle a few bytes at a time or stall after the headers,
 an HTML page embedding audio, an RSS feed of several enclosures (also a search backend: each item has
 a title and an iTunes duration, which yt-dlp's flat extraction reads without downloading), HTTP
 redirects, HLS playlists with a known duration or none (live). Unknown names are 404. Every request
@@ -15,6 +16,7 @@ is counted, so a test can prove what was fetched.
 from __future__ import annotations
 
 import html
+import select
 import tempfile
 import threading
 from collections import Counter
@@ -53,6 +55,8 @@ class _Resource:
     delay_s: float
     status: int
     location: str | None = None
+    trickle_s: float = 0.0  # seconds between chunks of the body; 0 sends it at once
+    stall: bool = False  # send the headers, then nothing until the client or the server gives up
 
 
 class MediaServer:
@@ -61,6 +65,7 @@ class MediaServer:
     def __init__(self) -> None:
         self._resources: dict[str, _Resource] = {}
         self._hits: Counter[str] = Counter()
+        self._abandoned: Counter[str] = Counter()  # bodies the client stopped reading before the end
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -140,6 +145,26 @@ class MediaServer:
         )
         return self.add(name, body.encode(), "application/rss+xml")
 
+    def add_trickle(self, name: str, data: bytes, content_type: str, *, every_s: float = 0.5) -> str:
+        """Serve ``data`` at ``name`` one 256-byte chunk every ``every_s`` seconds; return its URL.
+
+        Each chunk arrives well within a socket timeout, so only an overall deadline stops the client.
+        """
+        with self._lock:
+            self._resources[name] = _Resource(data, content_type, True, 0.0, 200, trickle_s=every_s)
+        return self.url(name)
+
+    def add_stall(self, name: str, content_type: str, *, size: int = 1_000_000) -> str:
+        """Answer ``name`` with headers announcing ``size`` bytes, then send nothing; return its URL."""
+        with self._lock:
+            self._resources[name] = _Resource(bytes(size), content_type, True, 0.0, 200, stall=True)
+        return self.url(name)
+
+    def abandoned(self, name: str) -> int:
+        """How many responses for ``name`` the client closed before their body ended."""
+        with self._lock:
+            return self._abandoned[name]
+
     def add_redirect(self, name: str, location: str, *, status: int = 302) -> str:
         """Answer requests for ``name`` with an HTTP redirect to ``location``; return its URL."""
         with self._lock:
@@ -214,9 +239,28 @@ class MediaServer:
                         self.send_header("Content-Length", str(len(res.data)))
                     self.end_headers()
                     if body:
-                        self.wfile.write(res.data)
+                        self._body(res)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a size cap or a timeout): that is what some tests want
+                    # The client gave up (a size cap or a timeout): that is what some tests want.
+                    with server._lock:
+                        server._abandoned[unquote(urlsplit(self.path).path.lstrip("/"))] += 1
+
+            def _body(self, res: _Resource) -> None:
+                if res.stall:
+                    self.wfile.flush()
+                    # A closed client shows as readable (EOF) on its socket: then stop, as a server would.
+                    while not server._stopping.wait(0.1):
+                        if select.select([self.connection], [], [], 0)[0]:
+                            raise ConnectionResetError
+                    return
+                if not res.trickle_s:
+                    self.wfile.write(res.data)
+                    return
+                for start in range(0, len(res.data), 256):
+                    self.wfile.write(res.data[start : start + 256])
+                    self.wfile.flush()
+                    if server._stopping.wait(res.trickle_s):
+                        return
 
             def log_message(self, format: str, *args: object) -> None:
                 pass  # requests are counted instead; stderr noise would hide test output
