@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from bot.config import AlbumSettings, Settings
-from bot.errors import BusyError, UserFacingError
+from bot.errors import BusyError, TryAgainError, UserFacingError
 from bot.service import RatingService, Requester
 from bot.sources import youtube
 from bot.sources.names import album_key, normalize_title
@@ -224,6 +224,9 @@ class AlbumService:
         except BusyError:
             raise  # not the track's fault: nothing is remembered about it
         except (UserFacingError, youtube.SourceError) as error:
+            if isinstance(error, TryAgainError) or getattr(error, "transient", False):
+                # Says nothing about the track (a network error, say): listed now, tried again next time.
+                return TrackResult(number, track, None, video_title, video_url, str(error), cached=False)
             await self.store.save_track_outcome(
                 album.release_id, number, TrackOutcome(video_url, video_title, None, str(error))
             )

@@ -12,3 +12,8 @@ class UserFacingError(app_commands.AppCommandError):
 
 class BusyError(UserFacingError):
     """Too many ratings are running; the user should try again shortly."""
+
+
+class TryAgainError(UserFacingError):
+    """A failure that says nothing about the song (a network error, a refusal that may pass): the same
+    request may work later, so nothing remembers it as the song's outcome."""

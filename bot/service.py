@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from yt_dlp.extractor import get_info_extractor
 
 from bot.config import Settings
-from bot.errors import UserFacingError
+from bot.errors import TryAgainError, UserFacingError
 from bot.jobs import Jobs
 from bot.queue import OnPosition
 from bot.sources import youtube
@@ -357,7 +357,8 @@ class RatingService:
                 self.settings.audio.ffmpeg,
             )
         except (youtube.SourceError, AudioError) as error:
-            raise UserFacingError(str(error)) from None
+            retry = isinstance(error, youtube.SourceError) and error.transient
+            raise (TryAgainError if retry else UserFacingError)(str(error)) from None
 
     async def _featurize(self, source: bytes | str) -> FeatureResult:
         try:

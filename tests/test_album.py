@@ -239,6 +239,24 @@ async def test_failures_are_listed_and_half_is_enough(harness: Harness) -> None:
                                   " WHERE a.artist = 'Worse Band'") == [(0,)]
 
 
+async def test_a_track_that_failed_for_now_is_tried_again(harness: Harness) -> None:
+    fake, catalogue = harness.fake, harness.catalogue
+    tracks = ["First Try", "Flaky Host", "Last Try"]
+    mbid = catalogue.add_album("Flaky Band", "Flaky Album", tracks, seed=4)
+    flaky = catalogue.audio(mbid, 1)
+    data = song_bytes(5.0, seed=401)
+    catalogue.media.add(flaky, data, "audio/wav", status=503)
+    inter = await fake.slash_command("album", {"artist": "Flaky Band", "title": "Flaky Album"})
+    text = text_of(await album_reply(inter))
+    assert "2 of 3 tracks rated" in text and "~~Flaky Host~~ · The video host answered with error 503" in text
+
+    # A network failure says nothing about the track: asking again tries it again instead of the cache.
+    catalogue.media.add(flaky, data, "audio/wav")
+    again = await fake.slash_command("album", {"artist": "Flaky Band", "title": "Flaky Album"})
+    text = text_of(await album_reply(again))
+    assert "3 of 3 tracks rated" in text and "~~Flaky Host~~" not in text
+
+
 async def test_non_ascii_names_and_their_ascii_spelling(harness: Harness) -> None:
     fake, catalogue = harness.fake, harness.catalogue
     catalogue.add_album("Björk", "Médulla", ["Öll Birtan", "Vökuró"], seed=10)

@@ -92,7 +92,13 @@ class YouTubeOptions:
 
 
 class SourceError(Exception):
-    """A link or search we cannot use; ``str(e)`` is meant for the user."""
+    """A link or search we cannot use; ``str(e)`` is meant for the user.
+
+    ``transient`` failures say nothing about the video (the host or YouTube refused for now): asking
+    again later may work, so they are not remembered as the video's outcome.
+    """
+
+    transient = False
 
 
 class UnsupportedLinkError(SourceError):
@@ -101,6 +107,8 @@ class UnsupportedLinkError(SourceError):
 
 class BotCheckError(SourceError):
     """YouTube asked this server to sign in to prove it is not a bot (common on datacenter IPs)."""
+
+    transient = True
 
 
 class VideoUnavailableError(SourceError):
@@ -140,7 +148,9 @@ class NoResultsError(SourceError):
 
 
 class DownloadFailedError(SourceError):
-    pass
+    """The download failed for a reason YouTube did not name; another try may work."""
+
+    transient = True
 
 
 class NetworkError(DownloadFailedError):
