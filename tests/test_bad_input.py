@@ -24,12 +24,6 @@ from tests.harness import Harness, bot_harness
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest.fixture(scope="module")
-def media() -> Iterator[MediaServer]:
-    with MediaServer() as server:
-        yield server
-
-
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) -> AsyncIterator[Harness]:
     async with bot_harness(tmp_path_factory.mktemp("bad-input"), media) as running:

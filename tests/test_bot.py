@@ -31,12 +31,6 @@ DEFERRED = 5
 MESSAGE = 4
 
 
-@pytest.fixture(scope="module")
-def media() -> Iterator[MediaServer]:
-    with MediaServer() as server:
-        yield server
-
-
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) -> AsyncIterator[Harness]:
     async with bot_harness(tmp_path_factory.mktemp("bot"), media) as running:

@@ -6,7 +6,7 @@ runs its own, in a subprocess.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,12 +17,6 @@ from tests.faults import LIMITS, SCENARIOS, Scenario
 from tests.harness import Harness, bot_harness
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest.fixture(scope="module")
-def media() -> Iterator[MediaServer]:
-    with MediaServer() as server:
-        yield server
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

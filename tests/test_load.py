@@ -5,7 +5,6 @@ Marked ``load`` and left out of the default run (20 s alone, more on busy cores)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,6 @@ from tests.fakes.media import MediaServer
 from tests.load import REQUESTS, measure_load
 
 pytestmark = [pytest.mark.load, pytest.mark.asyncio]
-
-
-@pytest.fixture
-def media() -> Iterator[MediaServer]:
-    with MediaServer() as server:
-        yield server
 
 
 async def test_forty_requests_from_ten_users_are_all_answered(tmp_path: Path, media: MediaServer) -> None:
