@@ -88,7 +88,20 @@ class FantanoScores:
         return len(self._by_key)
 
     def find(self, artist: str, album: str) -> FantanoReview | None:
-        """Fantano's review of this album, or None when he did not review it (or not with a score)."""
+        """Fantano's review of this album, or None when he did not review it (or not with a score).
+
+        Parameters
+        ----------
+        artist : str
+            Artist name as typed; matched normalized.
+        album : str
+            Album title as typed; matched normalized.
+
+        Returns
+        -------
+        FantanoReview or None
+            The review with its 0..10 score, or None.
+        """
         return self._by_key.get(album_key(artist, album))
 
     def artists(self, prefix: str, limit: int = 25) -> list[str]:
@@ -96,11 +109,38 @@ class FantanoScores:
 
         Names starting with ``prefix`` come first, then names with a later word starting with it
         ("beat" finds "The Beatles"); each group alphabetical. An empty prefix lists from the start.
+
+        Parameters
+        ----------
+        prefix : str
+            What the user typed so far; matched normalized.
+        limit : int
+            Most names to return.
+
+        Returns
+        -------
+        list[str]
+            Artist names as written in the table, at most ``limit``.
         """
         return _complete(self._artists, normalize_title(prefix), limit)
 
     def albums(self, artist: str, prefix: str, limit: int = 25) -> list[str]:
-        """Reviewed albums of ``artist`` matching ``prefix``, for autocomplete (ordered as artists())."""
+        """Reviewed albums of ``artist`` matching ``prefix``, for autocomplete (ordered as artists()).
+
+        Parameters
+        ----------
+        artist : str
+            Artist name; matched normalized.
+        prefix : str
+            What the user typed so far; matched normalized.
+        limit : int
+            Most titles to return.
+
+        Returns
+        -------
+        list[str]
+            Album titles as written in the table, at most ``limit``; empty for an unknown artist.
+        """
         titles = self._albums.get(album_key(artist, "")[0], [])
         return _complete({normalize_title(t): t for t in titles}, normalize_title(prefix), limit)
 
@@ -109,6 +149,18 @@ def dump(reviews: Iterable[FantanoReview], path: Path) -> int:
     """Write reviews as a scores table (UTF-8, the columns above); return the number of rows.
 
     The table is written beside ``path`` and renamed into place, so a reader never sees half of it.
+
+    Parameters
+    ----------
+    reviews : Iterable[FantanoReview]
+        The reviews to write, in table order.
+    path : Path
+        Where the table goes; replaced if it exists.
+
+    Returns
+    -------
+    int
+        Number of rows written.
 
     Raises
     ------

@@ -84,6 +84,22 @@ async def musicbrainz_tracklist(
 ) -> Tracklist:
     """Find the album's original release on MusicBrainz and return every track of every disc in order.
 
+    Parameters
+    ----------
+    artist : str
+        Artist name as the user typed it.
+    album : str
+        Album title as the user typed it.
+    options : TracklistOptions
+        Service URLs, user agent and timeouts.
+    session : aiohttp.ClientSession
+        The HTTP session to send requests on.
+
+    Returns
+    -------
+    Tracklist
+        The release's artist, title, tracks (lengths in seconds when known), release id, year and cover URL.
+
     Raises
     ------
     AlbumNotFoundError
@@ -124,6 +140,20 @@ def choose_release(releases: list[dict[str, Any]], artist: str, album: str) -> d
     in order of preference: a release group of primary type Album (then EP, then anything) without
     secondary types such as Compilation or Live; the exact title asked for; no deluxe/expanded/remaster
     words in the title; an official release; the earliest date; MusicBrainz's search score.
+
+    Parameters
+    ----------
+    releases : list[dict[str, Any]]
+        Releases from a MusicBrainz release search (its JSON ``releases`` list).
+    artist : str
+        Artist name asked for.
+    album : str
+        Album title asked for.
+
+    Returns
+    -------
+    dict[str, Any] or None
+        The preferred matching release, or None.
     """
     want_artist, want_title, want_core = normalize_title(artist), normalize_title(album), core_title(album)
     matches = []

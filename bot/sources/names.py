@@ -43,6 +43,16 @@ def core_title(text: str) -> str:
 
     A looser match than album_key, for picking among candidates that already matched the artist;
     a title that is all brackets keeps them.
+
+    Parameters
+    ----------
+    text : str
+        A title as written.
+
+    Returns
+    -------
+    str
+        Lower-case words separated by single spaces.
     """
     return normalize_title(_BRACKETED.sub(" ", text)) or normalize_title(text)
 

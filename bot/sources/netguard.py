@@ -47,12 +47,39 @@ class HostPolicy:
     allow_loopback: bool = False
 
     def allows_host(self, host: str) -> bool:
-        """True when ``host`` is one of ``hosts`` or a subdomain of one (case and a final dot ignored)."""
+        """True when ``host`` is one of ``hosts`` or a subdomain of one (case and a final dot ignored).
+
+        Parameters
+        ----------
+        host : str
+            A host name or IP address literal.
+
+        Returns
+        -------
+        bool
+            Whether requests to ``host`` are allowed.
+        """
         host = host.lower().rstrip(".")
         return any(host == allowed or host.endswith("." + allowed) for allowed in self.hosts)
 
     def allows_address(self, address: str) -> bool:
-        """False for loopback (unless allowed), private, link-local, multicast, reserved, unspecified IPs."""
+        """False for loopback (unless allowed), private, link-local, multicast, reserved, unspecified IPs.
+
+        Parameters
+        ----------
+        address : str
+            An IPv4 or IPv6 address, possibly with a ``%zone`` suffix.
+
+        Returns
+        -------
+        bool
+            Whether a connection to ``address`` is allowed.
+
+        Raises
+        ------
+        ValueError
+            ``address`` is not an IP address.
+        """
         ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
@@ -62,7 +89,18 @@ class HostPolicy:
         return ip.is_global and not ip.is_multicast
 
     def check_url(self, url: str) -> None:
-        """Raise BlockedRequestError unless ``url`` is http(s) on an allowed host (and not a refused IP)."""
+        """Raise BlockedRequestError unless ``url`` is http(s) on an allowed host (and not a refused IP).
+
+        Parameters
+        ----------
+        url : str
+            The URL about to be requested.
+
+        Raises
+        ------
+        BlockedRequestError
+            The scheme is not http(s), the host is not allowed, or the host is a refused IP address.
+        """
         parts = urlsplit(url)
         host = parts.hostname or ""
         if parts.scheme.lower() not in ("http", "https") or not self.allows_host(host):
@@ -76,7 +114,20 @@ class HostPolicy:
 
 
 def guarded_ydl(params: dict[str, Any], policy: HostPolicy) -> yt_dlp.YoutubeDL:
-    """A ``YoutubeDL`` with ``params`` whose every request, redirect and connection obeys ``policy``."""
+    """A ``YoutubeDL`` with ``params`` whose every request, redirect and connection obeys ``policy``.
+
+    Parameters
+    ----------
+    params : dict[str, Any]
+        ``YoutubeDL`` parameters (see :func:`bot.sources.youtube.ydl_params`).
+    policy : HostPolicy
+        Hosts and addresses allowed.
+
+    Returns
+    -------
+    yt_dlp.YoutubeDL
+        A downloader whose requests raise BlockedRequestError when the policy refuses them.
+    """
     return _GuardedYoutubeDL(params, policy)
 
 

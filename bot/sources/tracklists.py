@@ -92,7 +92,19 @@ async def find_tracklist(
 
     Parameters
     ----------
-    session : used for MusicBrainz (Genius runs lyricsgenius in a thread).
+    artist : str
+        Artist name as the user typed it.
+    album : str
+        Album title as the user typed it.
+    options : TracklistOptions
+        Providers in order, their URLs, credentials and timeout (seconds).
+    session : aiohttp.ClientSession
+        Used for MusicBrainz (Genius runs lyricsgenius in a thread).
+
+    Returns
+    -------
+    Tracklist
+        The album as the first provider that has it lists it.
 
     Raises
     ------
@@ -152,7 +164,25 @@ class GeniusTracklists:
             self._genius.sleep_time = 0.0  # our own loopback server needs no courtesy pause
 
     def tracklist(self, artist: str, album: str) -> Tracklist:
-        """The album's tracks in order (no lengths: Genius has none); AlbumNotFoundError if it lacks it."""
+        """The album's tracks in order (no lengths: Genius has none); AlbumNotFoundError if it lacks it.
+
+        Parameters
+        ----------
+        artist : str
+            Artist name as the user typed it.
+        album : str
+            Album title as the user typed it.
+
+        Returns
+        -------
+        Tracklist
+            The album's artist, title, tracks (lengths None) and cover URL; release id and year None.
+
+        Raises
+        ------
+        AlbumNotFoundError
+            An empty artist or title, or Genius has no such album or lists no tracks for it.
+        """
         artist, album = " ".join(artist.split()), " ".join(album.split())
         if not artist or not album:
             raise AlbumNotFoundError("Give both an artist and an album title.")

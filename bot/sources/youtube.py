@@ -169,6 +169,24 @@ def check_url(url: str, opts: YouTubeOptions) -> str:
     """Return ``url`` normalized, or raise UnsupportedLinkError unless it is http(s) on an allowed host.
 
     Runs before yt-dlp sees the URL, so yt-dlp never fetches from hosts we did not allow.
+
+    Parameters
+    ----------
+    url : str
+        A link as the user pasted it (``<>`` around it allowed).
+    opts : YouTubeOptions
+        The allowed hosts.
+
+    Returns
+    -------
+    str
+        The URL stripped of whitespace and angle brackets.
+
+    Raises
+    ------
+    UnsupportedLinkError
+        Not a link, malformed, not http(s), with credentials, on a host not allowed, to a refused IP
+        address, or a playlist/channel link.
     """
     url = url.strip().strip("<>")  # Discord users wrap links in <> to suppress embeds
     if not url or len(url) > _MAX_URL_CHARS:
@@ -386,7 +404,18 @@ def _download(url: str, work: Path, opts: YouTubeOptions) -> tuple[Path, VideoIn
 
 
 def ydl_params(opts: YouTubeOptions) -> dict[str, Any]:
-    """The ``YoutubeDL`` parameters every call starts from: quiet, logged, timed out, deno for YouTube."""
+    """The ``YoutubeDL`` parameters every call starts from: quiet, logged, timed out, deno for YouTube.
+
+    Parameters
+    ----------
+    opts : YouTubeOptions
+        The socket timeout (seconds) and an optional cookie file.
+
+    Returns
+    -------
+    dict[str, Any]
+        A fresh dict the caller may extend.
+    """
     params: dict[str, Any] = {
         "quiet": True,
         "noprogress": True,  # quiet alone still prints progress
