@@ -507,13 +507,39 @@ REASON_CHARS = 90
 
 
 def progress_bar(done: int, total: int) -> str:
-    """``▰▰▰▱▱▱… 3/12``: ``PROGRESS_CELLS`` cells filled in proportion to ``done`` of ``total``."""
+    """``▰▰▰▱▱▱… 3/12``: ``PROGRESS_CELLS`` cells filled in proportion to ``done`` of ``total``.
+
+    Parameters
+    ----------
+    done : int
+        Items finished.
+    total : int
+        Items in all; 0 shows a full bar.
+
+    Returns
+    -------
+    str
+        The bar and the ``done/total`` count.
+    """
     filled = round(PROGRESS_CELLS * done / total) if total else PROGRESS_CELLS
     return "▰" * filled + "▱" * (PROGRESS_CELLS - filled) + f" {done}/{total}"
 
 
 def fantano_picks(favourites: Sequence[str], least: str | None) -> str:
-    """Picks written the way Fantano writes them: ``FAV TRACKS: A, B`` / ``LEAST FAV TRACK: C``."""
+    """Picks written the way Fantano writes them: ``FAV TRACKS: A, B`` / ``LEAST FAV TRACK: C``.
+
+    Parameters
+    ----------
+    favourites : Sequence[str]
+        Favourite track titles, in Fantano's order.
+    least : str or None
+        Least favourite track title, if any.
+
+    Returns
+    -------
+    str
+        Up to two lines in upper case; empty when there are no picks.
+    """
     lines = []
     if favourites:
         lines.append("FAV TRACKS: " + ", ".join(" ".join(t.split()).upper() for t in favourites))
@@ -523,7 +549,20 @@ def fantano_picks(favourites: Sequence[str], least: str | None) -> str:
 
 
 def album_progress_embed(album: AlbumRecord, done: Sequence[TrackResult]) -> discord.Embed:
-    """The reply to /album while it runs: a progress bar and the tracks done so far."""
+    """The reply to /album while it runs: a progress bar and the tracks done so far.
+
+    Parameters
+    ----------
+    album : AlbumRecord
+        The album being rated.
+    done : Sequence[TrackResult]
+        Tracks finished so far, in any order.
+
+    Returns
+    -------
+    discord.Embed
+        The progress embed, within Discord's size limits.
+    """
     lines = [progress_bar(len(done), len(album.tracks)), ""]
     lines += _track_lines(album, sorted(done, key=lambda r: r.number))
     embed = discord.Embed(
@@ -540,6 +579,18 @@ def album_embed(rated: RatedAlbum, thresholds: Sequence[float] | None = None) ->
     """The final reply to /album: score, picks, quip, the per-track table, the art, Fantano's own review.
 
     ``thresholds`` are the model's album thresholds, for the verdict's light/decent/strong.
+
+    Parameters
+    ----------
+    rated : RatedAlbum
+        The album with every track's result, its score and picks.
+    thresholds : Sequence[float], optional
+        Nine album thresholds on expected score (0..10); None drops the light/decent/strong qualifier.
+
+    Returns
+    -------
+    discord.Embed
+        The verdict embed, within Discord's size limits.
     """
     album = rated.album
     head = _album_head(rated, thresholds)
@@ -557,7 +608,20 @@ def album_embed(rated: RatedAlbum, thresholds: Sequence[float] | None = None) ->
 
 
 def album_text(rated: RatedAlbum, thresholds: Sequence[float] | None = None) -> str:
-    """The album verdict as plain text, for ``needlebot album``: the same words as the embed."""
+    """The album verdict as plain text, for ``needlebot album``: the same words as the embed.
+
+    Parameters
+    ----------
+    rated : RatedAlbum
+        The album with every track's result, its score and picks.
+    thresholds : Sequence[float], optional
+        Nine album thresholds on expected score (0..10), as for :func:`album_embed`.
+
+    Returns
+    -------
+    str
+        Lines: title, verdict, one line per track (score and video, or the error), review, footer.
+    """
     lines = [_album_title(rated.album), *_album_head(rated, thresholds), ""]
     for result in rated.results:
         mark = f"{result.song.rating.score:>2}" if result.song is not None else "--"
@@ -572,7 +636,21 @@ def album_text(rated: RatedAlbum, thresholds: Sequence[float] | None = None) -> 
 
 
 def album_json(rated: RatedAlbum, thresholds: Sequence[float] | None = None) -> dict[str, Any]:
-    """The album verdict as JSON-safe data, for ``needlebot album --json``."""
+    """The album verdict as JSON-safe data, for ``needlebot album --json``.
+
+    Parameters
+    ----------
+    rated : RatedAlbum
+        The album with every track's result, its score and picks.
+    thresholds : Sequence[float], optional
+        Nine album thresholds on expected score (0..10), as for :func:`album_embed`.
+
+    Returns
+    -------
+    dict[str, Any]
+        Album fields, score (1..10 or None), expected (0..10), verdict, picks, one dict per track and
+        Fantano's review.
+    """
     album = rated.album
     review = rated.fantano
     return {

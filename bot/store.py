@@ -349,7 +349,18 @@ class Store:
         )
 
     async def find_album(self, query: str) -> AlbumRecord | None:
-        """The album stored for a lookup ``query`` (see :meth:`save_album`), if any."""
+        """The album stored for a lookup ``query`` (see :meth:`save_album`), if any.
+
+        Parameters
+        ----------
+        query : str
+            The normalized lookup key the album was saved under.
+
+        Returns
+        -------
+        AlbumRecord or None
+            The stored album with its tracklist, or None when the query was never saved.
+        """
         async with self._db.execute(
             "SELECT a.release_id, a.artist, a.title, a.year, a.cover_url, a.source, a.tracks, a.note"
             " FROM album_lookups l JOIN albums a ON a.release_id = l.release_id WHERE l.query = ?",
@@ -363,7 +374,15 @@ class Store:
         return AlbumRecord(release_id, artist, title, year, cover_url, source, stored, note)
 
     async def save_album(self, album: AlbumRecord, query: str) -> None:
-        """Store ``album`` (kept if already there, with its tracks' outcomes) and map ``query`` to it."""
+        """Store ``album`` (kept if already there, with its tracks' outcomes) and map ``query`` to it.
+
+        Parameters
+        ----------
+        album : AlbumRecord
+            The album and its tracklist; ``release_id`` is its key.
+        query : str
+            The normalized lookup key to map to it.
+        """
         tracks = json.dumps([[t.title, t.disc, t.position, t.seconds] for t in album.tracks])
         await self._db.execute(
             "INSERT OR IGNORE INTO albums (release_id, artist, title, year, cover_url, source, tracks, note,"
@@ -378,7 +397,18 @@ class Store:
         await self._db.commit()
 
     async def track_outcomes(self, release_id: str) -> dict[int, TrackOutcome]:
-        """Each finished track of an album by its 0-based number in the stored tracklist."""
+        """Each finished track of an album by its 0-based number in the stored tracklist.
+
+        Parameters
+        ----------
+        release_id : str
+            The album's key.
+
+        Returns
+        -------
+        dict[int, TrackOutcome]
+            Outcome (video, song key or error) per 0-based track number; tracks not yet done are absent.
+        """
         async with self._db.execute(
             "SELECT number, video_url, video_title, song_key, error FROM album_tracks WHERE release_id = ?",
             (release_id,),
@@ -387,7 +417,17 @@ class Store:
         return {number: TrackOutcome(*rest) for number, *rest in rows}
 
     async def save_track_outcome(self, release_id: str, number: int, outcome: TrackOutcome) -> None:
-        """Record what track ``number`` of an album became, so a later ask resumes after it."""
+        """Record what track ``number`` of an album became, so a later ask resumes after it.
+
+        Parameters
+        ----------
+        release_id : str
+            The album's key.
+        number : int
+            0-based track number in the stored tracklist.
+        outcome : TrackOutcome
+            The video and song key it was rated as, or the error it failed with; replaces an earlier one.
+        """
         await self._db.execute(
             "INSERT OR REPLACE INTO album_tracks"
             " (release_id, number, video_url, video_title, song_key, error) VALUES (?, ?, ?, ?, ?, ?)",
@@ -396,7 +436,19 @@ class Store:
         await self._db.commit()
 
     async def record_album(self, release_id: str, score: int, *, user_id: int, guild_id: int | None) -> None:
-        """Remember that a user had an album rated (for autocomplete and statistics)."""
+        """Remember that a user had an album rated (for autocomplete and statistics).
+
+        Parameters
+        ----------
+        release_id : str
+            The album's key.
+        score : int
+            The album score given, 1..10.
+        user_id : int
+            Discord id of the user who asked.
+        guild_id : int or None
+            Discord id of the server, None in direct messages.
+        """
         await self._db.execute(
             "INSERT INTO album_ratings (release_id, model, user_id, guild_id, score, rated_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -405,7 +457,20 @@ class Store:
         await self._db.commit()
 
     async def rated_artists(self, prefix: str, limit: int = 25) -> list[str]:
-        """Artists of albums users had rated, starting with ``prefix`` (case-insensitive)."""
+        """Artists of albums users had rated, starting with ``prefix`` (case-insensitive).
+
+        Parameters
+        ----------
+        prefix : str
+            What the user typed so far.
+        limit : int
+            Most names to return.
+
+        Returns
+        -------
+        list[str]
+            Distinct artist names, alphabetical, at most ``limit``.
+        """
         return await self._names(
             "SELECT DISTINCT a.artist FROM albums a JOIN album_ratings r ON r.release_id = a.release_id"
             " WHERE a.artist LIKE ? ESCAPE '\\' ORDER BY a.artist LIMIT ?",
@@ -413,7 +478,22 @@ class Store:
         )
 
     async def rated_albums(self, artist: str, prefix: str, limit: int = 25) -> list[str]:
-        """Titles of albums users had rated, by ``artist`` (any case) and starting with ``prefix``."""
+        """Titles of albums users had rated, by ``artist`` (any case) and starting with ``prefix``.
+
+        Parameters
+        ----------
+        artist : str
+            Artist name (surrounding spaces ignored).
+        prefix : str
+            What the user typed so far.
+        limit : int
+            Most titles to return.
+
+        Returns
+        -------
+        list[str]
+            Distinct album titles, alphabetical, at most ``limit``.
+        """
         return await self._names(
             "SELECT DISTINCT a.title FROM albums a JOIN album_ratings r ON r.release_id = a.release_id"
             " WHERE a.artist = ? COLLATE NOCASE AND a.title LIKE ? ESCAPE '\\' ORDER BY a.title LIMIT ?",
