@@ -81,6 +81,7 @@ class RatedAlbum:
 
     @property
     def rated(self) -> list[TrackResult]:
+        """Tracks that were rated (have a song), in tracklist order."""
         return [r for r in self.results if r.song is not None]
 
     @property
@@ -120,7 +121,34 @@ class AlbumService:
     async def rate_album(
         self, artist: str, title: str, requester: Requester, progress: Progress | None = None
     ) -> RatedAlbum:
-        """Rate the album ``title`` by ``artist``; ``progress`` is awaited after every finished track."""
+        """Rate the album ``title`` by ``artist``; ``progress`` is awaited after every finished track.
+
+        Parameters
+        ----------
+        artist : str
+            Artist name as the user typed it.
+        title : str
+            Album title as the user typed it.
+        requester : Requester
+            Who asked; the tracks queue as one batch of theirs.
+        progress : Progress, optional
+            Awaited with the album and the tracks finished so far; its errors are logged, not raised.
+
+        Returns
+        -------
+        RatedAlbum
+            Every track's result in tracklist order, the score (1..10, None when too few tracks were rated),
+            picks and Fantano's review; tracks not reached within ``time_budget_seconds`` are marked so.
+
+        Raises
+        ------
+        AlbumError
+            An empty artist or title, no tracklist, or a tracklist with no tracks.
+        BusyError
+            The request queue is full.
+        UserFacingError
+            The model could not be loaded.
+        """
         started = time.monotonic()
         artist, title = " ".join(artist.split()), " ".join(title.split())
         if not artist or not title:
@@ -191,14 +219,36 @@ class AlbumService:
 
         Parameters
         ----------
-        prefix : what the user typed so far.
-        limit : at most this many names (Discord shows 25).
+        prefix : str
+            What the user typed so far.
+        limit : int
+            At most this many names (Discord shows 25).
+
+        Returns
+        -------
+        list[str]
+            Distinct names (compared normalized), Fantano's reviews first.
         """
         names = self.fantano.artists(prefix, limit) + await self.store.rated_artists(prefix, limit)
         return _distinct(names, limit)
 
     async def titles(self, artist: str, prefix: str, limit: int = 25) -> list[str]:
-        """Album titles of ``artist`` for autocomplete, from the same two sources as :meth:`artists`."""
+        """Album titles of ``artist`` for autocomplete, from the same two sources as :meth:`artists`.
+
+        Parameters
+        ----------
+        artist : str
+            Artist name as chosen so far.
+        prefix : str
+            What the user typed so far.
+        limit : int
+            At most this many titles (Discord shows 25).
+
+        Returns
+        -------
+        list[str]
+            Distinct titles (compared normalized), Fantano's reviews first.
+        """
         rated = await self.store.rated_albums(artist, prefix, limit)
         return _distinct(self.fantano.albums(artist, prefix, limit) + rated, limit)
 
@@ -286,7 +336,20 @@ def _distinct(names: list[str], limit: int) -> list[str]:
 
 
 def make_album_service(settings: Settings, ratings: RatingService) -> AlbumService:
-    """The album service on the configured tracklist providers and track search."""
+    """The album service on the configured tracklist providers and track search.
+
+    Parameters
+    ----------
+    settings : Settings
+        Providers, Genius token, socket timeout (seconds), album caps and time budget.
+    ratings : RatingService
+        The song pipeline the album's tracks go through.
+
+    Returns
+    -------
+    AlbumService
+        A service whose tracklist lookups raise AlbumError for the user.
+    """
     timeout = settings.limits.socket_timeout_seconds
     options = settings.sources.tracklist_options(settings.genius.token, timeout)
 
