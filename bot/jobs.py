@@ -62,6 +62,18 @@ class Jobs:
 
         ``workers`` asks for a local pool of that many workers whatever the backend (the CLI uses 1: it
         reads files by path, which only a worker on this machine can).
+
+        Parameters
+        ----------
+        settings : Settings
+            ``[jobs]`` backend, workers and queue limits; ``[limits] job_timeout_seconds``.
+        workers : int, optional
+            Size of a local pool to use instead of the configured backend.
+
+        Returns
+        -------
+        Jobs
+            Not started yet: await :meth:`start`.
         """
         config = settings.jobs
         backend: Backend
@@ -78,6 +90,7 @@ class Jobs:
         )
 
     async def start(self) -> None:
+        """Make the workers available (spawn processes, connect to a scheduler)."""
         await self.backend.start()
 
     async def warm(self) -> None:
@@ -85,16 +98,49 @@ class Jobs:
         await self.backend.warm()
 
     async def close(self) -> None:
+        """Stop every worker and remove what they left behind."""
         await self.backend.close()
 
     def slot(
         self, user_id: int, *, on_position: OnPosition | None = None, batch: bool = False
     ) -> contextlib.AbstractAsyncContextManager[None]:
-        """Wait for ``user_id``'s turn and hold a slot meanwhile; see :meth:`bot.queue.FairQueue.slot`."""
+        """Wait for ``user_id``'s turn and hold a slot meanwhile; see :meth:`bot.queue.FairQueue.slot`.
+
+        Parameters
+        ----------
+        user_id : int
+            Whose job it is: turns are taken per user.
+        on_position : OnPosition, optional
+            Called with the job's place in line while it waits.
+        batch : bool
+            One of several jobs of one request (an album's tracks).
+
+        Returns
+        -------
+        contextlib.AbstractAsyncContextManager[None]
+            Holds the slot for the body of the ``async with``.
+
+        Raises
+        ------
+        BusyError
+            On entering: a per-user limit or the queue bound is reached.
+        """
         return self.queue.slot(user_id, on_position=on_position, batch=batch)
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """``function(*args)`` on a worker; a worker lost mid-job is replaced and the job tried once more.
+
+        Parameters
+        ----------
+        function : Callable[..., T]
+            A picklable module-level function.
+        *args : Any
+            Its picklable arguments.
+
+        Returns
+        -------
+        T
+            What ``function`` returned.
 
         Raises
         ------
