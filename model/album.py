@@ -32,6 +32,16 @@ def album_expected(track_expected: Sequence[float]) -> float:
     ----------
     track_expected : sequence of float, length n >= 1
         Each rated track's expected score (``Rating.expected``).
+
+    Returns
+    -------
+    float
+        The mean, 0..10.
+
+    Raises
+    ------
+    ValueError
+        No tracks, not one-dimensional, or a score that is not finite.
     """
     values = np.asarray(track_expected, dtype=np.float64)
     if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
@@ -40,7 +50,25 @@ def album_expected(track_expected: Sequence[float]) -> float:
 
 
 def album_score(track_expected: Sequence[float], album_thresholds: Sequence[float]) -> int:
-    """The album's integer score 1..10: :func:`album_expected` through the album thresholds (9,)."""
+    """The album's integer score 1..10: :func:`album_expected` through the album thresholds (9,).
+
+    Parameters
+    ----------
+    track_expected : sequence of float, length n >= 1
+        Each rated track's expected score (0..10).
+    album_thresholds : sequence of float, length 9
+        The album thresholds t_1..t_9 from the model card, non-decreasing.
+
+    Returns
+    -------
+    int
+        The album score, 1..10.
+
+    Raises
+    ------
+    ValueError
+        As :func:`album_expected`.
+    """
     return int(calibrate(np.array([album_expected(track_expected)]), np.asarray(album_thresholds))[0])
 
 
@@ -48,6 +76,18 @@ def picks(track_expected: Sequence[float]) -> tuple[tuple[int, ...], int | None]
     """Indices of the favourite tracks (best first) and of the least favourite one.
 
     Ties keep track order. A one-track album has a favourite and no least favourite.
+
+    Parameters
+    ----------
+    track_expected : sequence of float, length n >= 1
+        Each track's expected score (0..10), in tracklist order.
+
+    Returns
+    -------
+    favourites : tuple of int
+        Indices into ``track_expected`` of 1..``FAVOURITES`` tracks (at most n // 3 unless n < 3), best first.
+    least : int or None
+        Index of the lowest-scored track, never a favourite; None for a one-track album.
     """
     values = np.asarray(track_expected, dtype=np.float64)
     order = np.argsort(-values, kind="stable")

@@ -125,17 +125,44 @@ class SectionRating:
     rating: Rating
 
     def to_dict(self) -> dict:
-        """JSON-safe data: ``start``, ``end`` and the keys of `Rating.to_dict`."""
+        """JSON-safe data: ``start``, ``end`` and the keys of `Rating.to_dict`.
+
+        Returns
+        -------
+        dict
+            Keys ``start`` and ``end`` (seconds) and those of :meth:`Rating.to_dict`.
+        """
         return {"start": self.start_s, "end": self.end_s, **self.rating.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> SectionRating:
-        """The section rating that `to_dict` wrote."""
+        """The section rating that `to_dict` wrote.
+
+        Parameters
+        ----------
+        d : dict
+            A mapping with ``start`` and ``end`` (seconds) and the keys :meth:`Rating.from_dict` reads.
+
+        Returns
+        -------
+        SectionRating
+        """
         return cls(float(d["start"]), float(d["end"]), Rating.from_dict(d))
 
 
 def genre_display_name(label: str) -> str:
-    """How a genre label reads to people: "hiphop" -> "hip hop", underscores as spaces."""
+    """How a genre label reads to people: "hiphop" -> "hip hop", underscores as spaces.
+
+    Parameters
+    ----------
+    label : str
+        A genre label of the model card, e.g. "hiphop".
+
+    Returns
+    -------
+    str
+        The name to show.
+    """
     return GENRE_NAMES.get(label, label.replace("_", " "))
 
 
@@ -144,6 +171,21 @@ def genre_mean_scores(card: dict) -> dict[str, float]:
 
     ``card["score_given_genre"]`` holds one row per genre (``card["genres"]`` order), each a distribution
     over the scores 0..10; a genre's mean score is that row's expectation. {} for a card without them.
+
+    Parameters
+    ----------
+    card : dict
+        The model card.
+
+    Returns
+    -------
+    dict[str, float]
+        Mean score 0..10 per genre label, in ``card["genres"]`` order.
+
+    Raises
+    ------
+    ModelError
+        The table is not one non-negative row of 11 scores per genre, each with a positive sum.
     """
     labels, table = card.get("genres", ()), card.get("score_given_genre")
     if not labels or table is None:
@@ -158,7 +200,20 @@ def genre_mean_scores(card: dict) -> dict[str, float]:
 def input_columns(names: Sequence[str]) -> list[tuple[str, int]]:
     """Where each named model input comes from: ("mean" or "var", index into FEATURE_NAMES).
 
-    Raises ModelError for a name this code does not compute.
+    Parameters
+    ----------
+    names : Sequence[str]
+        The model's input names from its card: a feature name, optionally suffixed ``_mean`` or ``_var``.
+
+    Returns
+    -------
+    list[tuple[str, int]]
+        One (kind, feature index) per name, in order; a bare name means "mean".
+
+    Raises
+    ------
+    ModelError
+        A name whose feature this code does not compute.
     """
     columns = []
     for name in names:
