@@ -48,6 +48,20 @@ class Backend(Protocol):
     async def run(self, function: Callable[..., T], *args: Any, time_limit: float | None) -> T:
         """``function(*args)`` on a worker.
 
+        Parameters
+        ----------
+        function : Callable[..., T]
+            A picklable module-level function.
+        *args : Any
+            Its picklable arguments.
+        time_limit : float or None
+            Seconds the job may take; None for no limit.
+
+        Returns
+        -------
+        T
+            What ``function`` returned.
+
         Raises
         ------
         TimeoutError

@@ -125,7 +125,20 @@ class SourceSettings:
             raise ConfigError('sources.search must contain {query}, e.g. "ytsearch5:{query}"')
 
     def tracklist_options(self, genius_token: Secret, timeout: float) -> TracklistOptions:
-        """The tracklist providers' options from these settings and the Genius token (seconds)."""
+        """The tracklist providers' options from these settings and the Genius token (seconds).
+
+        Parameters
+        ----------
+        genius_token : Secret
+            The Genius API token; empty skips Genius.
+        timeout : float
+            Seconds per HTTP request.
+
+        Returns
+        -------
+        TracklistOptions
+            The token is revealed into a field left out of its repr.
+        """
         return TracklistOptions(
             providers=self.tracklists,
             musicbrainz_url=self.musicbrainz_url,

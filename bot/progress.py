@@ -16,7 +16,18 @@ EDIT_INTERVAL = 1.5
 
 
 def place_text(position: int) -> str:
-    """What a waiting user reads: "⏳ You're **3rd** in line." (0: the song's turn has come)."""
+    """What a waiting user reads: "⏳ You're **3rd** in line." (0: the song's turn has come).
+
+    Parameters
+    ----------
+    position : int
+        Place in line, 1-based; 0 when the job is running.
+
+    Returns
+    -------
+    str
+        One line of Discord markdown.
+    """
     if position == 0:
         return "🎧 Your turn: listening now…"
     if position % 100 in (11, 12, 13):
@@ -48,6 +59,7 @@ class PlaceInLine:
 
     @property
     def shown(self) -> bool:
+        """Whether a place in line replaced the thinking message (the answer must then edit it)."""
         return self._shown is not None
 
     def __call__(self, position: int) -> None:

@@ -107,6 +107,25 @@ def featurize(source: bytes | str, max_seconds: float, ffmpeg: str | None) -> Fe
     """Features of one song (bytes or a path), analysing at most ``max_seconds`` of it.
 
     Audio too short or too quiet to rate is refused (model.decode's MIN_RATED_SECONDS, QUIET_FLOOR_DBFS).
+
+    Parameters
+    ----------
+    source : bytes or str
+        The encoded audio file's bytes, or its path on the worker's machine.
+    max_seconds : float
+        Most seconds of audio analysed.
+    ffmpeg : str or None
+        Path of the ffmpeg binary; None or "" looks it up on PATH.
+
+    Returns
+    -------
+    FeatureResult
+        The song's features and sections.
+
+    Raises
+    ------
+    model.decode.AudioError
+        The audio cannot be decoded, or is too short or too quiet; the message is meant for the user.
     """
     from model.decode import MIN_RATED_SECONDS, QUIET_FLOOR_DBFS
     from model.features import extract_features
