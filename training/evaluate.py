@@ -40,16 +40,43 @@ class Metrics:
     auc: float
 
     def as_dict(self) -> dict[str, float]:
+        """The metrics by field name, as plain floats (JSON-safe; nan stays nan)."""
         return {k: float(v) for k, v in vars(self).items()}
 
 
 def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Mean absolute error, shapes (n,) -> float."""
+    """Mean absolute error, shapes (n,) -> float.
+
+    Parameters
+    ----------
+    y_true : np.ndarray
+        True scores 0..10, shape (n,).
+    y_pred : np.ndarray
+        Predicted scores, shape (n,).
+
+    Returns
+    -------
+    float
+        In score points.
+    """
     return float(np.mean(np.abs(np.asarray(y_true, float) - np.asarray(y_pred, float))))
 
 
 def spearman(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Spearman rank correlation; nan when either side is constant."""
+    """Spearman rank correlation; nan when either side is constant.
+
+    Parameters
+    ----------
+    y_true : np.ndarray
+        True scores, shape (n,).
+    y_pred : np.ndarray
+        Predictions, shape (n,).
+
+    Returns
+    -------
+    float
+        -1..1, or nan.
+    """
     a, b = np.asarray(y_true, float), np.asarray(y_pred, float)
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
@@ -57,7 +84,20 @@ def spearman(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 def quadratic_kappa(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Quadratic weighted Cohen's kappa over the classes 0..10; 0 when a side is constant."""
+    """Quadratic weighted Cohen's kappa over the classes 0..10; 0 when a side is constant.
+
+    Parameters
+    ----------
+    y_true : np.ndarray
+        True integer scores 0..10, shape (n,).
+    y_pred : np.ndarray
+        Predicted integer scores 0..10, shape (n,).
+
+    Returns
+    -------
+    float
+        At most 1 (perfect agreement); 0 for chance.
+    """
     a, b = np.asarray(y_true, int), np.asarray(y_pred, int)
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return 0.0
@@ -65,12 +105,38 @@ def quadratic_kappa(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 def within_one(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Share of predictions at most 1 point from the truth."""
+    """Share of predictions at most 1 point from the truth.
+
+    Parameters
+    ----------
+    y_true : np.ndarray
+        True scores 0..10, shape (n,).
+    y_pred : np.ndarray
+        Predicted scores, shape (n,).
+
+    Returns
+    -------
+    float
+        Share 0..1.
+    """
     return float(np.mean(np.abs(np.asarray(y_true, float) - np.asarray(y_pred, float)) <= 1))
 
 
 def good_auc(y_true: np.ndarray, ranking: np.ndarray) -> float:
-    """ROC-AUC of `ranking` for y_true >= 8; nan when all albums are on one side."""
+    """ROC-AUC of `ranking` for y_true >= 8; nan when all albums are on one side.
+
+    Parameters
+    ----------
+    y_true : np.ndarray
+        True scores 0..10, shape (n,).
+    ranking : np.ndarray
+        Continuous predictions, higher meaning better, shape (n,).
+
+    Returns
+    -------
+    float
+        0..1, or nan.
+    """
     positive = np.asarray(y_true) >= GOOD
     if positive.all() or not positive.any():
         return float("nan")
@@ -157,7 +223,22 @@ def permutation_p_value(observed: float, null: Sequence[float]) -> float:
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """Confusion counts, (n_classes, n_classes), rows = truth, columns = prediction."""
+    """Confusion counts, (n_classes, n_classes), rows = truth, columns = prediction.
+
+    Parameters
+    ----------
+    y_true : np.ndarray
+        True class indices 0..n_classes-1, shape (n,).
+    y_pred : np.ndarray
+        Predicted class indices 0..n_classes-1, shape (n,).
+    n_classes : int
+        Number of classes.
+
+    Returns
+    -------
+    np.ndarray
+        Counts, int64, shape (n_classes, n_classes).
+    """
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(matrix, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
     return matrix

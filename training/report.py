@@ -25,26 +25,75 @@ METRIC_LABELS = {
 
 
 def fmt(value: float, digits: int = 3) -> str:
-    """A number for a table; 'n/a' for nan."""
+    """A number for a table; 'n/a' for nan.
+
+    Parameters
+    ----------
+    value : float
+        The number.
+    digits : int
+        Digits after the decimal point.
+
+    Returns
+    -------
+    str
+    """
     return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A GitHub markdown table."""
+    """A GitHub markdown table.
+
+    Parameters
+    ----------
+    header : Sequence[str]
+        Column names.
+    rows : Sequence[Sequence[object]]
+        Cells, one row per item, as wide as ``header``; shown with ``str``.
+
+    Returns
+    -------
+    str
+        The table's lines, without a final newline.
+    """
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
 def metrics_table(columns: dict[str, Metrics]) -> str:
-    """Metrics as rows, predictors (model, baselines) as columns."""
+    """Metrics as rows, predictors (model, baselines) as columns.
+
+    Parameters
+    ----------
+    columns : dict[str, Metrics]
+        Predictor name -> its metrics, in column order.
+
+    Returns
+    -------
+    str
+        A markdown table, values with 3 decimals.
+    """
     names = list(columns)
     rows = [[label, *(fmt(getattr(columns[n], key)) for n in names)] for key, label in METRIC_LABELS.items()]
     return table(["metric", *names], rows)
 
 
 def histogram_table(labels: Sequence[object], columns: dict[str, np.ndarray]) -> str:
-    """Shares per score (rows) for several histograms (columns), in percent."""
+    """Shares per score (rows) for several histograms (columns), in percent.
+
+    Parameters
+    ----------
+    labels : Sequence[object]
+        Score labels, one per row.
+    columns : dict[str, np.ndarray]
+        Histogram name -> shares 0..1, shape (len(labels),).
+
+    Returns
+    -------
+    str
+        A markdown table.
+    """
     rows = [[label, *(f"{100 * columns[n][i]:.1f}%" for n in columns)] for i, label in enumerate(labels)]
     return table(["score", *columns], rows)
 
@@ -61,7 +110,19 @@ def _save(fig: plt.Figure, path: Path) -> None:
 
 
 def plot_confusion(matrix: np.ndarray, labels: Sequence[str], path: Path, title: str) -> None:
-    """Confusion counts (rows = truth) as an annotated heat map."""
+    """Confusion counts (rows = truth) as an annotated heat map.
+
+    Parameters
+    ----------
+    matrix : np.ndarray
+        Counts, shape (k, k), rows = truth, columns = prediction.
+    labels : Sequence[str]
+        Class names, length k.
+    path : Path
+        The PNG to write (replaced atomically).
+    title : str
+        The plot's title.
+    """
     fig, ax = plt.subplots(figsize=(7, 6))
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
@@ -76,7 +137,19 @@ def plot_confusion(matrix: np.ndarray, labels: Sequence[str], path: Path, title:
 
 
 def plot_histograms(labels: Sequence[object], columns: dict[str, np.ndarray], path: Path, title: str) -> None:
-    """Side-by-side bars of several score histograms (shares)."""
+    """Side-by-side bars of several score histograms (shares).
+
+    Parameters
+    ----------
+    labels : Sequence[object]
+        Score labels on the x axis.
+    columns : dict[str, np.ndarray]
+        Histogram name -> shares 0..1, shape (len(labels),).
+    path : Path
+        The PNG to write (replaced atomically).
+    title : str
+        The plot's title.
+    """
     fig, ax = plt.subplots(figsize=(7, 4))
     width = 0.8 / len(columns)
     x = np.arange(len(labels))
@@ -91,7 +164,15 @@ def plot_histograms(labels: Sequence[object], columns: dict[str, np.ndarray], pa
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write a report atomically (temp file + rename)."""
+    """Write a report atomically (temp file + rename).
+
+    Parameters
+    ----------
+    path : Path
+        The file to write; its folder is created.
+    text : str
+        The report, written as UTF-8.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
