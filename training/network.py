@@ -30,7 +30,13 @@ STEPS_PER_EXECUTION = 100
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and the backend, and make TensorFlow ops deterministic."""
+    """Seed Python, numpy and the backend, and make TensorFlow ops deterministic.
+
+    Parameters
+    ----------
+    seed : int
+        The seed for every random generator.
+    """
     keras.utils.set_random_seed(seed)
     import tensorflow as tf
 
@@ -56,8 +62,15 @@ def genre_classifier(features: np.ndarray, n_genres: int) -> keras.Model:
 
     Parameters
     ----------
-    features : (n, k) training features (k inputs); the Normalization layer adapts to them.
-    n_genres : width of the softmax.
+    features : np.ndarray
+        Training features, shape (n, k); the Normalization layer adapts to them.
+    n_genres : int
+        Width of the softmax.
+
+    Returns
+    -------
+    keras.Model
+        One output, shape (n, n_genres): genre probabilities; trained on genre indices (n,).
     """
     inputs, x = _trunk(features)
     genre = keras.layers.Dense(n_genres, activation="softmax", name="genre")(x)
@@ -73,8 +86,20 @@ def genre_classifier(features: np.ndarray, n_genres: int) -> keras.Model:
 def bridge_model(classifier: keras.Model, score_given_genre: np.ndarray) -> keras.Model:
     """Append the fixed P(score | genre) layer to a trained genre classifier.
 
-    score_given_genre: (n_genres, 11), each row a distribution over scores 0..10. Because the genre
-    output is a distribution and each row sums to 1, the product is a distribution over scores.
+    Because the genre output is a distribution and each row of ``score_given_genre`` sums to 1, the
+    product is a distribution over scores.
+
+    Parameters
+    ----------
+    classifier : keras.Model
+        A trained genre classifier of this module, with a softmax genre output (n, n_genres).
+    score_given_genre : np.ndarray
+        Shape (n_genres, 11), each row a distribution over scores 0..10.
+
+    Returns
+    -------
+    keras.Model
+        Outputs [genres (n, n_genres), scores (n, 11)]; the score layer is not trainable.
     """
     table = np.asarray(score_given_genre, dtype=np.float32)
     score = keras.layers.Dense(N_SCORES, use_bias=False, trainable=False, name="score")
@@ -91,7 +116,13 @@ def direct_model(features: np.ndarray) -> keras.Model:
 
     Parameters
     ----------
-    features : (n, k) training features (k inputs); the Normalization layer adapts to them.
+    features : np.ndarray
+        Training features, shape (n, k); the Normalization layer adapts to them.
+
+    Returns
+    -------
+    keras.Model
+        One output, shape (n, 11): probabilities of scores 0..10.
     """
     inputs, x = _trunk(features)
     score = keras.layers.Dense(N_SCORES, activation="softmax", name="score")(x)
@@ -109,10 +140,16 @@ def train(model: keras.Model, features: np.ndarray, labels: np.ndarray, *, steps
 
     Parameters
     ----------
-    model : a compiled model of this module.
-    features : (n, k); labels : (n,) class indices or (n, k) soft targets, as the model's loss expects.
-    steps : minibatches, rounded down to a multiple of STEPS_PER_EXECUTION (at least one).
-    seed : the shuffling order.
+    model : keras.Model
+        A compiled model of this module.
+    features : np.ndarray
+        Shape (n, k).
+    labels : np.ndarray
+        Shape (n,) class indices or (n, c) soft targets, as the model's loss expects.
+    steps : int
+        Minibatches, rounded down to a multiple of STEPS_PER_EXECUTION (at least one multiple).
+    seed : int
+        The shuffling order.
     """
     import tensorflow as tf
 
@@ -127,11 +164,34 @@ def train(model: keras.Model, features: np.ndarray, labels: np.ndarray, *, steps
 
 
 def predict(model: keras.Model, features: np.ndarray) -> np.ndarray | list[np.ndarray]:
-    """The model's outputs for features (n, k): one (n, width) array, or a list for two outputs."""
+    """The model's outputs for features (n, k): one (n, width) array, or a list for two outputs.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model of this module.
+    features : np.ndarray
+        Shape (n, k), cast to float32.
+
+    Returns
+    -------
+    np.ndarray or list[np.ndarray]
+        Probabilities, shape (n, width) per output.
+    """
     return model.predict(np.asarray(features, np.float32), batch_size=4096, verbose=0)
 
 
 def export(model: keras.Model, keras_path: str | os.PathLike, tflite_path: str | os.PathLike) -> None:
-    """Save the .keras source of truth and the LiteRT flatbuffer exported from it."""
+    """Save the .keras source of truth and the LiteRT flatbuffer exported from it.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The trained model.
+    keras_path : str or os.PathLike
+        Where the .keras file goes.
+    tflite_path : str or os.PathLike
+        Where the .tflite flatbuffer goes.
+    """
     model.save(keras_path)
     model.export(str(tflite_path), format="litert", verbose=False)
