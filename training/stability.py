@@ -39,12 +39,32 @@ class Stability:
     encoded: dict[str, Rating]
 
     def changes(self) -> dict[str, int]:
-        """Integer score after re-encoding minus the original's, per codec."""
+        """Integer score after re-encoding minus the original's, per codec.
+
+        Returns
+        -------
+        dict[str, int]
+            Codec name -> score change in points (-9..9), in CODECS order.
+        """
         return {codec: r.score - self.original.score for codec, r in self.encoded.items()}
 
 
 def reencode(source: Path, out_dir: Path, ffmpeg: str) -> dict[str, Path]:
     """Encode ``source`` once per CODECS entry into out_dir; codec name -> the new file.
+
+    Parameters
+    ----------
+    source : Path
+        The audio file.
+    out_dir : Path
+        Folder for the encoded files (existing ones are overwritten).
+    ffmpeg : str
+        Path of the ffmpeg binary.
+
+    Returns
+    -------
+    dict[str, Path]
+        Codec name -> encoded file, in CODECS order.
 
     Raises
     ------
@@ -64,7 +84,21 @@ def reencode(source: Path, out_dir: Path, ffmpeg: str) -> dict[str, Path]:
 
 
 def rate_file(path: Path, scorer: Scorer, ffmpeg: str) -> Rating:
-    """The bot's rating of an audio file: its features (means and variances over frames), then the model."""
+    """The bot's rating of an audio file: its features (means and variances over frames), then the model.
+
+    Parameters
+    ----------
+    path : Path
+        The audio file.
+    scorer : Scorer
+        The model to rate with.
+    ffmpeg : str
+        Path of the ffmpeg binary.
+
+    Returns
+    -------
+    Rating
+    """
     features = extract_features(path, ffmpeg=ffmpeg)
     return scorer.rate(features.values, features.variances)
 
@@ -74,7 +108,17 @@ def measure(recordings: list[Path], scorer: Scorer, ffmpeg: str | None = None) -
 
     Parameters
     ----------
-    recordings : audio files; scorer : the model to rate with; ffmpeg : binary (default the bundled one).
+    recordings : list[Path]
+        Audio files.
+    scorer : Scorer
+        The model to rate with.
+    ffmpeg : str, optional
+        Path of the ffmpeg binary; the bundled one by default.
+
+    Returns
+    -------
+    list[Stability]
+        One per recording, in order.
     """
     binary = ffmpeg_executable(ffmpeg)
     results = []
@@ -90,12 +134,32 @@ def measure(recordings: list[Path], scorer: Scorer, ffmpeg: str | None = None) -
 
 
 def recordings_in(directory: Path) -> list[Path]:
-    """The audio files (AUDIO_SUFFIXES) directly in directory, sorted by name."""
+    """The audio files (AUDIO_SUFFIXES) directly in directory, sorted by name.
+
+    Parameters
+    ----------
+    directory : Path
+        The folder to list (not recursively).
+
+    Returns
+    -------
+    list[Path]
+    """
     return sorted(p for p in directory.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
 
 
 def write_report(path: Path, results: list[Stability], scorer: Scorer) -> None:
-    """The stability report: per recording its scores (expected score) as given and re-encoded."""
+    """The stability report: per recording its scores (expected score) as given and re-encoded.
+
+    Parameters
+    ----------
+    path : Path
+        The markdown file to write (atomically).
+    results : list[Stability]
+        What :func:`measure` returned; at least one recording.
+    scorer : Scorer
+        The model that rated them, named in the report from its card.
+    """
     changes = np.array([list(r.changes().values()) for r in results])  # (recordings, codecs)
     rows = [
         [r.name, f"{r.original.score} ({r.original.expected:.3f})",
