@@ -20,7 +20,13 @@ PACKAGES = ("numpy", "keras", "tensorflow-cpu", "ai-edge-litert", "scikit-learn"
 
 
 def versions() -> dict[str, str]:
-    """Python and the training packages' versions."""
+    """Python and the training packages' versions.
+
+    Returns
+    -------
+    dict[str, str]
+        Name -> version; "absent" for a package not installed.
+    """
     found = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -82,7 +88,18 @@ def calibration_block(expected: np.ndarray, truth: np.ndarray, reference: str) -
 
 
 def training_block(steps: int) -> dict:
-    """The card's record of the network's hyperparameters (training.network) and the minibatches run."""
+    """The card's record of the network's hyperparameters (training.network) and the minibatches run.
+
+    Parameters
+    ----------
+    steps : int
+        Minibatches the network was trained for.
+
+    Returns
+    -------
+    dict
+        Keys ``hidden``, ``dropout``, ``l2``, ``batch_size`` and ``steps``.
+    """
     from training import network
 
     return {"hidden": list(network.HIDDEN), "dropout": network.DROPOUT, "l2": network.L2,
@@ -90,7 +107,20 @@ def training_block(steps: int) -> dict:
 
 
 def tflite_outputs(path: Path, features: np.ndarray) -> list[np.ndarray]:
-    """Run a flatbuffer row by row over features (n, 26); one (n, width) array per output, by tensor order."""
+    """Run a flatbuffer row by row over features (n, 26); one (n, width) array per output, by tensor order.
+
+    Parameters
+    ----------
+    path : Path
+        The .tflite file.
+    features : np.ndarray
+        Model inputs, shape (n, k) with k the model's input width; cast to float32.
+
+    Returns
+    -------
+    list[np.ndarray]
+        One array of shape (n, width) per output tensor.
+    """
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path), num_threads=1)
@@ -115,8 +145,19 @@ def write_model(model: object, card: dict, out_dir: Path, check_features: np.nda
 
     Parameters
     ----------
-    model : the trained Keras model; card : its card so far; out_dir : the model directory.
-    check_features : (n, 26) inputs on which both files must agree to 1e-4.
+    model : keras.Model
+        The trained model.
+    card : dict
+        Its card so far.
+    out_dir : Path
+        The model directory; created if missing.
+    check_features : np.ndarray
+        Inputs, shape (n, k), on which both files must agree to 1e-4.
+
+    Returns
+    -------
+    dict
+        The card as written, with the files' sha256 and the largest keras-vs-tflite difference.
 
     Raises
     ------
