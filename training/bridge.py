@@ -145,7 +145,18 @@ def score_given_genre(weights: np.ndarray, scores: np.ndarray, overall: np.ndarr
 
 
 def score_histogram(scores: np.ndarray) -> np.ndarray:
-    """Shares of scores 0..10, shape (11,)."""
+    """Shares of scores 0..10, shape (11,).
+
+    Parameters
+    ----------
+    scores : np.ndarray
+        Integer scores 0..10, shape (n,), n >= 1.
+
+    Returns
+    -------
+    np.ndarray
+        Shares summing to 1, shape (11,).
+    """
     counts = np.bincount(scores, minlength=11).astype(float)
     return counts / counts.sum()
 
@@ -186,7 +197,24 @@ def evaluate_prior(
 
 
 def train_genres(features: np.ndarray, genres: np.ndarray, steps: int, seed: int) -> keras.Model:
-    """A genre classifier (training.network) trained on features (n, 52) and genre indices (n,)."""
+    """A genre classifier (training.network) trained on features (n, 52) and genre indices (n,).
+
+    Parameters
+    ----------
+    features : np.ndarray
+        Means and variances of the features, shape (n, 52).
+    genres : np.ndarray
+        Genre indices into GTZAN_GENRES, shape (n,).
+    steps : int
+        Training minibatches.
+    seed : int
+        Seeds weights and shuffling.
+
+    Returns
+    -------
+    keras.Model
+        The trained classifier, genre probabilities (n, 10).
+    """
     from training import network
 
     network.seed_everything(seed)
@@ -196,7 +224,20 @@ def train_genres(features: np.ndarray, genres: np.ndarray, steps: int, seed: int
 
 
 def predict_genres(classifier: keras.Model, features: np.ndarray) -> np.ndarray:
-    """The most probable genre index (n,) of each row of features (n, 52)."""
+    """The most probable genre index (n,) of each row of features (n, 52).
+
+    Parameters
+    ----------
+    classifier : keras.Model
+        A classifier from :func:`train_genres`.
+    features : np.ndarray
+        Shape (n, 52).
+
+    Returns
+    -------
+    np.ndarray
+        Genre indices into GTZAN_GENRES, shape (n,).
+    """
     from training import network
 
     return network.predict(classifier, features).argmax(axis=1)

@@ -117,7 +117,22 @@ def soft_labels(scores: np.ndarray, favourite: np.ndarray, bonus: float) -> np.n
 
 
 def album_means(album_ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unique album ids (m,) and each album's value by the bot's album rule (``model.album``), (m,)."""
+    """Unique album ids (m,) and each album's value by the bot's album rule (``model.album``), (m,).
+
+    Parameters
+    ----------
+    album_ids : np.ndarray
+        Each track's album id, shape (n,).
+    values : np.ndarray
+        Each track's value, e.g. expected score 0..10, shape (n,).
+
+    Returns
+    -------
+    albums : np.ndarray
+        Sorted unique album ids, shape (m,).
+    means : np.ndarray
+        Each album's mean value (:func:`model.album.album_expected`), float64, shape (m,).
+    """
     albums, index = np.unique(album_ids, return_inverse=True)
     order = np.argsort(index, kind="stable")
     groups = np.split(np.asarray(values, dtype=np.float64)[order], np.cumsum(np.bincount(index))[:-1])
@@ -125,7 +140,22 @@ def album_means(album_ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, 
 
 
 def artist_folds(tracks: Tracks, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, test) track index pairs; an artist's tracks, hence an album's, fall on one side only."""
+    """(train, test) track index pairs; an artist's tracks, hence an album's, fall on one side only.
+
+    Parameters
+    ----------
+    tracks : Tracks
+        The tracks table.
+    folds : int
+        Number of folds, at least 2 and at most the number of artists.
+    seed : int
+        Shuffles which artists go to which fold.
+
+    Returns
+    -------
+    list[tuple[np.ndarray, np.ndarray]]
+        One (train, test) pair of track index arrays per fold.
+    """
     splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     return list(splitter.split(tracks.features, groups=tracks.artists))
 
@@ -271,7 +301,21 @@ def run_fit(
 def write_report(
     path: Path, card: dict, model_metrics: Metrics, base: dict[str, Metrics], oof: dict[str, np.ndarray]
 ) -> None:
-    """The fit report (markdown) and its histogram PNG."""
+    """The fit report (markdown) and its histogram PNG.
+
+    Parameters
+    ----------
+    path : Path
+        The markdown file to write; the PNG goes beside it as ``<stem>_histogram.png``.
+    card : dict
+        The written model card (metrics, calibration, labels, seed).
+    model_metrics : Metrics
+        The model's out-of-fold album metrics.
+    base : dict[str, Metrics]
+        Baseline name -> its metrics on the same albums.
+    oof : dict[str, np.ndarray]
+        What :func:`cross_validate` returned; ``integer`` holds album scores 1..10, shape (m,).
+    """
     m = card["metrics"]
     cal = card["calibration"]
     picture = path.with_name(f"{path.stem}_histogram.png")

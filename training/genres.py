@@ -63,12 +63,33 @@ _TERM_PATTERNS = [(term, re.compile(re.escape(term) + r"(?![a-z0-9&'])")) for te
 
 
 def normalize_tag(tag: str) -> str:
-    """Lower-case, unescape '&' and trim a raw tag."""
+    """Lower-case, unescape '&' and trim a raw tag.
+
+    Parameters
+    ----------
+    tag : str
+        A tag as the reviews table writes it.
+
+    Returns
+    -------
+    str
+    """
     return tag.replace("\\\\u0026", "&").replace("\\u0026", "&").replace("’", "'").strip().lower()
 
 
 def tag_genres(tag: str) -> tuple[str, ...]:
-    """The GTZAN genres a single tag maps to; () when its head term is not in the table."""
+    """The GTZAN genres a single tag maps to; () when its head term is not in the table.
+
+    Parameters
+    ----------
+    tag : str
+        A raw tag, e.g. "Experimental Hip Hop".
+
+    Returns
+    -------
+    tuple[str, ...]
+        GTZAN genre labels of the tag's last-ending (then longest) known term.
+    """
     text = normalize_tag(tag)
     best: tuple[int, int, str] | None = None
     for term, pattern in _TERM_PATTERNS:

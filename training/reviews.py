@@ -85,7 +85,18 @@ class CleanReport:
 
 
 def slug(text: str) -> str:
-    """A stable identifier from a name: its normalized words joined by "-" ("Café Tacvba": "cafe-tacvba")."""
+    """A stable identifier from a name: its normalized words joined by "-" ("Café Tacvba": "cafe-tacvba").
+
+    Parameters
+    ----------
+    text : str
+        A name as written.
+
+    Returns
+    -------
+    str
+        Lower-case words joined by "-"; "" for a name without letters or digits.
+    """
     return "-".join(normalize_title(text).split())
 
 
@@ -211,6 +222,21 @@ def fetcher_scores(fetcher_csv: Path) -> list[FantanoReview]:
 
     That table's licence is unclear, so what this builds is for a local ``[sources] fantano_scores``
     setting only; it must not be bundled or committed.
+
+    Parameters
+    ----------
+    fetcher_csv : Path
+        The fantano-fetcher reviews table (UTF-8 CSV).
+
+    Returns
+    -------
+    list[FantanoReview]
+        One per usable album review, sorted by normalized (artist, album).
+
+    Raises
+    ------
+    DataError
+        The file is missing or its header matches none of the formats.
     """
     reviews, _ = read_reviews(fetcher_csv)
     return sorted((_scores_row(r) for r in reviews), key=lambda r: album_key(r.artist, r.album))
