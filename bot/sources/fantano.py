@@ -64,7 +64,8 @@ class FantanoScores:
 
         Parameters
         ----------
-        path : a table in the format above; None for the bundled one.
+        path : Path, optional
+            A table in the format above; None for the bundled one.
 
         Raises
         ------

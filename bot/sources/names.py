@@ -25,7 +25,8 @@ def normalize_title(text: str) -> str:
 
     Parameters
     ----------
-    text : a name as written (artist, album or track).
+    text : str
+        A name as written (artist, album or track).
 
     Returns
     -------
@@ -65,7 +66,8 @@ def album_key(artist: str, album: str) -> tuple[str, str]:
 
     Parameters
     ----------
-    artist, album : names as written.
+    artist, album : str
+        Names as written.
 
     Returns
     -------

@@ -145,9 +145,12 @@ class GeniusTracklists:
 
     Parameters
     ----------
-    token : Genius API client access token.
-    timeout : seconds per HTTP request.
-    api_root : base URL that stands for both api.genius.com and genius.com (tests point it at loopback).
+    token : str
+        Genius API client access token.
+    timeout : float, optional
+        Seconds per HTTP request.
+    api_root : str, optional
+        Base URL that stands for both api.genius.com and genius.com (tests point it at loopback).
     """
 
     def __init__(self, token: str, *, timeout: float = 15.0, api_root: str | None = None) -> None:

@@ -258,10 +258,13 @@ def find_track(
 
     Parameters
     ----------
-    artist, title : the track as the tracklist names it.
-    seconds : the track's length from the tracklist, or None; candidates far from it rank lower.
-    template : a yt-dlp URL with ``{query}``, e.g. ``ytsearch5:{query}`` (the ``[sources] search`` setting);
-        in an http(s) template the query is URL-encoded.
+    artist, title : str
+        The track as the tracklist names it.
+    seconds : float or None
+        The track's length from the tracklist, or None; candidates far from it rank lower.
+    template : str
+        A yt-dlp URL with ``{query}``, e.g. ``ytsearch5:{query}`` (the ``[sources] search`` setting); in an
+        http(s) template the query is URL-encoded.
 
     Candidates are flat search entries (no download). Versions that are not the track (live, reaction,
     review, full album, "1 hour", sped up, slowed, ...) are skipped unless the track's own title says so;
