@@ -41,7 +41,12 @@ def base_card(kind: str, seed: int, inputs: list[Path]) -> dict:
 
     Parameters
     ----------
-    kind : "bridge" or "direct"; seed : the build's seed; inputs : the tables it read.
+    kind : str
+        "bridge" or "direct".
+    seed : int
+        The build's seed.
+    inputs : list[Path]
+        The tables it read.
 
     Returns
     -------
@@ -65,9 +70,12 @@ def calibration_block(expected: np.ndarray, truth: np.ndarray, reference: str) -
 
     Parameters
     ----------
-    expected : (n,) expected scores 0..10 of the reference songs or albums through the model.
-    truth : (m,) Fantano's integer scores 0..10 whose histogram the calibrated scores should follow.
-    reference : what ``expected`` was computed on, for the card's reader.
+    expected : np.ndarray
+        (n,) expected scores 0..10 of the reference songs or albums through the model.
+    truth : np.ndarray
+        (m,) Fantano's integer scores 0..10 whose histogram the calibrated scores should follow.
+    reference : str
+        What ``expected`` was computed on, for the card's reader.
 
     Returns
     -------

@@ -64,7 +64,8 @@ def load_gtzan(data_dir: Path) -> Gtzan:
 
     Parameters
     ----------
-    data_dir : the shared data directory (holding GTZAN).
+    data_dir : Path
+        The shared data directory (holding GTZAN).
 
     Returns
     -------
@@ -96,7 +97,10 @@ def load_split(data_dir: Path, gtzan: Gtzan) -> dict[str, np.ndarray]:
 
     Parameters
     ----------
-    data_dir : the shared data directory; gtzan : load_gtzan()'s table.
+    data_dir : Path
+        The shared data directory.
+    gtzan : Gtzan
+        load_gtzan()'s table.
 
     Returns
     -------
@@ -131,9 +135,12 @@ def score_given_genre(weights: np.ndarray, scores: np.ndarray, overall: np.ndarr
 
     Parameters
     ----------
-    weights : (n, 10) genre weights per review (rows sum to 1, or 0 when no tag maps).
-    scores : (n,) integer scores 0..10.
-    overall : (11,) the smoothing target, a distribution over scores 0..10.
+    weights : np.ndarray
+        (n, 10) genre weights per review (rows sum to 1, or 0 when no tag maps).
+    scores : np.ndarray
+        (n,) integer scores 0..10.
+    overall : np.ndarray
+        (11,) the smoothing target, a distribution over scores 0..10.
 
     Returns
     -------
@@ -171,10 +178,14 @@ def evaluate_prior(
 
     Parameters
     ----------
-    weights : (n, 10) genre weights of the reviews with at least one mapped tag.
-    scores : (n,) their integer scores 0..10.
-    artists : n artist keys; a key's reviews stay on one side of every split.
-    seed : shuffles the folds and the random baseline.
+    weights : np.ndarray
+        (n, 10) genre weights of the reviews with at least one mapped tag.
+    scores : np.ndarray
+        (n,) their integer scores 0..10.
+    artists : list[str]
+        n artist keys; a key's reviews stay on one side of every split.
+    seed : int
+        Shuffles the folds and the random baseline.
 
     Returns
     -------
@@ -252,8 +263,14 @@ def evaluate_split(
 
     Parameters
     ----------
-    gtzan : the table; split : load_split()'s lists; steps : training minibatches;
-    seed : the first of SPLIT_REPEATS consecutive seeds (weights and shuffling).
+    gtzan : Gtzan
+        The table.
+    split : dict[str, np.ndarray]
+        load_split()'s lists.
+    steps : int
+        Training minibatches.
+    seed : int
+        The first of SPLIT_REPEATS consecutive seeds (weights and shuffling).
 
     Returns
     -------
@@ -282,8 +299,14 @@ def cross_validate_genres(gtzan: Gtzan, folds: int, steps: int, seed: int) -> li
 
     Parameters
     ----------
-    gtzan : the table; folds : number of folds (>= 2); steps : training minibatches per fold;
-    seed : fold split and weights.
+    gtzan : Gtzan
+        The table.
+    folds : int
+        Number of folds (>= 2).
+    steps : int
+        Training minibatches per fold.
+    seed : int
+        Fold split and weights.
 
     Returns
     -------
@@ -305,7 +328,10 @@ def coverage(reviews: list[Review], weights: np.ndarray) -> dict:
 
     Parameters
     ----------
-    reviews : the n reviews; weights : (n, 10) their genre weights.
+    reviews : list[Review]
+        The n reviews.
+    weights : np.ndarray
+        (n, 10) their genre weights.
 
     Returns
     -------
@@ -336,13 +362,19 @@ def run_bridge(
 
     Parameters
     ----------
-    data_dir : the shared data directory (TND, FETCHER, GTZAN).
-    out_dir : the model directory; needlebot.keras, needlebot.tflite and card.json replace what is there
-        only when the whole build succeeds.
-    report_path : the markdown report (its PNGs go beside it); None for no report.
-    seed : every random choice (folds, weights, shuffles); the same seed rebuilds the same LiteRT file.
-    cv_folds : genre cross-validation folds (>= 2).
-    steps : training minibatches of training.network.BATCH_SIZE.
+    data_dir : Path
+        The shared data directory (TND, FETCHER, GTZAN).
+    out_dir : Path
+        The model directory; needlebot.keras, needlebot.tflite and card.json replace what is there only when
+        the whole build succeeds.
+    report_path : Path or None
+        The markdown report (its PNGs go beside it); None for no report.
+    seed : int
+        Every random choice (folds, weights, shuffles); the same seed rebuilds the same LiteRT file.
+    cv_folds : int
+        Genre cross-validation folds (>= 2).
+    steps : int
+        Training minibatches of training.network.BATCH_SIZE.
 
     Returns
     -------
@@ -430,11 +462,18 @@ def write_report(
 
     Parameters
     ----------
-    path : the markdown file; ``<stem>_confusion.png`` and ``<stem>_histogram.png`` go beside it.
-    card : the model card run_bridge wrote (its metrics hold the split's accuracy and confusion).
-    cv_accuracies : genre accuracy per stratified CV fold.
-    covered : coverage() of the reviews; prior, prior_baselines : evaluate_prior()'s metrics.
-    expected : (1000,) expected scores of the GTZAN songs through the model.
+    path : Path
+        The markdown file; ``<stem>_confusion.png`` and ``<stem>_histogram.png`` go beside it.
+    card : dict
+        The model card run_bridge wrote (its metrics hold the split's accuracy and confusion).
+    cv_accuracies : list[float]
+        Genre accuracy per stratified CV fold.
+    covered : dict
+        coverage() of the reviews.
+    prior, prior_baselines
+        evaluate_prior()'s metrics.
+    expected : np.ndarray
+        (1000,) expected scores of the GTZAN songs through the model.
     """
     stem = path.stem
     path.parent.mkdir(parents=True, exist_ok=True)

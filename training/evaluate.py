@@ -148,9 +148,12 @@ def score_metrics(y_true: np.ndarray, ranking: np.ndarray, integer: np.ndarray) 
 
     Parameters
     ----------
-    y_true : (n,) true integer scores 0..10.
-    ranking : (n,) continuous prediction, e.g. the mean expected score.
-    integer : (n,) integer prediction, e.g. the calibrated score.
+    y_true : np.ndarray
+        (n,) true integer scores 0..10.
+    ranking : np.ndarray
+        (n,) continuous prediction, e.g. the mean expected score.
+    integer : np.ndarray
+        (n,) integer prediction, e.g. the calibrated score.
     """
     return Metrics(
         mae=mae(y_true, integer),
@@ -171,9 +174,12 @@ def baselines(
 
     Parameters
     ----------
-    y_true : (n,) true integer scores 0..10.
-    folds : (train, test) index pairs into y_true; the test parts cover every index once.
-    seed : the random draws (RANDOM_DRAWS of them, metrics averaged).
+    y_true : np.ndarray
+        (n,) true integer scores 0..10.
+    folds : Sequence[tuple[np.ndarray, np.ndarray]]
+        (train, test) index pairs into y_true; the test parts cover every index once.
+    seed : int, optional
+        The random draws (RANDOM_DRAWS of them, metrics averaged).
     """
     y_true = np.asarray(y_true)
     n = len(y_true)
@@ -213,8 +219,10 @@ def permutation_p_value(observed: float, null: Sequence[float]) -> float:
 
     Parameters
     ----------
-    observed : the statistic on the true labels (nan counts as no association: p = 1).
-    null : the statistic once per label permutation; nan (a constant prediction) counts as 0.
+    observed : float
+        The statistic on the true labels (nan counts as no association: p = 1).
+    null : Sequence[float]
+        The statistic once per label permutation; nan (a constant prediction) counts as 0.
     """
     if np.isnan(observed):
         return 1.0

@@ -56,7 +56,8 @@ def load_tracks(path: Path) -> Tracks:
 
     Parameters
     ----------
-    path : tracks.csv (ID_COLUMNS and the 26 FEATURE_NAMES).
+    path : Path
+        tracks.csv (ID_COLUMNS and the 26 FEATURE_NAMES).
 
     Returns
     -------
@@ -98,7 +99,12 @@ def soft_labels(scores: np.ndarray, favourite: np.ndarray, bonus: float) -> np.n
 
     Parameters
     ----------
-    scores : (n,) album scores 0..10; favourite : (n,) bool; bonus : score points added to favourites.
+    scores : np.ndarray
+        (n,) album scores 0..10.
+    favourite : np.ndarray
+        (n,) bool.
+    bonus : float
+        Score points added to favourites.
 
     Returns
     -------
@@ -167,8 +173,18 @@ def cross_validate(
 
     Parameters
     ----------
-    tracks : the table; bonus : favourite bonus in score points; folds : >= 2;
-    steps : training minibatches per fold; seed : folds and weights; progress : show a progress bar.
+    tracks : Tracks
+        The table.
+    bonus : float
+        Favourite bonus in score points.
+    folds : int
+        Number of folds, >= 2.
+    steps : int
+        Training minibatches per fold.
+    seed : int
+        Folds and weights.
+    progress : bool, optional
+        Show a progress bar.
 
     Returns
     -------
@@ -212,8 +228,12 @@ def permutation_null(
 
     Parameters
     ----------
-    tracks : the table; bonus, folds, steps, seed : as for cross_validate;
-    permutations : how many shuffles (each refits every fold).
+    tracks : Tracks
+        The table.
+    bonus, folds, steps, seed
+        As for cross_validate.
+    permutations : int
+        How many shuffles (each refits every fold).
 
     Returns
     -------
@@ -239,11 +259,20 @@ def run_fit(
 
     Parameters
     ----------
-    tracks_csv : the collected tracks table.
-    out_dir : receives needlebot.keras, needlebot.tflite, card.json, report.md and its PNG.
-    favourite_bonus : score points added to favourite tracks' labels.
-    seed : every random choice; folds : artist-grouped folds (>= 2); steps : training minibatches;
-    permutations : album-score shuffles for the Spearman p-value (each reruns the cross-validation).
+    tracks_csv : Path
+        The collected tracks table.
+    out_dir : Path
+        Receives needlebot.keras, needlebot.tflite, card.json, report.md and its PNG.
+    favourite_bonus : float
+        Score points added to favourite tracks' labels.
+    seed : int
+        Every random choice.
+    folds : int
+        Artist-grouped folds (>= 2).
+    steps : int
+        Training minibatches.
+    permutations : int
+        Album-score shuffles for the Spearman p-value (each reruns the cross-validation).
 
     Returns
     -------

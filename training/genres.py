@@ -107,7 +107,8 @@ def genre_weights(tags: list[str]) -> np.ndarray:
 
     Parameters
     ----------
-    tags : the review's raw genre tags.
+    tags : list[str]
+        The review's raw genre tags.
 
     Returns
     -------

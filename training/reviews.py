@@ -105,8 +105,10 @@ def read_rows(path: Path, columns: set[str]) -> list[dict[str, str]]:
 
     Parameters
     ----------
-    path : the CSV file.
-    columns : the column names the caller needs.
+    path : Path
+        The CSV file.
+    columns : set[str]
+        The column names the caller needs.
     """
     try:
         with Path(path).open(encoding="utf-8", newline="") as f:
@@ -126,7 +128,8 @@ def read_reviews(path: Path) -> tuple[list[Review], CleanReport]:
 
     Parameters
     ----------
-    path : the CSV file.
+    path : Path
+        The CSV file.
 
     Returns
     -------
@@ -169,7 +172,8 @@ def load_reviews(data_dir: Path) -> tuple[list[Review], dict[str, int]]:
 
     Parameters
     ----------
-    data_dir : the shared data directory holding TND and FETCHER.
+    data_dir : Path
+        The shared data directory holding TND and FETCHER.
 
     Returns
     -------
@@ -205,7 +209,8 @@ def fantano_scores(tnd_csv: Path, kaggle_csv: Path) -> list[FantanoReview]:
 
     Parameters
     ----------
-    tnd_csv, kaggle_csv : the two source tables.
+    tnd_csv, kaggle_csv : Path
+        The two source tables.
 
     Returns
     -------
