@@ -98,13 +98,13 @@ class AlbumService:
 
     Parameters
     ----------
-    ratings
+    ratings : RatingService
         The song pipeline (pool, cache, store).
-    settings
+    settings : AlbumSettings
         Caps, concurrency and time budget.
-    resolve
+    resolve : Resolver
         Finds an album's tracklist; raises :class:`UserFacingError` (or a tracklist error) when it can't.
-    find_track
+    find_track : Finder
         Finds the video of one track (blocking; run in a thread); raises ``youtube.SourceError``.
     """
 

@@ -35,15 +35,15 @@ class Jobs:
 
     Parameters
     ----------
-    backend
+    backend : Backend
         What runs the work; its ``capacity`` is how many admitted jobs run at once.
-    max_queue
+    max_queue : int
         Jobs waiting over all users; past it the answer is "busy, try again in a minute".
-    per_user
+    per_user : int
         Single songs one user may have waiting or running at once.
-    per_user_queued
+    per_user_queued : int
         Jobs of any kind (an album's tracks included) one user may have waiting or running at once.
-    timeout
+    timeout : float
         Seconds a single :meth:`run` may take; then its work is stopped and the user told so.
     """
 

@@ -45,9 +45,9 @@ def serve(connection: Connection, scratch: str) -> None:
 
     Parameters
     ----------
-    connection
+    connection : Connection
         This worker's end of the pipe to the pool.
-    scratch
+    scratch : str
         A private directory for every temporary file of this process and its children; the pool removes
         it when the worker ends, however it ends.
     """
