@@ -154,6 +154,10 @@ def score_metrics(y_true: np.ndarray, ranking: np.ndarray, integer: np.ndarray) 
         (n,) continuous prediction, e.g. the mean expected score.
     integer : np.ndarray
         (n,) integer prediction, e.g. the calibrated score.
+
+    Returns
+    -------
+    Metrics
     """
     return Metrics(
         mae=mae(y_true, integer),
@@ -180,6 +184,11 @@ def baselines(
         (train, test) index pairs into y_true; the test parts cover every index once.
     seed : int, optional
         The random draws (RANDOM_DRAWS of them, metrics averaged).
+
+    Returns
+    -------
+    dict[str, Metrics]
+        Keyed "always 7", "the mean" and "random draws".
     """
     y_true = np.asarray(y_true)
     n = len(y_true)
@@ -223,6 +232,11 @@ def permutation_p_value(observed: float, null: Sequence[float]) -> float:
         The statistic on the true labels (nan counts as no association: p = 1).
     null : Sequence[float]
         The statistic once per label permutation; nan (a constant prediction) counts as 0.
+
+    Returns
+    -------
+    float
+        The p-value, in (0, 1].
     """
     if np.isnan(observed):
         return 1.0

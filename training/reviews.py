@@ -109,6 +109,16 @@ def read_rows(path: Path, columns: set[str]) -> list[dict[str, str]]:
         The CSV file.
     columns : set[str]
         The column names the caller needs.
+
+    Returns
+    -------
+    list[dict[str, str]]
+        One dict per row, column name -> text.
+
+    Raises
+    ------
+    DataError
+        The file is missing, not UTF-8, or lacks one of ``columns``.
     """
     try:
         with Path(path).open(encoding="utf-8", newline="") as f:

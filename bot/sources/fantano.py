@@ -67,6 +67,11 @@ class FantanoScores:
         path : Path, optional
             A table in the format above; None for the bundled one.
 
+        Returns
+        -------
+        FantanoScores
+            The reviews, looked up by normalized artist and album.
+
         Raises
         ------
         ScoresError

@@ -262,6 +262,8 @@ def find_track(
         The track as the tracklist names it.
     seconds : float or None
         The track's length from the tracklist, or None; candidates far from it rank lower.
+    opts : YouTubeOptions
+        Allowed hosts, timeouts (seconds) and limits for the search.
     template : str
         A yt-dlp URL with ``{query}``, e.g. ``ytsearch5:{query}`` (the ``[sources] search`` setting); in an
         http(s) template the query is URL-encoded.
@@ -270,6 +272,11 @@ def find_track(
     review, full album, "1 hour", sped up, slowed, ...) are skipped unless the track's own title says so;
     the rest are ranked by how much of the title and artist they name, a YouTube Music "Artist - Topic"
     channel or "Official Audio", and how close their duration is to ``seconds``.
+
+    Returns
+    -------
+    VideoInfo
+        The chosen candidate as its flat search entry describes it (duration in seconds).
 
     Raises
     ------
