@@ -6,8 +6,8 @@ saw and lists every way the outcome falls short (`Outcome.problems`): a refusal 
 seen by that user alone, a valid-but-odd input must be rated, and nothing may be left behind (temporary
 files, half-written rows).
 
-To add a command's cases (e.g. /album's "an unknown album" and "a 40-track album"), append `Case`s whose
-``send`` dispatches that command; `run_case` needs nothing else.
+To add a command's cases, append `Case`s whose ``send`` dispatches that command; an album that is rated
+expects "rated album" (its final reply comes after progress edits).
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ import soundfile as sf
 from model.decode import ffmpeg_executable
 from tests.audio import synth_song
 from tests.fakes.discord import FakeInteraction, SentMessage
-from tests.fakes.media import song_bytes
-from tests.harness import Harness
+from tests.fakes.media import FeedItem, song_bytes
+from tests.fakes.musicbrainz import FakeRelease
+from tests.harness import MAX_ALBUM_TRACKS, Harness
 
 LIMIT_BYTES = 2_000_000  # the harness's max_attachment_bytes
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
@@ -40,8 +41,9 @@ Send = Callable[[Harness], Awaitable[FakeInteraction]]
 class Case:
     """One bad (or odd) input.
 
-    ``expect`` is "refused" (a clear ephemeral message containing ``says``) or "rated" (a public rating
-    whose text contains ``says``, e.g. the title). ``before_defer``: refused without deferring, i.e. no
+    ``expect`` is "refused" (a clear ephemeral message containing ``says``), "rated" (a public rating
+    whose text contains ``says``, e.g. the title) or "rated album" (a public album rating saying ``says``, one
+    song rating stored per rated track). ``before_defer``: refused without deferring, i.e. no
     I/O was needed to see the problem.
     """
 
@@ -154,6 +156,29 @@ def _feed(harness: Harness) -> str:
 SQL_TITLE = "Robert'); DROP TABLE ratings; --"
 
 
+def album(artist: str, title: str) -> Send:
+    """An /album."""
+
+    async def send(harness: Harness) -> FakeInteraction:
+        return await harness.fake.slash_command("album", {"artist": artist, "title": title})
+
+    return send
+
+
+async def _forty_tracks(harness: Harness) -> FakeInteraction:
+    # MusicBrainz lists 40 tracks, each found by its search feed as a 5 s song: more than the cap.
+    artist, title = "Forty Band", "Forty Tracks"
+    tracks = [f"Track {number}" for number in range(1, 41)]
+    for number, track in enumerate(tracks):
+        name = f"forty-{number}.wav"
+        harness.media.add(name, song_bytes(5.0, seed=1900 + number), "audio/wav")
+        item = FeedItem(name, f"{artist} - {track} (Official Audio)", 200.0)
+        harness.media.add_feed(f"search/{artist} {track}.rss", [item])
+    discs = [[(track, 200.0) for track in tracks]]
+    harness.musicbrainz.releases.append(FakeRelease("mb-forty", title, artist, "2020-01-01", discs))
+    return await album(artist, title)(harness)
+
+
 CASES: tuple[Case, ...] = (
     # Refused before any work (no defer, no download): an immediate private answer.
     Case("no-input", "/rate with neither a file nor a link", lambda h: h.fake.slash_command("rate"),
@@ -234,7 +259,10 @@ CASES: tuple[Case, ...] = (
          "rated", "evil"),
     Case("nul-name", "a file name with a NUL byte", upload("nul\x00byte.wav", song(5.0, 111), "audio/wav"),
          "rated", "nul byte"),
-    # /album cases go here once /album exists on main: an unknown album, a 40-track album.
+    Case("unknown-album", "an album neither MusicBrainz nor Genius knows", album("Nobody", "Nothing"),
+         "refused", "I couldn't find the album “Nothing” by Nobody."),
+    Case("forty-tracks", f"a 40-track album (cut at [albums] max_tracks, {MAX_ALBUM_TRACKS} in tests)",
+         _forty_tracks, "rated album", f"Rated the first {MAX_ALBUM_TRACKS} of 40 tracks (my limit"),
 )  # fmt: skip
 
 
@@ -251,14 +279,15 @@ def shown_text(message: SentMessage) -> str:
 
 
 def summary(message: SentMessage) -> str:
-    """The gist of a reply: an error's message, or a rating's title, score line and footer."""
+    """The gist of a reply: an error's message, or a (song's or album's) rating's title, score line and
+    footer."""
     if not message.embeds:
         return " ".join(message.content.split())
     embed = message.embeds[0]
     description = [line.strip("#* ") for line in embed.get("description", "").splitlines() if line.strip()]
-    if message.files:  # a rating: its picture is attached
-        parts = [embed.get("title", ""), description[0] if description else ""]
-        parts.append(embed.get("footer", {}).get("text", ""))
+    footer = embed.get("footer", {}).get("text", "")
+    if message.files or "tracks rated" in footer:  # a song's picture is attached; an album counts tracks
+        parts = [embed.get("title", ""), description[0] if description else "", footer]
     else:
         parts = description
     return " · ".join(" ".join(part.split()) for part in parts if part)
@@ -269,28 +298,38 @@ def _scratch(harness: Harness) -> set[str]:
     return {str(p.relative_to(harness.scratch)) for p in harness.scratch.rglob("*")}
 
 
-def _counts(harness: Harness) -> tuple[int, int]:
-    ((songs,),) = harness.rows("SELECT count(*) FROM songs")
-    ((ratings,),) = harness.rows("SELECT count(*) FROM ratings")
-    return songs, ratings
+def _counts(harness: Harness) -> dict[str, int]:
+    tables = ("songs", "ratings", "albums", "album_tracks", "album_ratings")
+    # The table names are ours, not input: the one query built with an f-string.
+    return {table: harness.rows(f"SELECT count(*) FROM {table}")[0][0] for table in tables}
+
+
+def _is_final(message: SentMessage) -> bool:
+    # /album's progress edits are titled "Listening to ..."; its answer, or an error, is not.
+    return not message.embeds or "Listening to" not in message.embeds[0].get("title", "")
 
 
 async def run_case(harness: Harness, case: Case, timeout: float = 120.0) -> Outcome:  # noqa: ASYNC109
     """Send ``case`` and check what came back; never raises for a shortfall, lists it in ``problems``."""
     outcome = Outcome(case)
-    songs, ratings = _counts(harness)
+    album_rated = case.expect == "rated album"
+    counts = _counts(harness)
     before = _scratch(harness)
     started = time.monotonic()
     inter = await case.send(harness)
     try:
-        reply = await inter.wait_reply(timeout=timeout)
+        wait = inter.wait_message(_is_final, timeout) if album_rated else inter.wait_reply(timeout)
+        reply = await wait
     except TimeoutError:
         outcome.problems.append(f"no reply within {timeout:g} s")
         return outcome
     outcome.seconds = time.monotonic() - started
     outcome.text, outcome.summary = shown_text(reply), summary(reply)
     outcome.private = reply.ephemeral and not inter.shown_to_channel()
-    outcome.rated = bool(reply.files) and any(e.get("image") for e in reply.embeds)
+    if album_rated:
+        outcome.rated = "tracks rated" in outcome.text
+    else:
+        outcome.rated = bool(reply.files) and any(e.get("image") for e in reply.embeds)
     problems = outcome.problems
     if case.says.lower() not in outcome.text.lower():
         problems.append(f"the reply does not say {case.says!r}")
@@ -302,14 +341,25 @@ async def run_case(harness: Harness, case: Case, timeout: float = 120.0) -> Outc
         deferred = inter.response is not None and inter.response.type == 5
         if case.before_defer and deferred:
             problems.append("deferred before refusing input that needed no I/O to check")
-        if _counts(harness) != (songs, ratings):
+        if _counts(harness) != counts:
             problems.append("a refused input left rows in the database")
+    elif album_rated:
+        if not outcome.rated:
+            problems.append("the album was not rated")
+        if reply.ephemeral or not inter.shown_to_channel():
+            problems.append("the album's rating was private")
+        cap = harness.bot.settings.albums.max_tracks
+        if f"{cap} of {cap} tracks rated" not in outcome.text:
+            problems.append(f"not every one of the first {cap} tracks was rated")
+        added = {table: count - counts[table] for table, count in _counts(harness).items()}
+        if (added["ratings"], added["album_ratings"]) != (cap, 1):
+            problems.append(f"expected {cap} song ratings and 1 album rating, stored {added}")
     else:
         if not outcome.rated:
             problems.append("not rated")
         if reply.ephemeral:
             problems.append("the rating was private")
-        if _counts(harness)[1] != ratings + 1:
+        if _counts(harness)["ratings"] != counts["ratings"] + 1:
             problems.append("the rating was not recorded exactly once")
     if left := sorted(_scratch(harness) - before):
         problems.append(f"left temporary files behind: {left}")

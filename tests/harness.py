@@ -23,10 +23,16 @@ from typing import Any
 from bot.client import NeedleBot
 from bot.config import Secret, settings_from_dict
 from tests.fakes.discord import FakeDiscord, running_bot
+from tests.fakes.genius import FakeGenius
 from tests.fakes.media import MediaServer
+from tests.fakes.musicbrainz import FakeMusicBrainz
 
 # A Genius token the bot is configured with in tests: it must never reach a log or a reply either.
 GENIUS_TOKEN = "genius-secret-token-0123456789abcdef"
+# MusicBrainz refuses a User-Agent without a contact; so does its fake.
+MUSICBRAINZ_AGENT = "NeedleBotTests/1.0 ( tests@example.org )"
+# /album's cap in tests: a few tracks, so a cut album costs seconds (the shipped default is 30).
+MAX_ALBUM_TRACKS = 4
 
 
 @dataclasses.dataclass
@@ -34,6 +40,7 @@ class Harness:
     fake: FakeDiscord
     bot: NeedleBot
     media: MediaServer
+    musicbrainz: FakeMusicBrainz  # knows no release until a test adds one; Genius knows no album
     logs: list[logging.LogRecord]
     database: Path
     scratch: Path  # TMPDIR of the bot and its workers
@@ -82,6 +89,9 @@ async def bot_harness(
 ) -> AsyncIterator[Harness]:
     """Run the bot with the test configuration; ``limits`` override ``[limits]`` settings.
 
+    /album asks a fake MusicBrainz (``harness.musicbrainz``) and an empty fake Genius, and searches a
+    track as an RSS feed on the media server at ``search/ARTIST TRACK.rss``.
+
     Parameters
     ----------
     directory : Path
@@ -102,7 +112,7 @@ async def bot_harness(
     scratch = directory / "tmp"
     scratch.mkdir()
     try:
-        with _tmpdir(scratch):
+        with _tmpdir(scratch), FakeMusicBrainz([]) as mb, FakeGenius(GENIUS_TOKEN, []) as genius:
             async with FakeDiscord() as fake:
                 settings = settings_from_dict(
                     {
@@ -113,10 +123,16 @@ async def bot_harness(
                             "allowed_hosts": ["127.0.0.1"],
                             "allowed_extractors": ["generic"],
                             "allow_loopback": True,
+                            "search": f"{media.base_url}/search/{{query}}.rss",
+                            "musicbrainz_url": mb.url,
+                            "coverart_url": mb.url,
+                            "musicbrainz_user_agent": MUSICBRAINZ_AGENT,
+                            "genius_url": genius.api_root,
                         },
                         "limits": {"max_attachment_bytes": 2_000_000, "max_audio_seconds": 20.0} | limits,
                         # Room in line for a burst of 12 users on 2 workers, and no more.
                         "jobs": {"workers": 2, "cooldown_seconds": 0, "max_queue": 10} | dict(jobs or {}),
+                        "albums": {"max_tracks": MAX_ALBUM_TRACKS},
                     }
                 )
                 settings = dataclasses.replace(
@@ -125,7 +141,7 @@ async def bot_harness(
                     genius=dataclasses.replace(settings.genius, token=Secret(GENIUS_TOKEN)),
                 )
                 async with NeedleBot(settings) as bot, running_bot(fake, bot, timeout=30):
-                    yield Harness(fake, bot, media, records, settings.storage.database_path, scratch)
+                    yield Harness(fake, bot, media, mb, records, settings.storage.database_path, scratch)
     finally:
         root.removeHandler(handler)
         root.setLevel(previous_level)
