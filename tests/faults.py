@@ -27,8 +27,9 @@ import psutil
 
 from bot.sources.youtube import DownloadFailedError, NetworkError, YouTubeOptions, download_audio
 from tests.fakes.discord import OP_RESUME, FakeDiscord, FakeInteraction, SentMessage
-from tests.fakes.media import song_bytes
-from tests.harness import Harness, bot_harness
+from tests.fakes.media import FeedItem, song_bytes
+from tests.fakes.musicbrainz import FakeRelease
+from tests.harness import MUSICBRAINZ_AGENT, Harness, bot_harness
 from tests.serving import bot_process, bot_settings, write_config
 from tests.test_bot import DEFERRED, assert_rating, rows
 
@@ -356,6 +357,76 @@ async def bot_killed_mid_burst(harness: Harness, tmp: Path) -> Survived:
     )
 
 
+async def bot_killed_mid_album(harness: Harness, tmp: Path) -> Survived:
+    """Its own bot in a subprocess and its own fake Discord; the album comes from ``harness``'s fake
+    MusicBrainz and media server (loopback servers the subprocess reaches as well)."""
+    artist, title = "Killed Band", "Killed Album"
+    tracks = [f"Cut {n}" for n in range(1, 9)]
+    names = [f"killed-album-{n}.wav" for n in range(len(tracks))]
+    for n, (track, name) in enumerate(zip(tracks, names, strict=True)):
+        harness.media.add(name, song_bytes(6.0, seed=4100 + n), "audio/wav")
+        item = FeedItem(name, f"{artist} - {track} (Official Audio)", 200.0)
+        harness.media.add_feed(f"search/{artist} {track}.rss", [item])
+    discs = [[(track, 200.0) for track in tracks]]
+    harness.musicbrainz.releases.append(FakeRelease("mb-killed", title, artist, "2021-01-01", discs))
+    scratch = tmp / "tmp"
+    scratch.mkdir()
+    async with FakeDiscord() as fake:
+        raw = bot_settings(fake, tmp / "data")
+        raw["sources"] |= {
+            "search": f"{harness.media.base_url}/search/{{query}}.rss",
+            "musicbrainz_url": harness.musicbrainz.url,
+            "coverart_url": harness.musicbrainz.url,
+            "musicbrainz_user_agent": MUSICBRAINZ_AGENT,
+            "tracklists": ["musicbrainz"],
+        }
+        config = write_config(tmp / "config.toml", raw)
+        database = tmp / "data" / "needlebot.sqlite3"
+
+        def done() -> list[tuple]:
+            if not database.exists():
+                return []
+            return rows(database, "SELECT number, song_key FROM album_tracks WHERE song_key IS NOT NULL")
+
+        with bot_process(fake, config, scratch) as first:
+            await fake.wait_gateway(lambda f: f.identifies == 1 and f.connected, timeout=120)
+            started = time.monotonic()
+            await fake.slash_command("album", {"artist": artist, "title": title})
+            # Kill it hard once some tracks are rated and stored, and others still run or wait.
+            assert await eventually(lambda: len(done()) >= 2, timeout=120), "no track was rated"
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait(timeout=30)
+        before = done()
+        assert len(before) < len(tracks), "the kill came too late to interrupt the album"
+        with sqlite3.connect(database) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert _stored(database)[1] == [], "a request was stored without its song"
+        history = rows(database, "SELECT * FROM ratings ORDER BY id")
+        fetched = [harness.media.hits(name) for name in names]
+
+        with bot_process(fake, config, scratch):
+            await fake.wait_gateway(lambda f: f.identifies == 2 and f.connected, timeout=120)
+            again = await fake.slash_command("album", {"artist": artist, "title": title})
+            final = await again.wait_message(
+                lambda m: bool(m.embeds) and "Listening to" not in m.embeds[0].get("title", ""), timeout=120
+            )
+        (embed,) = final.embeds
+        text = " ".join([embed.get("description", ""), str(embed.get("fields", "")),
+                         embed.get("footer", {}).get("text", "")])
+        assert f"{len(tracks)} of {len(tracks)} tracks rated" in text, text
+        # The tracks rated before the kill were not downloaded again: they came from the store.
+        for number, _ in before:
+            assert harness.media.hits(names[number]) == fetched[number], f"{names[number]} was fetched again"
+        assert rows(database, "SELECT * FROM ratings ORDER BY id")[: len(history)] == history
+        assert _stored(database)[1] == []
+    return Survived(
+        "The bot process is killed (SIGKILL) mid-/album (8 tracks), then restarted on the same database",
+        f"{len(before)} tracks rated and stored before the kill, none half-written; asking again after the"
+        " restart took those from the store (no second download) and rated the rest: 8 of 8",
+        time.monotonic() - started,
+    )
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     trickling_download,
     stalled_download,
@@ -365,6 +436,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     workers_killed_while_idle,
     gateway_dropped,
     bot_killed_mid_burst,
+    bot_killed_mid_album,
 )
 
 
