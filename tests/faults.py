@@ -29,7 +29,7 @@ from bot.sources.youtube import DownloadFailedError, NetworkError, YouTubeOption
 from tests.fakes.discord import OP_RESUME, FakeDiscord, FakeInteraction, SentMessage
 from tests.fakes.media import FeedItem, song_bytes
 from tests.fakes.musicbrainz import FakeRelease
-from tests.harness import MUSICBRAINZ_AGENT, Harness, bot_harness
+from tests.harness import Harness, album_sources, bot_harness
 from tests.serving import bot_process, bot_settings, write_config
 from tests.test_bot import DEFERRED, assert_rating, rows
 
@@ -373,13 +373,8 @@ async def bot_killed_mid_album(harness: Harness, tmp: Path) -> Survived:
     scratch.mkdir()
     async with FakeDiscord() as fake:
         raw = bot_settings(fake, tmp / "data")
-        raw["sources"] |= {
-            "search": f"{harness.media.base_url}/search/{{query}}.rss",
-            "musicbrainz_url": harness.musicbrainz.url,
-            "coverart_url": harness.musicbrainz.url,
-            "musicbrainz_user_agent": MUSICBRAINZ_AGENT,
-            "tracklists": ["musicbrainz"],
-        }
+        raw["sources"] |= album_sources(harness.media.base_url, harness.musicbrainz.url)
+        raw["sources"]["tracklists"] = ["musicbrainz"]
         config = write_config(tmp / "config.toml", raw)
         database = tmp / "data" / "needlebot.sqlite3"
 

@@ -31,6 +31,21 @@ from tests.fakes.musicbrainz import FakeMusicBrainz
 GENIUS_TOKEN = "genius-secret-token-0123456789abcdef"
 # MusicBrainz refuses a User-Agent without a contact; so does its fake.
 MUSICBRAINZ_AGENT = "NeedleBotTests/1.0 ( tests@example.org )"
+
+
+def album_sources(media_url: str, musicbrainz_url: str, genius_url: str | None = None) -> dict[str, Any]:
+    """``[sources]`` settings that send /album to the loopback fakes: tracklists from the fake
+    MusicBrainz (and Cover Art Archive) at ``musicbrainz_url``, the fake Genius at ``genius_url`` if
+    given, and track searches as RSS feeds at ``search/ARTIST TRACK.rss`` on the media server."""
+    sources = {
+        "search": f"{media_url}/search/{{query}}.rss",
+        "musicbrainz_url": musicbrainz_url,
+        "coverart_url": musicbrainz_url,
+        "musicbrainz_user_agent": MUSICBRAINZ_AGENT,
+    }
+    return sources | ({"genius_url": genius_url} if genius_url else {})
+
+
 # /album's cap in tests: a few tracks, so a cut album costs seconds (the shipped default is 30).
 MAX_ALBUM_TRACKS = 4
 
@@ -123,11 +138,7 @@ async def bot_harness(
                             "allowed_hosts": ["127.0.0.1"],
                             "allowed_extractors": ["generic"],
                             "allow_loopback": True,
-                            "search": f"{media.base_url}/search/{{query}}.rss",
-                            "musicbrainz_url": mb.url,
-                            "coverart_url": mb.url,
-                            "musicbrainz_user_agent": MUSICBRAINZ_AGENT,
-                            "genius_url": genius.api_root,
+                            **album_sources(media.base_url, mb.url, genius.api_root),
                         },
                         "limits": {"max_attachment_bytes": 2_000_000, "max_audio_seconds": 20.0} | limits,
                         # Room in line for a burst of 12 users on 2 workers, and no more.

@@ -30,13 +30,12 @@ from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage, runni
 from tests.fakes.genius import FakeAlbum, FakeGenius
 from tests.fakes.media import FeedItem, MediaServer, song_bytes
 from tests.fakes.musicbrainz import FakeMusicBrainz, FakeRelease
-from tests.harness import _Collect
+from tests.harness import _Collect, album_sources
 from tests.test_bot import DEFERRED, rows
 from tests.test_cli import ROOT
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-AGENT = "NeedleBotTests/1.0 ( tests@example.org )"
 GENIUS_TOKEN = "album-tests-genius-token"
 GENIUS_ONLY = FakeAlbum("Fallback Band", "Fallback Album", ("Alpha", "Beta"))
 
@@ -110,11 +109,7 @@ async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) 
                         "allowed_hosts": ["127.0.0.1"],
                         "allowed_extractors": ["generic"],
                         "allow_loopback": True,
-                        "search": f"{media.base_url}/search/{{query}}.rss",
-                        "musicbrainz_url": mb.url,
-                        "coverart_url": mb.url,
-                        "musicbrainz_user_agent": AGENT,
-                        "genius_url": genius.api_root,
+                        **album_sources(media.base_url, mb.url, genius.api_root),
                     },
                     "limits": {"max_audio_seconds": 20.0},
                     "jobs": {"workers": 2, "cooldown_seconds": 0},
@@ -469,10 +464,11 @@ async def test_needlebot_album_cli(harness: Harness, tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(
         "[sources]\n"
         'allowed_hosts = ["127.0.0.1"]\nallowed_extractors = ["generic"]\nallow_loopback = true\n'
-        f'search = "{catalogue.media.base_url}/search/{{query}}.rss"\n'
-        f'musicbrainz_url = "{catalogue.mb.url}"\ncoverart_url = "{catalogue.mb.url}"\n'
-        f'musicbrainz_user_agent = "{AGENT}"\n'
-        '[storage]\ndata_dir = "data"\n'
+        + "".join(
+            f'{key} = "{value}"\n'
+            for key, value in album_sources(catalogue.media.base_url, catalogue.mb.url).items()
+        )
+        + '[storage]\ndata_dir = "data"\n'
     )
 
     def run() -> subprocess.CompletedProcess[str]:
