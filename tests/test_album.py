@@ -23,7 +23,7 @@ from bot import replies
 from bot.album import make_album_service
 from bot.client import NeedleBot
 from bot.config import Secret, settings_from_dict
-from bot.service import Requester
+from bot.service import Requester, link_key
 from bot.sources import youtube
 from bot.store import AlbumRecord
 from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage, running_bot
@@ -442,18 +442,23 @@ async def test_youtube_music_metadata_names_the_album() -> None:
 
 
 async def test_rate_shows_fantanos_score_of_the_album_a_song_is_from(harness: Harness) -> None:
-    service = harness.bot.service
-    song = await service.store.find_song(next(iter(rows(harness.database, "SELECT key FROM songs")))[0])
+    media, service = harness.catalogue.media, harness.bot.service
+    media.add("vlog.wav", song_bytes(5.0, seed=77), "audio/wav")
+    inter = await harness.fake.slash_command("rate", {"url": media.url("vlog.wav")})
+    (plain,) = (await inter.wait_followup(timeout=60)).embeds
+    assert plain["title"].startswith("vlog") and "/10" in plain["description"], plain
+    assert all(f["name"] != "Fantano's actual review" for f in plain["fields"]), "he never reviewed a vlog"
+    # A link whose video named its album (as YouTube Music's do; the generic extractor on loopback names
+    # none), rated before: /rate answers from the store, through the same reply as a fresh rating.
+    song = await service.store.find_song(link_key(media.url("vlog.wav")))
     assert song is not None and service.review_of(song) is None
+    url = media.url("alright.wav")
     from_album = dataclasses.replace(
-        song, key="youtube:tpab", artist="Kendrick Lamar", album="To Pimp A Butterfly"
+        song, key=link_key(url), url=url, artist="Kendrick Lamar", album="To Pimp A Butterfly"
     )
     await service.store.record(from_album, user_id=1, guild_id=None, cached=False)
-    stored = await service.store.find_song("youtube:tpab")
-    assert stored is not None and (stored.artist, stored.album) == ("Kendrick Lamar", "To Pimp A Butterfly")
-    review = service.review_of(stored)
-    assert review is not None and review.score == 10
-    embed = replies.rating_embed(stored, cached=True, picture=None, review=review).to_dict()
+    inter = await harness.fake.slash_command("rate", {"url": url})
+    (embed,) = (await inter.wait_followup(timeout=30)).embeds
     (field,) = [f for f in embed["fields"] if f["name"] == "Fantano's actual review"]
     assert field["value"].startswith("**10/10** for *To Pimp A Butterfly*\nFAV TRACKS: ")
 

@@ -177,7 +177,11 @@ async def test_workers_run_with_one_blas_thread_and_warm() -> None:
     await jobs.start()
     try:
         assert await jobs.run(workload.blas_threads) == 1
+        assert not await jobs.run(workload.imported, "matplotlib")
         await jobs.warm()
+        # Both workers at once (each takes one): every worker drew its first picture while warming.
+        answers = await asyncio.gather(*(jobs.run(workload.imported, "matplotlib") for _ in range(2)))
+        assert answers == [True, True]
     finally:
         await jobs.close()
     assert isinstance(jobs.backend, LocalPool) and jobs.backend.pids == []

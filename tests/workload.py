@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -51,3 +52,8 @@ def hang_in_ffmpeg(pid_file: str) -> None:
     )
     Path(pid_file).write_text(f"{os.getpid()} {child.pid} {spool.name}\n")
     child.wait()
+
+
+def imported(module: str) -> bool:
+    """Whether this worker has imported ``module``."""
+    return module in sys.modules
