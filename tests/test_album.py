@@ -57,7 +57,7 @@ class Catalogue:
         slow: tuple[str, ...] = (),
     ) -> str:
         """Register an album and return its MusicBrainz id; ``missing`` tracks have no video, ``broken``
-        ones a 404, ``slow`` ones answer after 12 s."""
+        ones a 404, ``slow`` ones answer their first request after 12 s (later ones at once)."""
         mbid = f"mb-{len(self.mb.releases)}"
         media: dict[int, list[tuple[str, float]]] = {}
         for i, track in enumerate(tracks):
@@ -76,7 +76,7 @@ class Catalogue:
         self.media.add_feed(f"search/{artist} {track}.rss", items)
         if not missing and not broken:
             data = song_bytes(seconds, seed=seed)
-            self.media.add(name, data, "audio/wav", delay_s=12.0 if slow else 0.0)
+            self.media.add(name, data, "audio/wav", delay_s=12.0 if slow else 0.0, delayed=1)
 
     @staticmethod
     def audio(mbid: str, number: int) -> str:

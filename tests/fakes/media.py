@@ -57,6 +57,7 @@ class _Resource:
     location: str | None = None
     trickle_s: float = 0.0  # seconds between chunks of the body; 0 sends it at once
     stall: bool = False  # send the headers, then nothing until the client or the server gives up
+    delayed: int | None = None  # how many of the first requests wait delay_s; None: every one
 
 
 class MediaServer:
@@ -91,6 +92,7 @@ class MediaServer:
         *,
         content_length: bool = True,
         delay_s: float = 0.0,
+        delayed: int | None = None,
         status: int = 200,
     ) -> str:
         """Serve ``data`` at ``name`` and return its URL.
@@ -99,10 +101,14 @@ class MediaServer:
         ----------
         content_length : False streams the body without a Content-Length header (ends at close).
         delay_s : seconds to wait before answering, to trip a client's socket timeout.
+        delayed : only the first ``delayed`` requests wait ``delay_s`` (None: every request), so a
+            host that was slow once answers a retry at once.
         status : HTTP status to answer with (the body is sent as well).
         """
         with self._lock:
-            self._resources[name] = _Resource(data, content_type, content_length, delay_s, status)
+            self._resources[name] = _Resource(
+                data, content_type, content_length, delay_s, status, delayed=delayed
+            )
         return self.url(name)
 
     def add_song(
@@ -207,11 +213,12 @@ class MediaServer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _lookup(self, path: str) -> _Resource | None:
+    def _lookup(self, path: str) -> tuple[_Resource | None, int]:
+        """The resource at ``path`` and which request for it this is (1 for the first)."""
         name = unquote(urlsplit(path).path.lstrip("/"))
         with self._lock:
             self._hits[name] += 1
-            return self._resources.get(name)
+            return self._resources.get(name), self._hits[name]
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -224,11 +231,12 @@ class MediaServer:
                 self._respond(body=False)
 
             def _respond(self, *, body: bool) -> None:
-                res = server._lookup(self.path)
+                res, number = server._lookup(self.path)
                 if res is None:
                     self.send_error(404, "Not Found")
                     return
-                if res.delay_s and server._stopping.wait(res.delay_s):
+                slow = res.delayed is None or number <= res.delayed
+                if res.delay_s and slow and server._stopping.wait(res.delay_s):
                     return
                 try:
                     self.send_response(res.status)
