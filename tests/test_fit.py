@@ -81,8 +81,11 @@ def test_fit_rejects_too_few_artists(tmp_path: Path) -> None:
 def fitted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("fit")
     write_tracks(root / "tracks.csv")
-    # 19 permutations, each refitting both folds: the smallest p-value possible is 1/20
-    run = run_fit(str(root / "tracks.csv"), "--out", str(root / "out"), "--folds", "2", "--steps", "300",
+    # 19 permutations, each refitting both folds: the smallest p-value possible is 1/20, so p = 0.05 still
+    # says the signal beat every refit on shuffled scores. 100 steps (one Keras execution, the fewest fit
+    # runs) find the planted signal (Spearman ~0.6 against a null maximum ~0.2); the 41 refits' cost is
+    # mostly Keras tracing a new model each time, so more steps buy no meaning, only time.
+    run = run_fit(str(root / "tracks.csv"), "--out", str(root / "out"), "--folds", "2", "--steps", "100",
                   "--permutations", "19")
     assert run.returncode == 0, run.stderr[-3000:]
     return root / "out"
