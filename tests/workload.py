@@ -29,10 +29,16 @@ def environment(name: str) -> str | None:
 
 
 def pid_then_sleep(pid_file: str, seconds: float) -> int:
-    """Write this worker's pid to ``pid_file`` (a line per call), sleep, and return the pid."""
+    """Write this worker's pid to ``pid_file`` (a line per call) and return it.
+
+    The first call sleeps ``seconds`` before returning, long enough for a test to kill its worker
+    mid-job; a later call (the job retried on another worker) returns at once.
+    """
     with open(pid_file, "a") as file:
+        first = file.tell() == 0
         file.write(f"{os.getpid()}\n")
-    time.sleep(seconds)
+    if first:
+        time.sleep(seconds)
     return os.getpid()
 
 
