@@ -12,6 +12,12 @@ from bot.config import settings_from_dict
 from tests.fakes.discord import OP_IDENTIFY, FakeDiscord, running_bot
 
 
+async def _identify_at_once(shard_id: int | None, *, initial: bool = False) -> None:
+    """In place of discord.py's ``before_identify_hook``, which sleeps 5 s before every IDENTIFY but
+    the first (Discord's identify rate limit, not enforced by the fake): which shards identify is
+    under test, not that wait."""
+
+
 @pytest.mark.parametrize(
     ("shards", "identified"),
     [
@@ -20,7 +26,9 @@ from tests.fakes.discord import OP_IDENTIFY, FakeDiscord, running_bot
         (2, [[0, 2], [1, 2]]),
     ],
 )
-async def test_shards_follow_the_setting(tmp_path: Path, shards: int, identified: list) -> None:
+async def test_shards_follow_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shards: int, identified: list
+) -> None:
     async with FakeDiscord() as fake:
         settings = settings_from_dict(
             {
@@ -31,6 +39,7 @@ async def test_shards_follow_the_setting(tmp_path: Path, shards: int, identified
             }
         )
         bot = create_bot(settings)
+        monkeypatch.setattr(bot, "before_identify_hook", _identify_at_once)
         assert isinstance(bot, commands.AutoShardedBot) == (shards != 1)
         async with running_bot(fake, bot, timeout=30):
             sent = [p["d"].get("shard") for p in fake.gateway_received if p["op"] == OP_IDENTIFY]
