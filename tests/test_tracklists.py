@@ -357,10 +357,8 @@ async def test_collaboration_credit_is_matched_whole(session: aiohttp.ClientSess
             await find_tracklist("Kanye West", "Watch the Throne", _options(mb), session)
 
 
-async def test_search_credits_without_names_still_match(
-    mb: FakeMusicBrainz, session: aiohttp.ClientSession
-) -> None:
-    mb.search_credit_names = False  # only the credited artist's own name, as mb-solr's writer test has it
+async def test_old_search_documents_still_match(mb: FakeMusicBrainz, session: aiohttp.ClientSession) -> None:
+    mb.old_search = True  # string scores; credits naming only the artist itself
     result = await find_tracklist("Death Grips", "The Money Store", _options(mb), session)
     assert (result.release_id, result.artist) == ("mb-original", "Death Grips")
 

@@ -26,8 +26,9 @@ What MusicBrainz enforces, this enforces: a request less than ``min_interval_s``
 gets 503 with MusicBrainz's rate-limit body, and a User-Agent without a contact in parentheses (as
 aiohttp's and python-requests' defaults are) gets 403. ``unavailable = True`` answers 503 to everything,
 ``fail_next = N`` to the next N requests (with the body of an overloaded server); ``retry_after`` adds a
-Retry-After header (seconds) to every 503. ``search_credit_names = False`` leaves ``"name"`` out of the
-search results' credits, as mb-solr's writer test expects when it equals the artist's name.
+Retry-After header (seconds) to every 503. ``old_search = True`` writes search results as a response
+captured in 2017 has them (lachlan-00/MusicBrainz tests/MusicBrainz/Tests/MusicBrainzTest.php), and as
+mb-solr's writer test still expects: the score a string, credits without their own ``"name"``.
 Every request is recorded (path, time, User-Agent) so tests can check what was asked and when.
 """
 
@@ -98,7 +99,7 @@ class FakeMusicBrainz:
     unavailable: bool = False
     fail_next: int = 0  # the next N MusicBrainz requests get 503, as an overloaded server answers
     retry_after: int | None = None  # seconds, sent in a Retry-After header with every 503
-    search_credit_names: bool = True
+    old_search: bool = False
     requests: list[Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -191,7 +192,7 @@ class FakeMusicBrainz:
             and set(title.split()) <= set(normalize_title(r.title).split())
         ]  # fmt: skip
         found.sort(key=lambda r: len(r.title))  # the closest titles score highest, as Lucene's would
-        releases = [_search_result(r, 100 - 5 * i, self.search_credit_names) for i, r in enumerate(found)]
+        releases = [_search_result(r, 100 - 5 * i, self.old_search) for i, r in enumerate(found)]
         return web.json_response(
             {"created": "2026-11-26T00:00:00.000Z", "count": len(releases), "offset": 0, "releases": releases}
         )
@@ -239,7 +240,7 @@ def _events(release: FakeRelease) -> dict[str, Any]:
     return {"date": release.date, "country": "XW", "release-events": [{"date": release.date, "area": area}]}
 
 
-def _search_result(release: FakeRelease, score: int, credit_names: bool) -> dict[str, Any]:
+def _search_result(release: FakeRelease, score: int, old: bool) -> dict[str, Any]:
     """One release as the search server writes it: unset and empty values are left out."""
     group: dict[str, Any] = {"id": f"rg-{release.mbid}", "title": release.title}
     if release.primary_type is not None:
@@ -248,7 +249,7 @@ def _search_result(release: FakeRelease, score: int, credit_names: bool) -> dict
         group["secondary-types"] = list(release.secondary_types)
     credit = [
         {
-            **({"name": name} if credit_names else {}),
+            **({} if old else {"name": name}),
             "artist": _artist(name),
             **({"joinphrase": join} if join else {}),
         }
@@ -257,7 +258,7 @@ def _search_result(release: FakeRelease, score: int, credit_names: bool) -> dict
     formats = release.formats or ("CD",) * len(release.discs)
     return {
         "id": release.mbid,
-        "score": score,
+        "score": str(score) if old else score,
         "count": 1,
         "title": release.title,
         **({"status": release.status} if release.status is not None else {}),
