@@ -374,6 +374,17 @@ async def test_videos_and_data_track_placeholders_are_not_rated(session: aiohttp
     assert result.tracks == (Track("Careless", 1, 1, 256.0),)
 
 
+async def test_the_original_is_found_among_many_reissues(session: aiohttp.ClientSession) -> None:
+    tracks = [[("Airbag", 284.0), ("Paranoid Android", 387.0)]]
+    reissues = [
+        FakeRelease(f"mb-reissue-{n}", "OK Computer", "Radiohead", f"{2000 + n}", tracks) for n in range(30)
+    ]
+    original = FakeRelease("mb-1997", "OK Computer", "Radiohead", "1997-05-21", tracks)
+    with FakeMusicBrainz([*reissues, original]) as mb:  # the search server lists the original last
+        result = await find_tracklist("Radiohead", "OK Computer", _options(mb), session)
+    assert (result.release_id, result.year) == ("mb-1997", 1997)
+
+
 async def test_release_without_status_preferred_over_a_bootleg(session: aiohttp.ClientSession) -> None:
     tracks = [[("Everything in Its Right Place", 251.0)]]
     releases = [

@@ -45,7 +45,9 @@ _POLL_S = 0.05  # how often a waiting request looks again while another is in fl
 # The longest Retry-After (seconds) worth waiting for before the one retry: longer, and the user hears
 # that MusicBrainz is busy at once (a retry sooner than asked would only be refused again).
 MAX_RETRY_AFTER_S = 10.0
-_SEARCH_LIMIT = 25
+# The most a search returns at once (its default is 25): a popular album has dozens of releases
+# (countries, formats, reissues) scoring alike, and the original must be among those compared.
+_SEARCH_LIMIT = 100
 # Release-group secondary types that are not the artist's album as released (a compilation, a live
 # recording...). They are only chosen when nothing else matches (someone asked for a live album).
 _NOT_THE_ALBUM = frozenset({"compilation", "live", "remix", "dj-mix", "interview", "spokenword", "demo"})

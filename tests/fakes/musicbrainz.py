@@ -5,8 +5,9 @@ metabrainz/musicbrainz-server lib/.../Serializer/JSON/2/{Release,Medium,ArtistCr
 index's converter metabrainz/sir sir/wscompat/convert.py and metabrainz/mb-solr's release-list.json,
 picard's test/data/ws_data, and the Cover Art Archive API page); the documents here are our own:
 
-- ``GET /ws/2/release/?query=release:"T" AND artist:"A"`` (``artist`` matches a phrase of the credit, so
-  collaborations come back too) -> ``{"created", "count", "offset", "releases": [{"id", "score" (int),
+- ``GET /ws/2/release/?query=release:"T" AND artist:"A"&limit=N`` (``artist`` matches a phrase of the
+  credit, so collaborations come back too; ``limit`` 1 to 100, default 25, and ``offset`` page the
+  results) -> ``{"created", "count" (all matches), "offset", "releases": [{"id", "score" (int),
   "count", "title", "status" (left out when unset), "artist-credit": [{"name", "artist", "joinphrase"
   (left out when empty)}], "release-group": {"id", "title", "primary-type", "secondary-types" (both left
   out when unset)}, "date", "country", "release-events" (all three left out without a release event;
@@ -182,7 +183,11 @@ class FakeMusicBrainz:
             return refused
         query = request.query.get("query", "")
         title, artist = _phrase(query, "release"), _phrase(query, "artist")
-        if request.query.get("fmt") != "json" or title is None or artist is None:
+        limit, offset = request.query.get("limit", "25"), request.query.get("offset", "0")
+        if (
+            request.query.get("fmt") != "json" or title is None or artist is None
+            or not limit.isdigit() or not 1 <= int(limit) <= 100 or not offset.isdigit()
+        ):  # fmt: skip
             return web.json_response({"error": "Invalid query", "help": HELP}, status=400)
         # Lucene finds the artist phrase anywhere in the credit (so collaborations too), and every word
         # of the title.
@@ -192,9 +197,15 @@ class FakeMusicBrainz:
             and set(title.split()) <= set(normalize_title(r.title).split())
         ]  # fmt: skip
         found.sort(key=lambda r: len(r.title))  # the closest titles score highest, as Lucene's would
-        releases = [_search_result(r, 100 - 5 * i, self.old_search) for i, r in enumerate(found)]
+        page = list(enumerate(found))[int(offset) : int(offset) + int(limit)]
+        releases = [_search_result(r, max(100 - 5 * i, 1), self.old_search) for i, r in page]
         return web.json_response(
-            {"created": "2026-11-26T00:00:00.000Z", "count": len(releases), "offset": 0, "releases": releases}
+            {
+                "created": "2026-11-26T00:00:00.000Z",
+                "count": len(found),
+                "offset": int(offset),
+                "releases": releases,
+            }
         )
 
     async def _release(self, request: web.Request) -> web.Response:
