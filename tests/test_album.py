@@ -347,8 +347,12 @@ async def test_an_album_behind_other_users_songs_shows_its_place_in_line(harness
     bot, fake, catalogue = harness.bot, harness.fake, harness.catalogue
     tracks = ["Queue One", "Queue Two", "Queue Three"]
     mbid = catalogue.add_album("Queue Band", "Queue Album", tracks, seed=13)
-    # One track answers late, so the album is still running for a while after its turn comes.
-    catalogue.media.add(catalogue.audio(mbid, 2), song_bytes(5.0, seed=1302), "audio/wav", delay_s=1.5)
+    # Each track takes over 2 s (its audio answers after 1 s, and is fetched twice), so when the album's
+    # turn comes, its third track waits behind its own two running ones past the next edit.
+    for number in range(3):
+        catalogue.media.add(
+            catalogue.audio(mbid, number), song_bytes(5.0, seed=1300 + number), "audio/wav", delay_s=1.0
+        )
     release = asyncio.Event()
 
     async def other_user(n: int) -> None:
