@@ -3,7 +3,8 @@
 ``/album`` and ``needlebot album`` both call :class:`AlbumService`. Tracks go through
 :class:`~bot.service.RatingService`, so they share the worker pool, the limits and the song cache with
 everyone's ``/rate``; at most ``[albums] concurrency`` tracks of one album are in flight at once, so a long
-album queues behind itself, not in front of other users' single songs.
+album queues behind itself, not in front of other users' single songs. While other users' songs hold every
+worker, the progress callback is told the album's place in line.
 
 What each track became (the video used and its song key, or why it failed) is stored as soon as it is
 known, and the album under its release id together with the words it was asked for. Asking again answers
@@ -15,10 +16,12 @@ thresholds, given when at least half the tracks were rated.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -90,7 +93,49 @@ class RatedAlbum:
         return sum(1 for r in self.results if r.error != NOT_REACHED)
 
 
-Progress = Callable[[AlbumRecord, Sequence[TrackResult]], Awaitable[None]]
+Progress = Callable[[AlbumRecord, Sequence[TrackResult], int | None], None]
+"""Told the album, the tracks finished so far (in any order) and the album's place in line (None unless it
+waits for a worker), after every finished track and whenever that place changes."""
+
+
+class _Line:
+    """Where an album's tracks stand in the fair queue, and so the album's place in line.
+
+    The album waits in line while some of its tracks wait for a worker and none holds one: its place is
+    then its best track's. Its tracks waiting behind its own running ones are progress, not a line.
+    ``moved`` is called whenever the place changes.
+    """
+
+    def __init__(self, moved: Callable[[], None]) -> None:
+        # Per track asking for a worker: its place in line, 0 while it is not waiting (it holds a worker,
+        # or is about to learn whether it must wait: a job that starts at once is told nothing).
+        self._places: dict[int, int] = {}
+        self._moved = moved
+        self.place: int | None = None
+
+    @contextlib.contextmanager
+    def asking(self, number: int, requester: Requester) -> Iterator[Requester]:
+        """Track ``number`` asks for a worker in the body; its requests go as the requester yielded."""
+        # No update yet: while the album waits, the queue has a line, so this track cannot start at once;
+        # it is told its place in a moment (or leaves, answered from the cache), and the album's place
+        # must not blink away meanwhile.
+        self._places[number] = 0
+        try:
+            yield dataclasses.replace(requester, on_position=functools.partial(self._told, number))
+        finally:
+            del self._places[number]
+            self._update()
+
+    def _told(self, number: int, position: int) -> None:
+        self._places[number] = position
+        self._update()
+
+    def _update(self) -> None:
+        places = self._places.values()
+        place = min(places) if places and 0 not in places else None
+        if place != self.place:
+            self.place = place
+            self._moved()
 
 
 class AlbumService:
@@ -121,7 +166,7 @@ class AlbumService:
     async def rate_album(
         self, artist: str, title: str, requester: Requester, progress: Progress | None = None
     ) -> RatedAlbum:
-        """Rate the album ``title`` by ``artist``; ``progress`` is awaited after every finished track.
+        """Rate the album ``title`` by ``artist``, telling ``progress`` how far it got.
 
         Parameters
         ----------
@@ -130,9 +175,10 @@ class AlbumService:
         title : str
             Album title as the user typed it.
         requester : Requester
-            Who asked; the tracks queue as one batch of theirs.
+            Who asked; the tracks queue as one batch of theirs (its ``on_position`` is not used: the
+            album's place in line goes to ``progress``).
         progress : Progress, optional
-            Awaited with the album and the tracks finished so far; its errors are logged, not raised.
+            Told the tracks finished so far and the album's place in line; its errors are logged, not raised.
 
         Returns
         -------
@@ -168,15 +214,20 @@ class AlbumService:
         done: list[TrackResult] = []
         limit = asyncio.Semaphore(self.settings.concurrency)
 
-        async def one(number: int) -> TrackResult:
-            async with limit:
-                result = await self._track(album, number, outcomes.get(number), requester)
-            done.append(result)
+        def tell() -> None:
             if progress is not None:
                 try:
-                    await progress(album, tuple(done))
+                    progress(album, tuple(done), line.place)
                 except Exception:
                     log.exception("album progress callback failed")  # the album itself goes on
+
+        line = _Line(tell)
+
+        async def one(number: int) -> TrackResult:
+            async with limit:
+                result = await self._track(album, number, outcomes.get(number), requester, line)
+            done.append(result)
+            tell()
             return result
 
         tasks = [asyncio.create_task(one(n)) for n in range(len(album.tracks))]
@@ -253,7 +304,7 @@ class AlbumService:
         return _distinct(self.fantano.albums(artist, prefix, limit) + rated, limit)
 
     async def _track(
-        self, album: AlbumRecord, number: int, outcome: TrackOutcome | None, requester: Requester
+        self, album: AlbumRecord, number: int, outcome: TrackOutcome | None, requester: Requester, line: _Line
     ) -> TrackResult:
         track = album.tracks[number]
         known = outcome or TrackOutcome(None, None, None, None)
@@ -270,7 +321,8 @@ class AlbumService:
                 await self.store.save_track_outcome(
                     album.release_id, number, TrackOutcome(video_url, video_title, None, None)
                 )
-            rated = await self.ratings.rate_link(video_url, requester)
+            with line.asking(number, requester) as asker:
+                rated = await self.ratings.rate_link(video_url, asker)
         except BusyError:
             raise  # not the track's fault: nothing is remembered about it
         except (UserFacingError, youtube.SourceError) as error:

@@ -170,7 +170,8 @@ async def _album(artist: str, title: str, settings: Settings, *, as_json: bool) 
     ratings = await RatingService.open(settings, jobs)
     service = make_album_service(settings, ratings)
 
-    async def progress(album: AlbumRecord, done: Sequence[TrackResult]) -> None:
+    def progress(album: AlbumRecord, done: Sequence[TrackResult], place: int | None) -> None:
+        # ``place`` stays None: alone on its own workers, the CLI's album never waits behind anyone else.
         total, count = len(album.tracks), len(done)
         ending = "\n" if count == total or not sys.stderr.isatty() else ""
         print(f"\r{replies.progress_bar(count, total)}", end=ending, file=sys.stderr, flush=True)

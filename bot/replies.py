@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.progress import place_text
 from bot.store import AlbumRecord, HistoryRow, SongRecord
 from model.scorer import GENRE_MIN_SHARE, Rating, genre_display_name
 
@@ -501,6 +502,7 @@ def rating_json(
 
 
 PROGRESS_CELLS = 12
+ALBUM_WAITS = "My workers are busy with other people's songs; yours start when one is free."
 TRACK_TITLE_CHARS = 60
 VIDEO_TITLE_CHARS = 40
 REASON_CHARS = 90
@@ -548,8 +550,8 @@ def fantano_picks(favourites: Sequence[str], least: str | None) -> str:
     return "\n".join(lines)
 
 
-def album_progress_embed(album: AlbumRecord, done: Sequence[TrackResult]) -> discord.Embed:
-    """The reply to /album while it runs: a progress bar and the tracks done so far.
+def album_progress_embed(album: AlbumRecord, done: Sequence[TrackResult], place: int | None) -> discord.Embed:
+    """The reply to /album while it runs: a progress bar, the album's place in line, the tracks done so far.
 
     Parameters
     ----------
@@ -557,14 +559,18 @@ def album_progress_embed(album: AlbumRecord, done: Sequence[TrackResult]) -> dis
         The album being rated.
     done : Sequence[TrackResult]
         Tracks finished so far, in any order.
+    place : int or None
+        The album's place in line (1-based) while other users' songs hold every worker; None otherwise.
 
     Returns
     -------
     discord.Embed
         The progress embed, within Discord's size limits.
     """
-    lines = [progress_bar(len(done), len(album.tracks)), ""]
-    lines += _track_lines(album, sorted(done, key=lambda r: r.number))
+    lines = [progress_bar(len(done), len(album.tracks))]
+    if place is not None:
+        lines.append(f"{place_text(place)} {ALBUM_WAITS}")
+    lines += ["", *_track_lines(album, sorted(done, key=lambda r: r.number))]
     embed = discord.Embed(
         title=clip(f"Listening to {album.artist} - {album.title}…", TITLE_LIMIT),
         description=_join_within(lines, DESCRIPTION_LIMIT),

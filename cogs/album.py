@@ -47,9 +47,10 @@ class ProgressEdits:
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    async def update(self, album: AlbumRecord, done: Sequence[TrackResult]) -> None:
-        """The album service's progress callback: show ``done`` of ``album``'s tracks (throttled)."""
-        self._held = replies.album_progress_embed(album, done)
+    def update(self, album: AlbumRecord, done: Sequence[TrackResult], place: int | None) -> None:
+        """The album service's progress callback: show ``done`` of ``album``'s tracks and its place in line
+        (throttled)."""
+        self._held = replies.album_progress_embed(album, done, place)
         if self._timer is None:
             self._timer = asyncio.create_task(self._send_held())
 

@@ -301,7 +301,7 @@ async def test_an_interrupted_album_resumes_from_the_tracks_already_rated(harnes
     mbid = catalogue.add_album("Crash Band", "Crash Album", tracks, seed=5)
     two_done = asyncio.Event()
 
-    async def progress(album: AlbumRecord, done: object) -> None:
+    def progress(album: AlbumRecord, done: object, place: int | None) -> None:
         if len(done) >= 2:  # type: ignore[arg-type]
             two_done.set()
 
@@ -341,6 +341,45 @@ async def test_a_single_song_is_not_stuck_behind_an_album(harness: Harness) -> N
     assert "6 of 6 tracks rated" in text_of(final)
     # At most `concurrency` album tracks are ahead of the single song in the pool, not the whole album.
     assert single.dispatched_at + rated.at < album.dispatched_at + final.at
+
+
+async def test_an_album_behind_other_users_songs_shows_its_place_in_line(harness: Harness) -> None:
+    bot, fake, catalogue = harness.bot, harness.fake, harness.catalogue
+    tracks = ["Queue One", "Queue Two", "Queue Three"]
+    mbid = catalogue.add_album("Queue Band", "Queue Album", tracks, seed=13)
+    # Each track takes over 2 s (its audio answers after 1 s, and is fetched twice), so when the album's
+    # turn comes, its third track waits behind its own two running ones past the next edit.
+    for number in range(3):
+        catalogue.media.add(
+            catalogue.audio(mbid, number), song_bytes(5.0, seed=1300 + number), "audio/wav", delay_s=1.0
+        )
+    release = asyncio.Event()
+
+    async def other_user(n: int) -> None:
+        async with bot.jobs.slot(fake.user_id + 800 + n):
+            await release.wait()
+
+    # Two users' songs hold both workers and a third user's song waits, ahead of the album.
+    others = [asyncio.create_task(other_user(n)) for n in range(3)]
+    await asyncio.sleep(0)  # each enters the queue at its first step
+    assert (bot.jobs.queue.running, bot.jobs.queue.waiting) == (2, 1)
+    inter = await fake.slash_command("album", {"artist": "Queue Band", "title": "Queue Album"})
+
+    def description(message: SentMessage) -> str:
+        return message.embeds[0]["description"] if message.embeds else ""
+
+    waiting = await inter.wait_message(lambda m: "in line" in description(m), timeout=15)
+    assert description(waiting).startswith("▱" * 12 + " 0/3\n⏳ You're **2nd** in line. My workers are busy")
+    release.set()
+    await asyncio.gather(*others)
+    final = await album_reply(inter, timeout=60)
+    assert "3 of 3 tracks rated" in text_of(final) and "in line" not in text_of(final)
+    later = inter.messages[inter.messages.index(waiting) + 1 : -1]
+    assert later, "no progress edit after the album's turn came"
+    # The album's own tracks waiting behind its running ones are progress, not a place in line.
+    assert all("in line" not in description(m) and "/3" in description(m) for m in later), later
+    times = [0.0] + [m.at for m in inter.messages[:-1]]  # from the defer; the final reply goes at once
+    assert all(b - a >= 1.4 for a, b in itertools.pairwise(times)), times
 
 
 async def test_out_of_time_says_what_was_done_and_resumes(harness: Harness) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bot import replies
+from bot.album import TrackResult
 from bot.replies import (
     OPENERS,
     SIGN_OFFS,
@@ -20,7 +21,7 @@ from bot.replies import (
     top_embed,
     verdict,
 )
-from bot.store import HistoryRow, SongRecord
+from bot.store import AlbumRecord, HistoryRow, SongRecord, StoredTrack
 from model.calibration import calibrate
 from model.scorer import Rating, SectionRating
 
@@ -255,3 +256,33 @@ def test_long_lists_are_cut_with_a_note() -> None:
     lines = embed.description.split("\n")
     assert lines[-1] == f"…and {300 - (len(lines) - 1)} more"
     assert all(len(line) < 250 for line in lines)  # titles clipped per row
+
+
+# --- albums -----------------------------------------------------------------------------------------
+
+def _album(titles=("Intro", "Single", "Outro")):
+    tracks = tuple(StoredTrack(title, 1, n, 200.0) for n, title in enumerate(titles, start=1))
+    return AlbumRecord("musicbrainz:x", "Some Artist", "Some Album", 2020, None, "musicbrainz", tracks, "")
+
+
+@pytest.mark.parametrize(
+    ("place", "words"), [(1, "**1st**"), (2, "**2nd**"), (3, "**3rd**"), (11, "**11th**"), (22, "**22nd**")]
+)
+def test_album_progress_says_its_place_in_line_while_it_waits(place: int, words: str) -> None:
+    embed = replies.album_progress_embed(_album(), [], place)
+    bar, waits, blank = embed.description.split("\n")
+    assert bar == "▱" * replies.PROGRESS_CELLS + " 0/3" and blank == ""
+    assert waits == f"⏳ You're {words} in line. {replies.ALBUM_WAITS}"
+
+
+def test_album_progress_without_a_place_shows_the_tracks_done() -> None:
+    album = _album()
+    song = SongRecord(key="k", title="Some Artist - Single", url="https://youtu.be/abc", rating=_rating(),
+                      seconds=200.0, truncated=False, picture=b"")
+    video = "Single (Official Audio)", "https://youtu.be/abc"
+    done = [TrackResult(1, album.tracks[1], song, *video, None, cached=False)]
+    embed = replies.album_progress_embed(album, done, None)
+    assert "in line" not in embed.description
+    assert embed.description.split("\n") == [
+        "▰▰▰▰▱▱▱▱▱▱▱▱ 1/3", "", "` 7` 2. Single · [Single (Official Audio)](https://youtu.be/abc)"
+    ]

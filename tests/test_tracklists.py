@@ -199,6 +199,7 @@ async def test_two_disc_album_in_order_with_lengths_and_cover(
     assert {r.user_agent for r in mb.hits()} == {AGENT}
     async with session.get(result.cover_url) as cover:  # type: ignore[arg-type]
         assert cover.status == 200 and cover.content_type == "image/jpeg" and await cover.read() == JPEG
+        assert [r.status for r in cover.history] == [307]  # the Cover Art Archive redirects to archive.org
 
 
 async def test_original_album_chosen_over_deluxe_compilation_and_single(
@@ -315,3 +316,95 @@ def test_the_rate_limit_holds_across_threads_and_event_loops(mb: FakeMusicBrainz
     hits = mb.hits()
     assert len(hits) == 4 and all(r.status == 200 for r in hits)
     assert all(b.at - a.at >= 1.0 for a, b in itertools.pairwise(hits))
+
+
+# Shapes the real web service sends (see tests/fakes/musicbrainz.py for where each was checked).
+
+
+async def test_null_lengths_partial_dates_empty_media_and_hidden_tracks(
+    session: aiohttp.ClientSession,
+) -> None:
+    spirit_phone = FakeRelease(
+        "mb-spirit", "Spirit Phone", "Lemon Demon", "2016",
+        [[("Lifetime Achievement Award", 232.0), ("Cabinet Man", None)], [], [("When He Died", 230.4)]],
+        formats=("Enhanced CD", None, "CD"), pregap=("Sexy DVD", 88.0), data_tracks=(("Bonus Video", 200.0),),
+    )  # fmt: skip
+    undated = FakeRelease("mb-undated", "Demo Tape", "Lemon Demon", "", [[("Tape Hiss", 61.0)]], status=None)
+    with FakeMusicBrainz([spirit_phone, undated]) as mb:
+        result = await find_tracklist("Lemon Demon", "Spirit Phone", _options(mb), session)
+        # The pregap's hidden track and the data track are not part of the tracklist; the empty second
+        # medium keeps its number.
+        assert result.tracks == (
+            Track("Lifetime Achievement Award", 1, 1, 232.0),
+            Track("Cabinet Man", 2, 1, None),
+            Track("When He Died", 3, 3, 230.4),
+        )
+        assert result.year == 2016
+        found = await find_tracklist("Lemon Demon", "Demo Tape", _options(mb), session)
+        assert (found.release_id, found.year, _titles(found)) == ("mb-undated", None, ("Tape Hiss",))
+
+
+async def test_collaboration_credit_is_matched_whole(session: aiohttp.ClientSession) -> None:
+    throne = FakeRelease(
+        "mb-throne", "Watch the Throne", "Kanye West & JAY‐Z", "2011-08-08",
+        [[("No Church in the Wild", 272.0)]], credit=(("Kanye West", " & "), ("JAY‐Z", "")),
+    )  # fmt: skip
+    with FakeMusicBrainz([throne]) as mb:
+        result = await find_tracklist("Kanye West & Jay-Z", "Watch the Throne", _options(mb), session)
+        assert (result.release_id, result.artist) == ("mb-throne", "Kanye West & JAY‐Z")
+        # The search finds the collaboration for one of its artists; it is not that artist's album.
+        with pytest.raises(AlbumNotFoundError):
+            await find_tracklist("Kanye West", "Watch the Throne", _options(mb), session)
+
+
+async def test_old_search_documents_still_match(mb: FakeMusicBrainz, session: aiohttp.ClientSession) -> None:
+    mb.old_search = True  # string scores; credits naming only the artist itself
+    result = await find_tracklist("Death Grips", "The Money Store", _options(mb), session)
+    assert (result.release_id, result.artist) == ("mb-original", "Death Grips")
+
+
+async def test_videos_and_data_track_placeholders_are_not_rated(session: aiohttp.ClientSession) -> None:
+    careless = FakeRelease(
+        "mb-cd-dvd", "Careless", "Some Band", "2021-09-15",
+        [[("Careless", 256.0), ("[data track]", 30.0)], [("Careless (Music Video)", 249.0)]],
+        formats=("CD", "DVD-Video"),
+    )  # fmt: skip
+    with FakeMusicBrainz([careless]) as mb:
+        result = await find_tracklist("Some Band", "Careless", _options(mb), session)
+    assert result.tracks == (Track("Careless", 1, 1, 256.0),)
+
+
+async def test_the_original_is_found_among_many_reissues(session: aiohttp.ClientSession) -> None:
+    tracks = [[("Airbag", 284.0), ("Paranoid Android", 387.0)]]
+    reissues = [
+        FakeRelease(f"mb-reissue-{n}", "OK Computer", "Radiohead", f"{2000 + n}", tracks) for n in range(30)
+    ]
+    original = FakeRelease("mb-1997", "OK Computer", "Radiohead", "1997-05-21", tracks)
+    with FakeMusicBrainz([*reissues, original]) as mb:  # the search server lists the original last
+        result = await find_tracklist("Radiohead", "OK Computer", _options(mb), session)
+    assert (result.release_id, result.year) == ("mb-1997", 1997)
+
+
+async def test_release_without_status_preferred_over_a_bootleg(session: aiohttp.ClientSession) -> None:
+    tracks = [[("Everything in Its Right Place", 251.0)]]
+    releases = [
+        FakeRelease("mb-bootleg", "Kid A", "Radiohead", "2000-09-01", tracks, status="Bootleg"),
+        FakeRelease("mb-unset", "Kid A", "Radiohead", "2000-10-02", tracks, status=None),
+    ]
+    with FakeMusicBrainz(releases) as mb:
+        assert (await find_tracklist("Radiohead", "Kid A", _options(mb), session)).release_id == "mb-unset"
+
+
+async def test_retry_after_is_waited_for(mb: FakeMusicBrainz, session: aiohttp.ClientSession) -> None:
+    mb.fail_next, mb.retry_after = 1, 2
+    result = await find_tracklist("Death Grips", "The Money Store", _options(mb), session)
+    assert result.release_id == "mb-original"
+    busy, retried, _ = mb.hits()
+    assert (busy.status, retried.status) == (503, 200) and retried.at - busy.at >= 2.0
+
+
+async def test_a_long_retry_after_fails_at_once(mb: FakeMusicBrainz, session: aiohttp.ClientSession) -> None:
+    mb.fail_next, mb.retry_after = 1, 120
+    with pytest.raises(TracklistError, match="MusicBrainz is busy"):
+        await find_tracklist("Death Grips", "The Money Store", _options(mb), session)
+    assert [r.status for r in mb.hits()] == [503]  # retrying sooner than asked would only be refused

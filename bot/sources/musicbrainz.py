@@ -11,8 +11,15 @@ installed with discord.py and already drives the bot's event loop:
 MusicBrainz's rules are kept here: at most one request per second from this process (one limiter
 shared by every caller, threads and event loops included, spacing each request from the previous
 answer), a User-Agent naming the app and a contact, and a 503 (the rate limit, or an overloaded server)
-retried once after a pause. Cover art is not fetched: the release says whether the Cover Art Archive
-has a front image, and the Tracklist carries its URL.
+retried once after a pause, as long as its Retry-After asks for when a user can still wait. Cover art is
+not fetched: the release says whether the Cover Art Archive has a front image, and the Tracklist carries
+its URL.
+
+The documents are read as the real service writes them (checked against MusicBrainz's serializer and
+search index code; tests/fakes/musicbrainz.py lists the sources): search results leave out unset and
+empty values (``status``, ``date``, ``joinphrase``...), lookups send them as null (``length``,
+``format``, ``status``), a medium without tracks has no ``tracks``, and the hidden ``pregap`` track and
+the ``data-tracks`` sit outside ``tracks``, so they are not part of the tracklist.
 """
 
 from __future__ import annotations
@@ -35,10 +42,20 @@ log = logging.getLogger(__name__)
 
 MIN_INTERVAL_S = 1.0  # MusicBrainz allows one request per second per client
 _POLL_S = 0.05  # how often a waiting request looks again while another is in flight
-_SEARCH_LIMIT = 25
+# The longest Retry-After (seconds) worth waiting for before the one retry: longer, and the user hears
+# that MusicBrainz is busy at once (a retry sooner than asked would only be refused again).
+MAX_RETRY_AFTER_S = 10.0
+# The most a search returns at once (its default is 25): a popular album has dozens of releases
+# (countries, formats, reissues) scoring alike, and the original must be among those compared.
+_SEARCH_LIMIT = 100
 # Release-group secondary types that are not the artist's album as released (a compilation, a live
 # recording...). They are only chosen when nothing else matches (someone asked for a live album).
 _NOT_THE_ALBUM = frozenset({"compilation", "live", "remix", "dj-mix", "interview", "spokenword", "demo"})
+# Release statuses by preference; an unset one (MusicBrainz leaves it out) beats Promotion, Bootleg,
+# Pseudo-Release (a translated tracklist), Withdrawn and Cancelled.
+_STATUS_RANK = {"official": 0, "": 1}
+# MusicBrainz's special-purpose title for a data track entered as an ordinary track.
+_DATA_TRACK = "[data track]"
 # Words in a title that mark a later edition rather than the original one.
 _LATER_EDITION = re.compile(r"\b(deluxe|expanded|anniversary|remaster(ed)?|bonus|special edition|edition)\b")
 
@@ -58,6 +75,11 @@ class _Limiter:
         self._busy = False
         self._next = 0.0
 
+    def defer(self, seconds: float) -> None:
+        """Hold every caller's next request until ``seconds`` from now (a server's Retry-After)."""
+        with self._lock:
+            self._next = max(self._next, time.monotonic() + seconds)
+
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         while True:
@@ -73,7 +95,7 @@ class _Limiter:
         finally:
             with self._lock:
                 self._busy = False
-                self._next = time.monotonic() + self._interval
+                self._next = max(self._next, time.monotonic() + self._interval)
 
 
 _LIMITER = _Limiter(MIN_INTERVAL_S)
@@ -139,7 +161,8 @@ def choose_release(releases: list[dict[str, Any]], artist: str, album: str) -> d
     normalized, or equal once bracketed qualifiers such as "(Deluxe Edition)" are dropped. Among those,
     in order of preference: a release group of primary type Album (then EP, then anything) without
     secondary types such as Compilation or Live; the exact title asked for; no deluxe/expanded/remaster
-    words in the title; an official release; the earliest date; MusicBrainz's search score.
+    words in the title; an official release, then one without a status, then the rest (bootlegs...);
+    the earliest date; MusicBrainz's search score.
 
     Parameters
     ----------
@@ -171,7 +194,7 @@ def choose_release(releases: list[dict[str, Any]], artist: str, album: str) -> d
                 {"album": 0, "ep": 1}.get(primary, 2) + (3 if secondary & _NOT_THE_ALBUM else 0),
                 normalize_title(title) != want_title,
                 bool(_LATER_EDITION.search(title.lower())) and not _LATER_EDITION.search(album.lower()),
-                release.get("status") != "Official",
+                _STATUS_RANK.get(str(release.get("status") or "").lower(), 2),
                 str(release.get("date") or "9999"),  # ISO dates sort as text; undated last
                 -int(release.get("score") or 0),
                 release,
@@ -197,13 +220,18 @@ async def _get(
                     url, params={**params, "fmt": "json"}, headers=headers, timeout=timeout
                 ) as response,
             ):
-                if response.status == 503 and attempt == 1:
-                    log.info("MusicBrainz answered 503 (rate limit or load); retrying once")
-                    continue  # the limiter spaces the retry
+                if response.status == 503:
+                    wait = _retry_after(response.headers.get("Retry-After"))
+                    if attempt == 1 and wait <= MAX_RETRY_AFTER_S:
+                        log.info(
+                            "MusicBrainz answered 503 (rate limit or load); retrying once in %.0f s",
+                            max(wait, MIN_INTERVAL_S),
+                        )
+                        _LIMITER.defer(wait)  # every caller waits: the server refuses them all until then
+                        continue
+                    raise TracklistError("MusicBrainz is busy right now. Try again in a minute.")
                 if response.status == 404:
                     raise AlbumNotFoundError("MusicBrainz has no such release.")
-                if response.status == 503:
-                    raise TracklistError("MusicBrainz is busy right now. Try again in a minute.")
                 if response.status != 200:
                     log.warning("MusicBrainz answered %s for %s", response.status, path)
                     raise TracklistError(f"MusicBrainz answered with an error ({response.status}).")
@@ -220,14 +248,17 @@ async def _get(
 
 
 def _tracks(release: dict[str, Any]) -> tuple[Track, ...]:
-    """Every track of every medium, media in their ``position`` order, numbered over the whole album."""
+    """Every audio track of every medium, media in their ``position`` order, numbered over the album.
+
+    Videos (the DVD of a CD+DVD edition) and data tracks are not songs to rate: beets skips them too.
+    """
     tracks: list[Track] = []
     media = sorted(release.get("media") or [], key=lambda m: int(m.get("position") or 0))
     for disc, medium in enumerate(media, start=1):
         for track in sorted(medium.get("tracks") or [], key=lambda t: int(t.get("position") or 0)):
             recording = track.get("recording") or {}
             title = str(track.get("title") or recording.get("title") or "").strip()
-            if not title:
+            if not title or recording.get("video") is True or _DATA_TRACK in (title, recording.get("title")):
                 continue
             length = track.get("length") or recording.get("length")
             seconds = length / 1000.0 if isinstance(length, int | float) and length > 0 else None
@@ -236,12 +267,23 @@ def _tracks(release: dict[str, Any]) -> tuple[Track, ...]:
 
 
 def _credit(credits: Any) -> str:
-    """An artist credit as MusicBrainz displays it: each name followed by its join phrase."""
+    """An artist credit as MusicBrainz displays it: each name followed by its join phrase.
+
+    A credit without its own ``name`` (search documents may leave it out when it is the artist's) is
+    the artist's name.
+    """
     if not isinstance(credits, list):
         return ""
     return "".join(
-        f"{c.get('name') or ''}{c.get('joinphrase') or ''}" for c in credits if isinstance(c, dict)
+        f"{c.get('name') or (c.get('artist') or {}).get('name') or ''}{c.get('joinphrase') or ''}"
+        for c in credits
+        if isinstance(c, dict)
     )
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds a Retry-After header asks for (0 when absent or not delta-seconds, e.g. an HTTP date)."""
+    return float(value) if value is not None and value.strip().isdigit() else 0.0
 
 
 def _year(date: Any) -> int | None:
