@@ -35,6 +35,7 @@ from bot.sources import youtube
 from bot.store import AlbumRecord, StoredTrack
 from tests.fakes.discord import FakeDiscord, running_bot
 from tests.fakes.media import MediaServer
+from tests.harness import LOOPBACK_SOURCES
 
 TARGET = 1.7
 
@@ -100,11 +101,7 @@ async def measure(n_tracks: int, minutes: float) -> dict[str, float]:
                 {
                     "storage": {"data_dir": data_dir},
                     "jobs": {"cooldown_seconds": 0},
-                    "sources": {
-                        "allowed_hosts": ["127.0.0.1"],
-                        "allowed_extractors": ["generic"],
-                        "allow_loopback": True,
-                    },
+                    "sources": LOOPBACK_SOURCES,
                 }
             )
             settings = dataclasses.replace(

@@ -27,6 +27,13 @@ from tests.fakes.genius import FakeGenius
 from tests.fakes.media import MediaServer
 from tests.fakes.musicbrainz import FakeMusicBrainz
 
+# What only a test configuration allows: links to the loopback media server, read by yt-dlp's generic
+# extractor (a real one keeps YouTube's hosts and extractors, and refuses private addresses).
+LOOPBACK_SOURCES: dict[str, Any] = {
+    "allowed_hosts": ["127.0.0.1"],
+    "allowed_extractors": ["generic"],
+    "allow_loopback": True,
+}
 # A Genius token the bot is configured with in tests: it must never reach a log or a reply either.
 GENIUS_TOKEN = "genius-secret-token-0123456789abcdef"
 # MusicBrainz refuses a User-Agent without a contact; so does its fake.
@@ -133,13 +140,7 @@ async def bot_harness(
                     {
                         "discord": {"owner_ids": [fake.owner_id], "dev_guild_id": fake.guild_id},
                         "storage": {"data_dir": str(directory / "data")},
-                        # Loopback links are allowed by the test configuration only.
-                        "sources": {
-                            "allowed_hosts": ["127.0.0.1"],
-                            "allowed_extractors": ["generic"],
-                            "allow_loopback": True,
-                            **album_sources(media.base_url, mb.url, genius.api_root),
-                        },
+                        "sources": LOOPBACK_SOURCES | album_sources(media.base_url, mb.url, genius.api_root),
                         "limits": {"max_attachment_bytes": 2_000_000, "max_audio_seconds": 20.0} | limits,
                         # Room in line for a burst of 12 users on 2 workers, and no more.
                         "jobs": {"workers": 2, "cooldown_seconds": 0, "max_queue": 10} | dict(jobs or {}),

@@ -24,6 +24,7 @@ import psutil
 
 from bot.client import NeedleBot
 from tests.fakes.discord import FakeDiscord
+from tests.harness import LOOPBACK_SOURCES
 
 
 def bot_settings(
@@ -36,11 +37,7 @@ def bot_settings(
     return {
         "discord": {"owner_ids": [fake.owner_id], "dev_guild_id": fake.guild_id},
         "storage": {"data_dir": str(data_dir)},
-        "sources": {
-            "allowed_hosts": ["127.0.0.1"],
-            "allowed_extractors": ["generic"],
-            "allow_loopback": True,
-        },
+        "sources": LOOPBACK_SOURCES,
         "limits": dict(limits),
         "jobs": {"workers": 2, "cooldown_seconds": 0, **(jobs or {})},
     }

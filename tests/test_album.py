@@ -30,7 +30,8 @@ from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage, runni
 from tests.fakes.genius import FakeAlbum, FakeGenius
 from tests.fakes.media import FeedItem, MediaServer, song_bytes
 from tests.fakes.musicbrainz import FakeMusicBrainz, FakeRelease
-from tests.harness import _Collect, album_sources
+from tests.harness import LOOPBACK_SOURCES, _Collect, album_sources
+from tests.serving import write_config
 from tests.test_bot import DEFERRED, rows
 from tests.test_cli import ROOT
 
@@ -105,12 +106,7 @@ async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) 
                     "discord": {"owner_ids": [fake.owner_id], "dev_guild_id": fake.guild_id},
                     "genius": {"token": GENIUS_TOKEN},
                     "storage": {"data_dir": str(tmp_path_factory.mktemp("album-data"))},
-                    "sources": {
-                        "allowed_hosts": ["127.0.0.1"],
-                        "allowed_extractors": ["generic"],
-                        "allow_loopback": True,
-                        **album_sources(media.base_url, mb.url, genius.api_root),
-                    },
+                    "sources": LOOPBACK_SOURCES | album_sources(media.base_url, mb.url, genius.api_root),
                     "limits": {"max_audio_seconds": 20.0},
                     "jobs": {"workers": 2, "cooldown_seconds": 0},
                     "albums": {"concurrency": 3, "max_tracks": 6},
@@ -505,14 +501,12 @@ async def test_rate_shows_fantanos_score_of_the_album_a_song_is_from(harness: Ha
 async def test_needlebot_album_cli(harness: Harness, tmp_path: Path) -> None:
     catalogue = harness.catalogue
     catalogue.add_album("Command Band", "Terminal Album", ["Prompt", "Exit Code"], seed=12)
-    (tmp_path / "config.toml").write_text(
-        "[sources]\n"
-        'allowed_hosts = ["127.0.0.1"]\nallowed_extractors = ["generic"]\nallow_loopback = true\n'
-        + "".join(
-            f'{key} = "{value}"\n'
-            for key, value in album_sources(catalogue.media.base_url, catalogue.mb.url).items()
-        )
-        + '[storage]\ndata_dir = "data"\n'
+    write_config(
+        tmp_path / "config.toml",
+        {
+            "sources": LOOPBACK_SOURCES | album_sources(catalogue.media.base_url, catalogue.mb.url),
+            "storage": {"data_dir": "data"},
+        },
     )
 
     def run() -> subprocess.CompletedProcess[str]:

@@ -26,6 +26,7 @@ from bot.jobs import Jobs
 from tests.cluster import DaskCluster, prefixes
 from tests.fakes.discord import FakeDiscord, running_bot
 from tests.fakes.media import MediaServer, song_bytes
+from tests.harness import LOOPBACK_SOURCES
 from tests.test_bot import assert_rating, later_error, rated
 from tests.workload import blas_threads, die, environment, pid_then_sleep
 
@@ -51,11 +52,7 @@ async def harness(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Har
                 {
                     "discord": {"dev_guild_id": fake.guild_id},
                     "storage": {"data_dir": str(directory / "data")},
-                    "sources": {
-                        "allowed_hosts": ["127.0.0.1"],
-                        "allowed_extractors": ["generic"],
-                        "allow_loopback": True,
-                    },
+                    "sources": LOOPBACK_SOURCES,
                     "limits": {"max_audio_seconds": 20.0, "job_timeout_seconds": 60},
                     "jobs": {"backend": "dask", "scheduler": cluster.address, "cooldown_seconds": 0},
                 }
