@@ -18,8 +18,10 @@ Evaluation is honest about what a song-level model can know:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import GroupKFold
@@ -167,7 +169,14 @@ def artist_folds(tracks: Tracks, folds: int, seed: int) -> list[tuple[np.ndarray
 
 
 def cross_validate(
-    tracks: Tracks, bonus: float, folds: int, steps: int, seed: int, *, progress: bool = True
+    tracks: Tracks,
+    bonus: float,
+    folds: int,
+    steps: int,
+    seed: int,
+    *,
+    progress: bool = True,
+    models: dict[int, tuple[Any, Callable[[], None]]] | None = None,
 ) -> dict:
     """Out-of-fold album predictions from artist-grouped cross-validation.
 
@@ -185,6 +194,10 @@ def cross_validate(
         Folds and weights.
     progress : bool, optional
         Show a progress bar.
+    models : dict, optional
+        Fold number -> (model, its `network.restorer`), kept from an earlier call on the same features,
+        artists, folds and seed (only the scores may differ): those models are restored and trained
+        again instead of built anew, with the same result. Models built here are added to it.
 
     Returns
     -------
@@ -203,7 +216,13 @@ def cross_validate(
     splits = artist_folds(tracks, folds, seed)
     for i, (train, test) in enumerate(tqdm(splits, desc="album CV", unit="fold", disable=not progress)):
         network.seed_everything(seed + i)
-        model = network.direct_model(tracks.features[train])
+        if models is not None and i in models:
+            model, restore = models[i]
+            restore()
+        else:
+            model = network.direct_model(tracks.features[train])
+            if models is not None:
+                models[i] = model, network.restorer(model)
         network.train(model, tracks.features[train], labels[train], steps=steps, seed=seed + i)
         per_track = network.predict(model, tracks.features) @ np.arange(11)
         _, train_mean = album_means(tracks.album_ids[train], per_track[train])
@@ -244,9 +263,10 @@ def permutation_null(
     _, album_score = album_means(tracks.album_ids, tracks.scores.astype(float))
     rng = np.random.default_rng(seed)
     null = np.zeros(permutations)
+    models: dict[int, tuple[Any, Callable[[], None]]] = {}  # the folds' features never change: one model each
     for k in tqdm(range(permutations), desc="permutations", unit="refit"):
         shuffled = replace(tracks, scores=album_score[rng.permutation(len(albums))][index].astype(int))
-        oof = cross_validate(shuffled, bonus, folds, steps, seed, progress=False)
+        oof = cross_validate(shuffled, bonus, folds, steps, seed, progress=False, models=models)
         null[k] = spearman(oof["truth"], oof["expected"])
     return null
 

@@ -10,6 +10,7 @@ The Normalization layer is adapted on the training features, so the saved model 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 # Fixed before Keras loads: training runs in its own process, and serving never imports training.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -161,6 +162,35 @@ def train(model: keras.Model, features: np.ndarray, labels: np.ndarray, *, steps
     )
     steps = max(STEPS_PER_EXECUTION, steps - steps % STEPS_PER_EXECUTION)
     model.fit(data, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
+
+
+def restorer(model: keras.Model) -> Callable[[], None]:
+    """A function that puts a compiled, untrained model back as it is now, to be trained again.
+
+    Weights, the Normalization statistics, the dropout layers' seed states and the optimizer's slots all
+    go back, so training it again gives what a model built afresh with the same seed would, to the bit;
+    but Keras does not trace its training step again, which cost about 0.4 s per model against about
+    0.2 s for 100 steps of training (the permutation refits of ``training fit``).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A compiled model of this module, not trained yet.
+
+    Returns
+    -------
+    Callable[[], None]
+        Restores the model's and its optimizer's variables to their values at this call.
+    """
+    model.optimizer.build(model.trainable_variables)  # its slots exist from now on, so they are kept too
+    variables = [*model.variables, *model.optimizer.variables]
+    values = [v.numpy() for v in variables]
+
+    def restore() -> None:
+        for variable, value in zip(variables, values, strict=True):
+            variable.assign(value)
+
+    return restore
 
 
 def predict(model: keras.Model, features: np.ndarray) -> np.ndarray | list[np.ndarray]:
