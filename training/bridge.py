@@ -386,12 +386,13 @@ def run_bridge(
     DataError
         When an input table is missing or malformed.
     """
-    from training import network
-    from training.artifacts import base_card, calibration_block, training_block, write_model
-
     reviews, review_stats = load_reviews(data_dir)
     gtzan = load_gtzan(data_dir)
     split = load_split(data_dir, gtzan)
+    # Keras loads in seconds: only once every input is read, so a missing table is told at once.
+    from training import network
+    from training.artifacts import base_card, calibration_block, training_block, write_model
+
     scores = np.array([r.score for r in reviews])
     weights = np.array([genre_weights(list(r.tags)) for r in reviews])
     mapped = weights.sum(axis=1) > 0

@@ -304,13 +304,14 @@ def run_fit(
     DataError
         When the table is unusable or has fewer artists than folds.
     """
-    from training import network
-    from training.artifacts import base_card, calibration_block, training_block, write_model
-
     tracks = load_tracks(tracks_csv)
     n_artists = len(np.unique(tracks.artists))
     if n_artists < folds:
         raise DataError(f"{tracks_csv} has {n_artists} artists: too few for {folds} artist-grouped folds")
+    # Keras loads in seconds: only once the table is known to be usable, so a bad one is told at once.
+    from training import network
+    from training.artifacts import base_card, calibration_block, training_block, write_model
+
     oof = cross_validate(tracks, favourite_bonus, folds, steps, seed)
     model_metrics = score_metrics(oof["truth"], oof["expected"], oof["integer"])
     base = baselines(oof["truth"], oof["folds"], seed)
