@@ -189,7 +189,6 @@ def test_collect_then_fit_then_serve(tmp_path: Path, servers: tuple[FakeGenius, 
     out = tmp_path / "model"
     # What is under test is the hand-over (collect's table trains, the scorer serves the result), not
     # the statistics: one permutation still runs that path, and test_fit.py pins the p-value's meaning.
-    # Each permutation refits both folds, and each refit pays about half a second of Keras tracing.
     quick = ("--folds", "2", "--steps", "50", "--permutations", "1")
     fit = subprocess.run(
         [sys.executable, "-m", "training", "fit", str(tracks), "--out", str(out), *quick],
