@@ -107,19 +107,16 @@ class _Line:
     """
 
     def __init__(self, moved: Callable[[], None]) -> None:
-        # Per track asking for a worker: its place in line, 0 while it is not waiting (it holds a worker,
-        # or is about to learn whether it must wait: a job that starts at once is told nothing).
-        self._places: dict[int, int] = {}
+        # Per track asking for a worker: its place in line, 0 once it holds a worker, None until the queue
+        # has said either (or when it is answered from the cache without asking the queue at all).
+        self._places: dict[int, int | None] = {}
         self._moved = moved
         self.place: int | None = None
 
     @contextlib.contextmanager
     def asking(self, number: int, requester: Requester) -> Iterator[Requester]:
         """Track ``number`` asks for a worker in the body; its requests go as the requester yielded."""
-        # No update yet: while the album waits, the queue has a line, so this track cannot start at once;
-        # it is told its place in a moment (or leaves, answered from the cache), and the album's place
-        # must not blink away meanwhile.
-        self._places[number] = 0
+        self._places[number] = None
         try:
             yield dataclasses.replace(requester, on_position=functools.partial(self._told, number))
         finally:
@@ -131,7 +128,7 @@ class _Line:
         self._update()
 
     def _update(self) -> None:
-        places = self._places.values()
+        places = [p for p in self._places.values() if p is not None]
         place = min(places) if places and 0 not in places else None
         if place != self.place:
             self.place = place

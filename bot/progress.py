@@ -63,6 +63,8 @@ class PlaceInLine:
         return self._shown is not None
 
     def __call__(self, position: int) -> None:
+        if position == 0 and self._latest is None:
+            return  # started without waiting: "thinking…" stays until the answer
         self._latest = position
         if not self._closed and (self._task is None or self._task.done()):
             self._task = asyncio.create_task(self._edit_until_current(), name="place-in-line")

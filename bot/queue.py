@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from bot.errors import BusyError
 
 OnPosition = Callable[[int], None]
-"""Told a waiting job's place in line (1 is next) each time it changes, and 0 when the job starts.
-Jobs that start at once are never told anything."""
+"""Told a waiting job's place in line (1 is next) each time it changes, and 0 when the job starts,
+also when it starts at once without waiting (so a caller can tell "running" from "not placed yet")."""
 
 # How long a job holds its slot before any was measured (a link's download plus its features), in
 # seconds, and how fast the running mean follows new measurements.
@@ -146,7 +146,7 @@ class FairQueue:
         self._running.add(ticket)
         self._last_served[ticket.user_id] = next(self._turns)
         ticket.admitted.set_result(None)
-        if ticket.position and ticket.on_position is not None:
+        if ticket.on_position is not None:
             ticket.on_position(0)
 
     def _leave(self, ticket: _Ticket) -> None:

@@ -12,9 +12,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bot.album import _Line
 from bot.errors import BusyError, UserFacingError
 from bot.jobs import Jobs
 from bot.pool import LocalPool
+from bot.service import Requester
 from tests import workload
 
 
@@ -99,7 +101,38 @@ async def test_waiting_jobs_see_their_place_and_past_the_bound_it_is_busy() -> N
     release.set()
     await asyncio.gather(blocker, *waiting)
     assert started == [0, 1, 2, 3]
-    assert places == {0: [], 1: [1, 0], 2: [2, 1, 0], 3: [3, 2, 1, 0]}
+    # The blocker started at once: told only that it runs.
+    assert places == {0: [0], 1: [1, 0], 2: [2, 1, 0], 3: [3, 2, 1, 0]}
+
+
+async def test_an_album_waits_at_its_best_tracks_place_until_one_of_its_tracks_runs() -> None:
+    jobs = make_jobs(2)
+    places: list[int | None] = []
+    line = _Line(lambda: places.append(line.place))
+    album = Requester(user_id=7, batch=True)
+    release = asyncio.Event()
+
+    async def track(number: int) -> None:
+        with line.asking(number, album) as asking:
+            async with jobs.slot(asking.user_id, on_position=asking.on_position, batch=True):
+                await release.wait()
+
+    async with jobs.slot(1), jobs.slot(2):  # other users' songs hold both workers...
+        ahead = asyncio.create_task(jobs.slot(3).__aenter__())  # ...and a third one waits
+        await asyncio.sleep(0)
+        first = asyncio.create_task(track(0))
+        await asyncio.sleep(0)
+        assert places == [2]
+        # A track that has not reached the queue yet is neither waiting nor running: when the line moves
+        # meanwhile, the album's place follows its waiting track.
+        with line.asking(1, album):
+            ahead.cancel()
+            await asyncio.sleep(0)
+            assert places == [2, 1]
+    await asyncio.sleep(0)
+    assert places == [2, 1, None], "the album's first track runs: no longer in line"
+    release.set()
+    await first
 
 
 async def test_a_cancelled_wait_gives_its_place_up() -> None:
