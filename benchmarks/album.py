@@ -101,7 +101,7 @@ async def measure(n_tracks: int, minutes: float) -> dict[str, float]:
                 {
                     "storage": {"data_dir": data_dir},
                     "jobs": {"cooldown_seconds": 0},
-                    "sources": LOOPBACK_SOURCES,
+                    "sources": dict(LOOPBACK_SOURCES),
                 }
             )
             settings = dataclasses.replace(

@@ -18,6 +18,7 @@ import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from bot.client import NeedleBot
@@ -28,12 +29,11 @@ from tests.fakes.media import MediaServer
 from tests.fakes.musicbrainz import FakeMusicBrainz
 
 # What only a test configuration allows: links to the loopback media server, read by yt-dlp's generic
-# extractor (a real one keeps YouTube's hosts and extractors, and refuses private addresses).
-LOOPBACK_SOURCES: dict[str, Any] = {
-    "allowed_hosts": ["127.0.0.1"],
-    "allowed_extractors": ["generic"],
-    "allow_loopback": True,
-}
+# extractor (a real one keeps YouTube's hosts and extractors, and refuses private addresses). Read-only:
+# take a copy (``dict(...)`` or ``|``), since a test that changed it would change every later test's bot.
+LOOPBACK_SOURCES: Mapping[str, Any] = MappingProxyType(
+    {"allowed_hosts": ["127.0.0.1"], "allowed_extractors": ["generic"], "allow_loopback": True}
+)
 # A Genius token the bot is configured with in tests: it must never reach a log or a reply either.
 GENIUS_TOKEN = "genius-secret-token-0123456789abcdef"
 # MusicBrainz refuses a User-Agent without a contact; so does its fake.

@@ -37,7 +37,7 @@ def bot_settings(
     return {
         "discord": {"owner_ids": [fake.owner_id], "dev_guild_id": fake.guild_id},
         "storage": {"data_dir": str(data_dir)},
-        "sources": LOOPBACK_SOURCES,
+        "sources": dict(LOOPBACK_SOURCES),
         "limits": dict(limits),
         "jobs": {"workers": 2, "cooldown_seconds": 0, **(jobs or {})},
     }

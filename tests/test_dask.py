@@ -52,7 +52,7 @@ async def harness(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Har
                 {
                     "discord": {"dev_guild_id": fake.guild_id},
                     "storage": {"data_dir": str(directory / "data")},
-                    "sources": LOOPBACK_SOURCES,
+                    "sources": dict(LOOPBACK_SOURCES),
                     "limits": {"max_audio_seconds": 20.0, "job_timeout_seconds": 60},
                     "jobs": {"backend": "dask", "scheduler": cluster.address, "cooldown_seconds": 0},
                 }
