@@ -41,4 +41,4 @@ bench: $(VENV)/.test-installed
 
 # Regenerate RELIABILITY.md: the bad-input cases (and later load and faults) through the real bot.
 reliability: $(VENV)/.test-installed
-	$(PY) -m tests.reliability
+	$(PY) -m tests.reliability.report

@@ -31,11 +31,11 @@ import psutil
 from bot.album import AlbumService
 from bot.client import NeedleBot
 from bot.config import Secret, settings_from_dict
-from bot.sources import youtube
 from bot.store import AlbumRecord, StoredTrack
+from sources import youtube
 from tests.fakes.discord import FakeDiscord, running_bot
 from tests.fakes.media import MediaServer
-from tests.harness import LOOPBACK_SOURCES
+from tests.support.harness import LOOPBACK_SOURCES
 
 TARGET = 1.7
 

@@ -31,7 +31,7 @@ def reference_decode(path: str) -> tuple[np.ndarray, float]:
 
 def run_reference(path: str) -> tuple[float, float]:
     """(decode seconds, feature seconds)."""
-    from tests.reference import reference_from_signal
+    from tests.support.reference import reference_from_signal
 
     start = time.perf_counter()
     y, sr = reference_decode(path)
@@ -82,7 +82,7 @@ def peak_rss_mb() -> float:
 def make_inputs(directory: Path) -> tuple[Path, dict[int, Path]]:
     """A 5 s warm-up clip, and a 3-minute synthesized song as mp3 repeated by stream copy to 60 minutes."""
     from model.features import ffmpeg_executable
-    from tests.audio import synth_song, write_audio
+    from tests.support.audio import synth_song, write_audio
 
     warmup = write_audio(directory / "warmup.mp3", synth_song(5.0, seed=1), 44100, "mp3")
     three = write_audio(directory / "song3.mp3", synth_song(180.0, seed=2), 44100, "mp3")

@@ -54,8 +54,8 @@ from bot.pool import LocalPool
 from bot.worker import featurize, render
 from model import MODEL_DIR
 from model.scorer import Scorer
-from tests.cluster import DaskCluster
 from tests.fakes.discord import FakeDiscord, running_bot
+from tests.support.cluster import DaskCluster
 
 MAX_SECONDS = 900.0
 TARGET_OVERHEAD_S = 0.030

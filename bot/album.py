@@ -30,14 +30,14 @@ import aiohttp
 from bot.config import AlbumSettings, Settings
 from bot.errors import BusyError, TryAgainError, UserFacingError
 from bot.service import RatingService, Requester
-from bot.sources import youtube
-from bot.sources.names import album_key, normalize_title
-from bot.sources.tracklists import TracklistError, find_tracklist
 from bot.store import AlbumRecord, SongRecord, StoredTrack, TrackOutcome
 from model.album import album_expected, album_score, picks
+from sources import youtube
+from sources.names import album_key, normalize_title
+from sources.tracklists import TracklistError, find_tracklist
 
 if TYPE_CHECKING:
-    from bot.sources.fantano import FantanoReview
+    from sources.fantano import FantanoReview
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.sources.tracklists import PROVIDERS as TRACKLIST_PROVIDERS
-from bot.sources.tracklists import TracklistOptions
-from bot.sources.youtube import SEARCH_TEMPLATE, YouTubeOptions
+from sources.tracklists import PROVIDERS as TRACKLIST_PROVIDERS
+from sources.tracklists import TracklistOptions
+from sources.youtube import SEARCH_TEMPLATE, YouTubeOptions
 
 DEFAULT_CONFIG_FILE = Path("config.toml")
 
@@ -114,7 +114,7 @@ class SourceSettings:
     musicbrainz_user_agent: str = TracklistOptions.user_agent
     coverart_url: str = TracklistOptions.coverart_url
     genius_url: str = TracklistOptions.genius_url
-    fantano_scores: str = ""  # path of a newer scores table (see bot/sources/fantano.py); "": the bundled one
+    fantano_scores: str = ""  # path of a newer scores table (see sources/fantano.py); "": the bundled one
 
     def __post_init__(self) -> None:
         unknown = set(self.tracklists) - set(TRACKLIST_PROVIDERS)

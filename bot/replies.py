@@ -33,7 +33,7 @@ from model.scorer import GENRE_MIN_SHARE, Rating, genre_display_name
 
 if TYPE_CHECKING:
     from bot.album import RatedAlbum, TrackResult
-    from bot.sources.fantano import FantanoReview
+    from sources.fantano import FantanoReview
 
 # Discord's embed limits (characters).
 TITLE_LIMIT = 256

@@ -22,13 +22,13 @@ from bot.config import Settings
 from bot.errors import TryAgainError, UserFacingError
 from bot.jobs import Jobs
 from bot.queue import OnPosition
-from bot.sources import youtube
-from bot.sources.fantano import FantanoReview, FantanoScores
 from bot.store import HistoryRow, SongRecord, Store
 from bot.worker import featurize, featurize_link, render
 from model import MODEL_DIR
 from model.decode import AUDIO_SUFFIXES, AudioError
 from model.scorer import TFLITE_NAME, ModelError, Scorer, sha256_file
+from sources import youtube
+from sources.fantano import FantanoReview, FantanoScores
 
 if TYPE_CHECKING:
     from model.features import FeatureResult

@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-    from bot.sources.youtube import VideoInfo, YouTubeOptions
     from model.features import FeatureResult
     from model.scorer import Rating, SectionRating
+    from sources.youtube import VideoInfo, YouTubeOptions
 
 _SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -160,12 +160,12 @@ def featurize_link(
 
     Raises
     ------
-    bot.sources.youtube.SourceError
+    sources.youtube.SourceError
         The link cannot be downloaded; the message is meant for the user.
     model.decode.AudioError
         The download is not audio we can decode.
     """
-    from bot.sources.youtube import download_audio
+    from sources.youtube import download_audio
 
     with tempfile.TemporaryDirectory(prefix="needlebot-") as scratch:
         started = time.perf_counter()

@@ -24,14 +24,14 @@ from bot.album import make_album_service
 from bot.client import NeedleBot
 from bot.config import Secret, settings_from_dict
 from bot.service import Requester, link_key
-from bot.sources import youtube
 from bot.store import AlbumRecord
+from sources import youtube
 from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage, running_bot
 from tests.fakes.genius import FakeAlbum, FakeGenius
 from tests.fakes.media import FeedItem, MediaServer, song_bytes
 from tests.fakes.musicbrainz import FakeMusicBrainz, FakeRelease
-from tests.harness import LOOPBACK_SOURCES, _Collect, album_sources
-from tests.serving import write_config
+from tests.support.harness import LOOPBACK_SOURCES, _Collect, album_sources
+from tests.support.serving import write_config
 from tests.test_bot import DEFERRED, rows
 from tests.test_cli import ROOT
 

@@ -1,7 +1,7 @@
 """Input that is not really a song, and hostile input, through the real bot and the fake Discord.
 
-The cases are the table in tests/bad_input.py (it also feeds RELIABILITY.md). One bot runs for the whole
-module; the security checks (secrets, private temporary directories, parameterized SQL) share it.
+The cases are the table in tests/reliability/bad_input.py (it also feeds RELIABILITY.md). One bot runs for
+the whole module; the security checks (secrets, private temporary directories, parameterized SQL) share it.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import discord
 import pytest
 import pytest_asyncio
 
-from tests.bad_input import CASES, SQL_TITLE, Case, run_case
 from tests.fakes.media import MediaServer, song_bytes
-from tests.harness import Harness, bot_harness
+from tests.reliability.bad_input import CASES, SQL_TITLE, Case, run_case
+from tests.support.harness import Harness, bot_harness
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

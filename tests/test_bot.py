@@ -20,7 +20,7 @@ import pytest_asyncio
 
 from tests.fakes.discord import FakeInteraction, SentMessage
 from tests.fakes.media import MediaServer, song_bytes
-from tests.harness import Harness, bot_harness
+from tests.support.harness import Harness, bot_harness
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

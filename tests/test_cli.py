@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from model import FEATURE_NAMES
-from tests.audio import synth_song, write_audio
+from tests.support.audio import synth_song, write_audio
 
 ROOT = Path(__file__).resolve().parents[1]
 

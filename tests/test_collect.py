@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.sources.tracklists import TracklistOptions
-from bot.sources.youtube import YouTubeOptions
 from model.features import FEATURE_NAMES
 from model.scorer import Scorer
+from sources.tracklists import TracklistOptions
+from sources.youtube import YouTubeOptions
 from tests.fakes.genius import FakeAlbum, FakeGenius
 from tests.fakes.media import MediaServer
 from training.collect import FAILURE_COLUMNS, TRACK_COLUMNS, Finder, run_collect

@@ -11,8 +11,8 @@ import csv
 import json
 from pathlib import Path
 
-from bot.sources.tracklists import TracklistOptions
-from bot.sources.youtube import YouTubeOptions
+from sources.tracklists import TracklistOptions
+from sources.youtube import YouTubeOptions
 from tests.fakes.media import FeedItem, MediaServer
 from tests.fakes.musicbrainz import FakeMusicBrainz, FakeRelease
 from training.collect import run_collect

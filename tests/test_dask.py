@@ -23,12 +23,12 @@ from bot.config import ConfigError, Secret, settings_from_dict
 from bot.dask_backend import MALLOC_TRIM, DaskBackend
 from bot.errors import UserFacingError
 from bot.jobs import Jobs
-from tests.cluster import DaskCluster, prefixes
 from tests.fakes.discord import FakeDiscord, running_bot
 from tests.fakes.media import MediaServer, song_bytes
-from tests.harness import LOOPBACK_SOURCES
+from tests.support.cluster import DaskCluster, prefixes
+from tests.support.harness import LOOPBACK_SOURCES
+from tests.support.workload import blas_threads, die, environment, pid_then_sleep
 from tests.test_bot import assert_rating, later_error, rated
-from tests.workload import blas_threads, die, environment, pid_then_sleep
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -16,7 +16,7 @@ from model.decode import (
     TooShortError,
     decode,
 )
-from tests.audio import synth_song, write_audio
+from tests.support.audio import synth_song, write_audio
 
 SR = 44100
 RATED = {"min_seconds": MIN_RATED_SECONDS, "floor_dbfs": QUIET_FLOOR_DBFS, "max_seconds": 30.0}

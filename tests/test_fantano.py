@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.sources.fantano import BUNDLED, FantanoReview, FantanoScores, ScoresError, dump
-from bot.sources.names import album_key, core_title, normalize_title
+from sources.fantano import BUNDLED, FantanoReview, FantanoScores, ScoresError, dump
+from sources.names import album_key, core_title, normalize_title
 from training.__main__ import main
 from training.reviews import fantano_scores, fetcher_scores
 

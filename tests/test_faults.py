@@ -1,4 +1,4 @@
-"""Faults the bot survives (issue 9, section 4): the scenarios of tests/faults.py, one test each.
+"""Faults the bot survives (issue 9, section 4): the scenarios of tests/reliability/faults.py, one test each.
 
 One bot runs for the module, started with the scenarios' short timeouts; the bot killed mid-burst
 runs its own, in a subprocess.
@@ -13,8 +13,8 @@ import pytest
 import pytest_asyncio
 
 from tests.fakes.media import MediaServer
-from tests.faults import LIMITS, SCENARIOS, Scenario
-from tests.harness import Harness, bot_harness
+from tests.reliability.faults import LIMITS, SCENARIOS, Scenario
+from tests.support.harness import Harness, bot_harness
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

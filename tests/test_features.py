@@ -32,8 +32,8 @@ from model.features import (
     extract_features,
     ffmpeg_executable,
 )
-from tests.audio import synth_song, write_audio
-from tests.reference import PAD_MODE, feature_matrices, reference_from_signal, statistics
+from tests.support.audio import synth_song, write_audio
+from tests.support.reference import PAD_MODE, feature_matrices, reference_from_signal, statistics
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data"
 AUDIO_DIR = DATA / "audio"

@@ -1,4 +1,5 @@
-"""The load run of tests/load.py: 40 /rate requests from 10 users at once through the fake Discord.
+"""The load run of tests/reliability/load.py: 40 /rate requests from 10 users at once through the fake
+Discord.
 
 Marked ``load`` and left out of the default run (20 s alone, more on busy cores): ``pytest -m load``.
 """
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.media import MediaServer
-from tests.load import REQUESTS, measure_load
+from tests.reliability.load import REQUESTS, measure_load
 
 pytestmark = [pytest.mark.load, pytest.mark.asyncio]
 

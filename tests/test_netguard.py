@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from yt_dlp.networking import Request
 
-from bot.sources.netguard import BlockedRequestError, HostPolicy, guarded_ydl
+from sources.netguard import BlockedRequestError, HostPolicy, guarded_ydl
 
 POLICY = HostPolicy(("youtube.com", "googlevideo.com"))
 

@@ -24,7 +24,7 @@ from bot.store import SongRecord
 from model.calibration import calibrate
 from model.features import OFFSET_S, SAMPLE_RATE, extract_features
 from model.scorer import Rating, Scorer, SectionRating
-from tests.audio import synth_song, write_audio
+from tests.support.audio import synth_song, write_audio
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 AUDIO_DIR = Path(__file__).parents[1].parent / "shared" / "data" / "audio"

@@ -16,7 +16,7 @@ import aiohttp
 import lyricsgenius
 import pytest
 
-from bot.sources.tracklists import (
+from sources.tracklists import (
     AlbumNotFoundError,
     GeniusTracklists,
     Track,

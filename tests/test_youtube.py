@@ -16,8 +16,8 @@ import soundfile as sf
 import yt_dlp
 from yt_dlp.extractor.common import InfoExtractor
 
-from bot.sources import youtube
-from bot.sources.youtube import (
+from sources import youtube
+from sources.youtube import (
     AgeRestrictedError,
     BotCheckError,
     DownloadFailedError,
@@ -224,7 +224,7 @@ def test_search_results_leave_out_what_we_cannot_rate() -> None:
 def test_yt_dlp_output_goes_to_logging_not_stdout(
     media: MediaServer, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="bot.sources.youtube")
+    caplog.set_level(logging.DEBUG, logger="sources.youtube")
     download_audio(media.url("song.wav"), tmp_path, LOOPBACK)
     assert "[generic]" in caplog.text
     captured = capsys.readouterr()
@@ -304,8 +304,8 @@ def test_topic_channel_is_preferred() -> None:
 
 JS_CHECK = """
 import json
-from bot.sources import youtube
-from bot.sources.netguard import guarded_ydl
+from sources import youtube
+from sources.netguard import guarded_ydl
 opts = youtube.YouTubeOptions()
 with guarded_ydl(youtube.ydl_params(opts), opts.policy) as ydl:
     runtime = ydl._js_runtimes["deno"].info
@@ -396,11 +396,11 @@ def _real_error(kind: str) -> yt_dlp.utils.DownloadError:
 def test_youtube_refusals_map_to_one_message_each(
     kind: str, error: type[SourceError], message: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.sources.youtube")
+    caplog.set_level(logging.INFO, logger="sources.youtube")
     mapped = youtube._user_error(_real_error(kind), YouTubeOptions())
     assert type(mapped) is error and re.search(message, str(mapped))
     assert "--cookies" not in str(mapped) and "youtube.com" not in str(mapped)  # our words, not yt-dlp's
-    ours = [r for r in caplog.records if r.name == "bot.sources.youtube"]
+    ours = [r for r in caplog.records if r.name == "sources.youtube"]
     warnings = [r for r in ours if r.levelno >= logging.WARNING]
     if kind == "bot":
         (warning,) = warnings  # once per error
@@ -410,7 +410,7 @@ def test_youtube_refusals_map_to_one_message_each(
 
 
 def test_bot_check_log_names_the_stale_cookie_file(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.sources.youtube")
+    caplog.set_level(logging.WARNING, logger="sources.youtube")
     youtube._user_error(_real_error("bot"), YouTubeOptions(cookiefile="/srv/needlebot/cookies.txt"))
     assert "The cookies in /srv/needlebot/cookies.txt are set but no longer work" in caplog.text
 

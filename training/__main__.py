@@ -15,8 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-from bot.sources.fantano import BUNDLED
 from model import MODEL_DIR
+from sources.fantano import BUNDLED
 from training.reviews import KAGGLE, TND, DataError
 
 log = logging.getLogger("training")
@@ -115,7 +115,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _reviews(args: argparse.Namespace) -> int:
-    from bot.sources.fantano import ScoresError, dump
+    from sources.fantano import ScoresError, dump
     from training.reviews import fantano_scores, fetcher_scores
 
     out = args.out or BUNDLED

@@ -39,10 +39,10 @@ import aiohttp
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from bot.sources.names import core_title
-from bot.sources.tracklists import Tracklist, TracklistError, TracklistOptions, find_tracklist
-from bot.sources.youtube import SEARCH_TEMPLATE, SourceError, YouTubeOptions, download_audio, find_track
 from model.features import FEATURE_NAMES, AudioError, extract_features
+from sources.names import core_title
+from sources.tracklists import Tracklist, TracklistError, TracklistOptions, find_tracklist
+from sources.youtube import SEARCH_TEMPLATE, SourceError, YouTubeOptions, download_audio, find_track
 from training.reviews import DataError, Review, read_reviews
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ Three formats, told apart by their header:
   genres and no track picks.
 
 Cleaning is the same for all: rows without an artist, an album or an integer score 0..10 are dropped,
-and so is the April Fools' pair; albums are deduplicated by ``bot.sources.names.album_key`` (the first
+and so is the April Fools' pair; albums are deduplicated by ``sources.names.album_key`` (the first
 row wins, its empty genre tags completed from a later duplicate).
 """
 
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from bot.sources.fantano import FantanoReview
-from bot.sources.names import album_key, normalize_title
+from sources.fantano import FantanoReview
+from sources.names import album_key, normalize_title
 from training.genres import normalize_tag
 
 log = logging.getLogger(__name__)

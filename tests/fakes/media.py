@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-from tests.audio import synth_song, write_audio
+from tests.support.audio import synth_song, write_audio
 
 CONTENT_TYPES: dict[str, str] = {
     "wav": "audio/wav",
@@ -120,7 +120,7 @@ class MediaServer:
         format: str = "wav",
         content_length: bool = True,
     ) -> str:
-        """Serve a synthesized song (tests/audio.py) as ``format`` at ``name``; return its URL."""
+        """Serve a synthesized song (tests/support/audio.py) as ``format`` at ``name``; return its URL."""
         return self.add(
             name, song_bytes(seconds, seed, format), CONTENT_TYPES[format], content_length=content_length
         )
@@ -277,7 +277,7 @@ class MediaServer:
 
 
 def song_bytes(seconds: float = 3.0, seed: int = 0, format: str = "wav", sr: int = 22050) -> bytes:
-    """The bytes of a synthesized stereo song encoded as ``format`` (see tests/audio.py)."""
+    """The bytes of a synthesized stereo song encoded as ``format`` (see tests/support/audio.py)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = write_audio(Path(tmp) / f"song.{format}", synth_song(seconds, sr=sr, seed=seed), sr, format)
         return path.read_bytes()

@@ -45,7 +45,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sources.names import normalize_title
+from sources.names import normalize_title
 
 # The smallest valid JPEG header and end marker: enough for a client that checks the type.
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"

@@ -21,11 +21,11 @@ from pathlib import Path
 from model.decode import AUDIO_SUFFIXES
 from tests.fakes.discord import FakeInteraction, SentMessage
 from tests.fakes.media import CONTENT_TYPES, MediaServer, song_bytes
-from tests.harness import Harness, bot_harness
-from tests.serving import LoopWatch
+from tests.support.harness import Harness, bot_harness
+from tests.support.serving import LoopWatch
 from tests.test_bot import assert_rating, rows
 
-SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio"
+SHARED_AUDIO = Path(__file__).resolve().parents[3] / "shared" / "data" / "audio"
 REQUESTS, USERS, WORKERS, PER_USER = 40, 10, 2, 4
 
 

@@ -7,7 +7,7 @@ format can replace it through the ``[sources] fantano_scores`` setting. Columns:
 ``artist, album, year, score, favourites, least_favourite``: year is the year of the review video
 (empty when unknown), score an integer 0..10, favourites the favourite tracks joined by " | ".
 
-Names match through ``bot.sources.names.album_key`` (case, accents, "&"/"and", punctuation, trailing
+Names match through ``sources.names.album_key`` (case, accents, "&"/"and", punctuation, trailing
 edition qualifiers such as "(Deluxe)"). Loading reads the whole table (about 3,000 rows) once.
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.sources.names import album_key, normalize_title
+from sources.names import album_key, normalize_title
 
 BUNDLED = Path(__file__).resolve().with_name("fantano_scores.csv")
 COLUMNS = ("artist", "album", "year", "score", "favourites", "least_favourite")

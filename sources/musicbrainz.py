@@ -35,8 +35,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.sources.names import core_title, normalize_title
-from bot.sources.tracklists import AlbumNotFoundError, Track, Tracklist, TracklistError, TracklistOptions
+from sources.names import core_title, normalize_title
+from sources.tracklists import AlbumNotFoundError, Track, Tracklist, TracklistError, TracklistOptions
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The real bot served against the fake Discord, for the fault and load tests.
 
-``bot_process`` runs the bot in a subprocess (``python -m tests.serving``) so a test can kill it hard.
+``bot_process`` runs the bot in a subprocess (``python -m tests.support.serving``) so a test can kill it hard.
 ``LoopWatch`` measures, while a test runs, how late the event loop wakes up (its worst stall), the
 line's peak and the resident memory of this process and of the audio workers.
 """
@@ -24,7 +24,7 @@ import psutil
 
 from bot.client import NeedleBot
 from tests.fakes.discord import FakeDiscord
-from tests.harness import LOOPBACK_SOURCES
+from tests.support.harness import LOOPBACK_SOURCES
 
 
 def bot_settings(
@@ -51,7 +51,7 @@ def bot_process(fake: FakeDiscord, config: Path, tmpdir: Path) -> Iterator[subpr
     On exit it is interrupted (the bot closes its pool and database) unless the test killed it already.
     """
     env = {**os.environ, "DISCORD_TOKEN": fake.token, "NEEDLEBOT_CONFIG": str(config), "TMPDIR": str(tmpdir)}
-    process = subprocess.Popen([sys.executable, "-m", "tests.serving", fake.base_url], env=env)
+    process = subprocess.Popen([sys.executable, "-m", "tests.support.serving", fake.base_url], env=env)
     try:
         yield process
     finally:

@@ -5,7 +5,7 @@ discord. Unknown durations (direct file links, which only tests allow) are let t
 own length cap and ``max_filesize`` still bound the work; YouTube always reports a duration except for
 live streams, which are rejected.
 
-Every ``YoutubeDL`` comes from :func:`bot.sources.netguard.guarded_ydl`, so each request, redirect and
+Every ``YoutubeDL`` comes from :func:`sources.netguard.guarded_ydl`, so each request, redirect and
 connection yt-dlp makes stays on the allowed hosts and off private addresses. YouTube needs a
 JavaScript runtime to solve its challenges: ``yt-dlp[default,deno]`` installs deno and the EJS scripts,
 and :func:`ydl_params` enables deno explicitly. Failures become one :class:`SourceError` subclass per
@@ -35,8 +35,8 @@ from yt_dlp.utils import (
     unsmuggle_url,
 )
 
-from bot.sources.names import normalize_title
-from bot.sources.netguard import BlockedRequestError, HostPolicy, guarded_ydl
+from sources.names import normalize_title
+from sources.netguard import BlockedRequestError, HostPolicy, guarded_ydl
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 :func:`find_tracklist` is the one entry point (``/album`` and ``training collect`` both use it). It tries
 each provider in ``TracklistOptions.providers`` and moves on when one fails or finds nothing: MusicBrainz
-(bot/sources/musicbrainz.py) needs no key and gives lengths, disc numbers, a release id and cover art;
+(sources/musicbrainz.py) needs no key and gives lengths, disc numbers, a release id and cover art;
 Genius needs a token and is often refused from servers (see below), so it comes second.
 
 Genius through lyricsgenius (blocking; run in a thread): Genius's token API (api.genius.com) has no album
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import lyricsgenius
 import requests
 
-from bot.sources.names import core_title, normalize_title
+from sources.names import core_title, normalize_title
 
 if TYPE_CHECKING:
     import aiohttp
@@ -114,7 +114,7 @@ async def find_tracklist(
         A provider failed (unreachable, refused, busy) and no later one found the album.
     """
     # Imported here: musicbrainz.py builds this module's Track and Tracklist.
-    from bot.sources.musicbrainz import musicbrainz_tracklist
+    from sources.musicbrainz import musicbrainz_tracklist
 
     artist, album = " ".join(artist.split()), " ".join(album.split())
     if not artist or not album:

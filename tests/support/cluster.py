@@ -5,7 +5,7 @@ processes started from this virtualenv, exactly as the README's "Scaling" sectio
         pids = await cluster.wait_for_workers(2)   # worker address -> pid, once all are warm
         ...  # [jobs] backend = "dask", scheduler = cluster.address
 
-The jobs tests send to the workers live in :mod:`tests.workload` (importable by name on a worker).
+The jobs tests send to the workers live in :mod:`tests.support.workload` (importable by name on a worker).
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def guarded_ydl(params: dict[str, Any], policy: HostPolicy) -> yt_dlp.YoutubeDL:
     Parameters
     ----------
     params : dict[str, Any]
-        ``YoutubeDL`` parameters (see :func:`bot.sources.youtube.ydl_params`).
+        ``YoutubeDL`` parameters (see :func:`sources.youtube.ydl_params`).
     policy : HostPolicy
         Hosts and addresses allowed.
 

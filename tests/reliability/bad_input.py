@@ -1,7 +1,7 @@
 """The bad-input table: input that is not really a song, each case run through the real bot and fake Discord.
 
 `CASES` feeds both tests/test_bad_input.py (one test per case) and the "Bad input" section of
-RELIABILITY.md (tests/reliability.py). A case sends one interaction; `run_case` waits for what the user
+RELIABILITY.md (tests/reliability/report.py). A case sends one interaction; `run_case` waits for what the user
 saw and lists every way the outcome falls short (`Outcome.problems`): a refusal must be a clear message
 seen by that user alone, a valid-but-odd input must be rated, and nothing may be left behind (temporary
 files, half-written rows).
@@ -25,11 +25,11 @@ import numpy as np
 import soundfile as sf
 
 from model.decode import ffmpeg_executable
-from tests.audio import synth_song
 from tests.fakes.discord import FakeInteraction, SentMessage
 from tests.fakes.media import FeedItem, song_bytes
 from tests.fakes.musicbrainz import FakeRelease
-from tests.harness import MAX_ALBUM_TRACKS, Harness
+from tests.support.audio import synth_song
+from tests.support.harness import MAX_ALBUM_TRACKS, Harness
 
 LIMIT_BYTES = 2_000_000  # the harness's max_attachment_bytes
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import psutil
 
-from bot.sources.youtube import DownloadFailedError, NetworkError, YouTubeOptions, download_audio
+from sources.youtube import DownloadFailedError, NetworkError, YouTubeOptions, download_audio
 from tests.fakes.discord import OP_RESUME, FakeDiscord, FakeInteraction, SentMessage
 from tests.fakes.media import FeedItem, song_bytes
 from tests.fakes.musicbrainz import FakeRelease
-from tests.harness import Harness, album_sources, bot_harness
-from tests.serving import bot_process, bot_settings, write_config
+from tests.support.harness import Harness, album_sources, bot_harness
+from tests.support.serving import bot_process, bot_settings, write_config
 from tests.test_bot import DEFERRED, assert_rating, rows
 
 DATABASE_TIMEOUT = 3.0  # seconds the bot waits on a locked database
@@ -440,9 +440,10 @@ async def faults(harness: Harness) -> str:
     lines = [
         "## Faults survived",
         "",
-        "Each fault from `tests/faults.py` (the scenarios `tests/test_faults.py` runs), done to the real"
-        f" bot through the fake Discord, with a download deadline of {DOWNLOAD_TIMEOUT:g} s and a database"
-        f" wait of {DATABASE_TIMEOUT:g} s. *Time*: from the first request to the last answer checked.",
+        "Each fault from `tests/reliability/faults.py` (the scenarios `tests/test_faults.py` runs), done to"
+        f" the real bot through the fake Discord, with a download deadline of {DOWNLOAD_TIMEOUT:g} s and a"
+        f" database wait of {DATABASE_TIMEOUT:g} s. *Time*: from the first request to the last answer"
+        " checked.",
         "",
         "| Fault | What happened | Time (s) |",
         "|---|---|---:|",
