@@ -17,7 +17,7 @@ from bot.errors import BusyError, UserFacingError
 from bot.jobs import Jobs
 from bot.pool import LocalPool
 from bot.service import Requester
-from tests import workload
+from tests.support import workload
 
 
 def make_jobs(
