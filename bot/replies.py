@@ -274,6 +274,8 @@ def rating_embed(
         embed.add_field(
             name="Sounds like", value=clip(_genres_text(rating), FIELD_VALUE_LIMIT), inline=False
         )
+    if heard := _heard_text(rating):
+        embed.add_field(name="I hear", value=clip(heard, FIELD_VALUE_LIMIT), inline=False)
     if review is not None:
         _add_review(embed, review, album=True)
     embed.set_footer(text=clip(_footer_text(song.seconds, song.truncated, cached), FOOTER_LIMIT))
@@ -313,6 +315,18 @@ def _genres_text(rating: Rating) -> str:
 
 def _genre_name(label: str) -> str:
     return discord.utils.escape_markdown(genre_display_name(label))
+
+
+HEARD_TAGS = 3  # the reply names at most this many heard tags (model.tagger), each at least HEARD_MIN_P
+HEARD_MIN_P = 0.1  # musicnn's MSD tags rarely pass 0.5; 0.1 keeps what it clearly hears (BENCHMARKS.md)
+
+
+def _heard_text(rating: Rating) -> str:
+    """The tagger's top tags, e.g. "rock, guitar, male vocalists"; "" when none is heard clearly."""
+    # Tag names come from the bundled card, outside text all the same: escaped with what exists today
+    # (discord.utils.escape_markdown) until the shared escaping helper lands.
+    return ", ".join(discord.utils.escape_markdown(tag.lower())
+                     for tag, p in rating.tags[:HEARD_TAGS] if p >= HEARD_MIN_P)  # fmt: skip
 
 
 def _footer_text(seconds: float, truncated: bool, cached: bool) -> str:
@@ -458,6 +472,8 @@ def rating_text(song: SongRecord, *, cached: bool, thresholds: Sequence[float] |
     ]
     if rating.genres:
         lines.append(f"Sounds like: {_genres_text(rating)}")
+    if heard := _heard_text(rating):
+        lines.append(f"I hear: {heard}")
     lines.append(_footer_text(song.seconds, song.truncated, cached))
     return "\n".join(lines)
 
@@ -475,7 +491,8 @@ def rating_json(
     Returns
     -------
     dict[str, Any]
-        Title, key, url, the rating's fields, verdict, quip, seconds, truncated, cached, and the sections
+        Title, key, url, artist and album (None when unknown), the rating's fields (``tags`` among them),
+        verdict, quip, seconds, truncated, cached, and the sections
         (start and end in seconds of the file, score, top genre).
     """
     rating = song.rating
@@ -483,6 +500,8 @@ def rating_json(
         "title": song.title,
         "key": song.key,
         "url": song.url,
+        "artist": song.artist,
+        "album": song.album,
         **rating.to_dict(),
         "verdict": verdict(rating.score, rating.expected, thresholds),
         "quip": quip(song.key, rating.score),

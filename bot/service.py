@@ -322,9 +322,10 @@ class RatingService:
                 title, artist, album = info.title, info.artist, info.album
             else:
                 features = await self._featurize(source)
+                artist, album = features.file_tags.artist, features.file_tags.album
             timings["features"] = time.perf_counter() - mark - timings.get("download", 0.0)
             mark = time.perf_counter()
-            rating = scorer.rate(features.values, features.variances)
+            rating = dataclasses.replace(scorer.rate(features.values, features.variances), tags=features.tags)
             sections = scorer.rate_sections(features.sections)
             # Only a link's title (the source's) goes into the picture: it is cached and shown to everyone who
             # sends the same audio, and a file name is its first uploader's own.

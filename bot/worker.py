@@ -23,9 +23,11 @@ if TYPE_CHECKING:
 
     from model.features import FeatureResult
     from model.scorer import Rating, SectionRating
+    from model.tagger import Tagger
     from sources.youtube import VideoInfo, YouTubeOptions
 
 _SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+_tagger: Tagger | None = None  # this process's, loaded by its first job (or warm)
 
 
 def init_worker() -> None:
@@ -82,11 +84,27 @@ def _answer(connection: Connection) -> None:
             connection.send((False, (failed, traceback.format_exc())))
 
 
-def warm() -> int:
-    """Featurize a short synthetic tone and draw its picture, before a user waits for either.
+def tagger() -> Tagger:
+    """This process's tagger (model.tagger), loaded on first use: the flatbuffer is checked once.
 
-    Featurizing compiles librosa's numba code (or loads its cache); drawing imports matplotlib and
-    loads its fonts, which made each worker's first picture about 0.3 s slower than the rest.
+    Raises
+    ------
+    model.tagger.TaggerError
+        Its files are missing or do not match their card.
+    """
+    global _tagger
+    if _tagger is None:
+        from model.tagger import Tagger
+
+        _tagger = Tagger.load()
+    return _tagger
+
+
+def warm() -> int:
+    """Featurize and tag a short synthetic tone and draw its picture, before a user waits for either.
+
+    Featurizing compiles librosa's numba code (or loads its cache) and loads the tagger; drawing imports
+    matplotlib and loads its fonts, which made each worker's first picture about 0.3 s slower than the rest.
 
     Returns
     -------
@@ -103,14 +121,16 @@ def warm() -> int:
     tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
     buffer = io.BytesIO()
     soundfile.write(buffer, tone, SAMPLE_RATE, format="WAV")
-    features = extract_features(buffer.getvalue())
+    features = extract_features(buffer.getvalue(), tagger=tagger())
     flat = Rating(score=5, expected=5.0, distribution=(1 / N_SCORES,) * N_SCORES, genres=())
     render(features.mel_db, flat, (), features.seconds, "warm")
     return os.getpid()
 
 
 def featurize(source: bytes | str, max_seconds: float, ffmpeg: str | None) -> FeatureResult:
-    """Features of one song (bytes or a path), analysing at most ``max_seconds`` of it.
+    """Features and heard tags of one song (bytes or a path), analysing at most ``max_seconds`` of it.
+
+    The file's own artist, title and album tags come back too (FeatureResult.file_tags).
 
     Audio too short or too quiet to rate is refused (model.decode's MIN_RATED_SECONDS, QUIET_FLOOR_DBFS).
 
@@ -126,23 +146,28 @@ def featurize(source: bytes | str, max_seconds: float, ffmpeg: str | None) -> Fe
     Returns
     -------
     FeatureResult
-        The song's features and sections.
+        The song's features, sections, heard tags and file tags.
 
     Raises
     ------
     model.decode.AudioError
         The audio cannot be decoded, or is too short or too quiet; the message is meant for the user.
     """
+    import dataclasses
+
     from model.decode import MIN_RATED_SECONDS, QUIET_FLOOR_DBFS
     from model.features import extract_features
+    from model.filetags import read_file_tags
 
-    return extract_features(
+    features = extract_features(
         source,
         max_seconds=max_seconds,
         ffmpeg=ffmpeg or None,
         min_seconds=MIN_RATED_SECONDS,
         floor_dbfs=QUIET_FLOOR_DBFS,
+        tagger=tagger(),
     )
+    return dataclasses.replace(features, file_tags=read_file_tags(source))
 
 
 def featurize_link(

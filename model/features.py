@@ -31,8 +31,9 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
-from typing import IO
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING
 
 import librosa
 import numpy as np
@@ -52,6 +53,10 @@ from model.decode import (
     decode,
     ffmpeg_executable,
 )
+from model.filetags import FileTags
+
+if TYPE_CHECKING:
+    from model.tagger import Tagger, Tags
 
 __all__ = [
     "DEFAULT_MAX_SECONDS",
@@ -132,6 +137,9 @@ class FeatureResult:
     seconds : seconds of audio analysed (after the 1.0 s offset and the cap).
     truncated : True when the input went on past offset + max_seconds and the rest was not analysed.
     mel_db : (128, T) float32 log-mel (dB relative to its max), averaged in time to at most 512 columns.
+    tags : every tag the tagger hears (model.tagger) with its probability, best first; () when the
+        extraction was not given a tagger.
+    file_tags : the artist, title and album the file's own tags name (set by bot.worker for uploads).
     """
 
     values: np.ndarray
@@ -140,6 +148,8 @@ class FeatureResult:
     seconds: float
     truncated: bool
     mel_db: np.ndarray
+    tags: Tags = ()
+    file_tags: FileTags = field(default_factory=FileTags)
 
     def as_dict(self) -> dict[str, float]:
         """Feature name -> value, in FEATURE_NAMES order."""
@@ -153,6 +163,7 @@ def extract_features(
     ffmpeg: str | None = None,
     min_seconds: float = 0.0,
     floor_dbfs: float | None = None,
+    tagger: Tagger | None = None,
 ) -> FeatureResult:
     """Decode ``source`` (a path or a file's bytes) and compute its 26 features.
 
@@ -162,14 +173,17 @@ def extract_features(
     max_seconds : analyse at most this many seconds after the 1.0 s offset.
     ffmpeg : ffmpeg binary for formats libsndfile cannot read (webm, m4a, ...); default imageio-ffmpeg's.
     min_seconds, floor_dbfs : refuse shorter or quieter audio, as `model.decode.decode` does (ratings do).
+    tagger : also tag the analysed audio (FeatureResult.tags), reading its sampled patches back from the
+        decoded signal's spool: the song is decoded once.
 
     Raises
     ------
     AudioError : a subclass saying why the input cannot be analysed, with a message for the user.
     """
     return _extract(
-        source, max_seconds=max_seconds, ffmpeg=ffmpeg, min_seconds=min_seconds, floor_dbfs=floor_dbfs
-    )
+        source, max_seconds=max_seconds, ffmpeg=ffmpeg, min_seconds=min_seconds, floor_dbfs=floor_dbfs,
+        tagger=tagger,
+    )  # fmt: skip
 
 
 def _extract(
@@ -180,6 +194,7 @@ def _extract(
     block_frames: int = BLOCK_FRAMES,
     min_seconds: float = 0.0,
     floor_dbfs: float | None = None,
+    tagger: Tagger | None = None,
 ) -> FeatureResult:
     """extract_features with the block size exposed, so tests can put block edges anywhere."""
     with (
@@ -198,6 +213,8 @@ def _extract(
             log.debug("tuning %.2f was not among the guessed candidates; second pass", tuning)
             chroma = _chroma_pass(signal_spool, tuning, block_frames)
         mfcc, mel_db = _mel_pass(mel_spool, first.n_frames, first.mel_max)
+        tags = () if tagger is None else tagger.tag_signal(_spool_reader(signal_spool), first.n_samples,
+                                                             SAMPLE_RATE)  # fmt: skip
     # (sections, 26) sums of each per-frame value and of its square, in FEATURE_NAMES order
     frames = first.frame_sums
     sums = np.hstack([chroma.sums[:, :1], frames.sums[:, :5], mfcc.sums[:, :N_MFCC]])
@@ -207,8 +224,18 @@ def _extract(
     if not np.all(np.isfinite(values)) or not np.all(np.isfinite(variances)):
         raise CorruptAudioError("The audio could not be analysed (it decodes to invalid values).")
     return FeatureResult(
-        values, variances, _sections(sums, squares, frames.counts, seconds), seconds, truncated, mel_db
+        values, variances, _sections(sums, squares, frames.counts, seconds), seconds, truncated, mel_db, tags
     )
+
+
+def _spool_reader(spool: IO[bytes]) -> Callable[[int, int], np.ndarray]:
+    """``read(start, count)``: float32 samples start .. start + count - 1 of a spooled signal."""
+
+    def read(start: int, count: int) -> np.ndarray:
+        spool.seek(start * 4)
+        return np.fromfile(spool, dtype=np.float32, count=count)
+
+    return read
 
 
 def _moments(sums: np.ndarray, squares: np.ndarray, count: float) -> tuple[np.ndarray, np.ndarray]:

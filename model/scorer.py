@@ -61,6 +61,9 @@ class Rating:
     genre_means : tuple[float, ...]
         For each of ``genres``, the mean score 0..10 Fantano gives that genre (see genre_mean_scores);
         () when the model card has no score-given-genre table.
+    tags : tuple[tuple[str, float], ...]
+        Every tag the tagger heard (model.tagger) with its probability, best first; () when the song was
+        not tagged (ratings cached before tags were kept, sections).
     """
 
     score: int
@@ -68,6 +71,7 @@ class Rating:
     distribution: tuple[float, ...]
     genres: tuple[tuple[str, float], ...]
     genre_means: tuple[float, ...] = ()
+    tags: tuple[tuple[str, float], ...] = ()
 
     def to_dict(self) -> dict:
         """The rating as JSON-safe data, as the store and ``needlebot rate --json`` keep it.
@@ -75,7 +79,7 @@ class Rating:
         Returns
         -------
         dict
-            Keys ``score``, ``expected``, ``distribution``, ``genres`` and ``genre_means``.
+            Keys ``score``, ``expected``, ``distribution``, ``genres``, ``genre_means`` and ``tags``.
         """
         return {
             "score": self.score,
@@ -83,6 +87,7 @@ class Rating:
             "distribution": list(self.distribution),
             "genres": [[label, p] for label, p in self.genres],
             "genre_means": list(self.genre_means),
+            "tags": [[tag, p] for tag, p in self.tags],
         }
 
     @classmethod
@@ -92,8 +97,8 @@ class Rating:
         Parameters
         ----------
         d : dict
-            A mapping with ``score``, ``expected``, ``distribution`` and ``genres`` (``genre_means`` too,
-            except in ratings cached before it was kept).
+            A mapping with ``score``, ``expected``, ``distribution`` and ``genres`` (``genre_means`` and
+            ``tags`` too, except in ratings cached before they were kept).
 
         Returns
         -------
@@ -105,6 +110,7 @@ class Rating:
             distribution=tuple(float(p) for p in d["distribution"]),
             genres=tuple((str(label), float(p)) for label, p in d["genres"]),
             genre_means=tuple(float(m) for m in d.get("genre_means", ())),  # absent in older caches
+            tags=tuple((str(tag), float(p)) for tag, p in d.get("tags", ())),
         )
 
 

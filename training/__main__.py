@@ -1,6 +1,7 @@
-"""`python -m training {bridge,collect,fit,reviews,stability}`: build models and tables offline.
+"""`python -m training {bridge,collect,ears,fit,reviews,stability}`: build models and tables offline.
 
 bridge   the bundled model from the GTZAN feature table and Fantano's review tables
+ears     the bundled taggers, ported from the musicnn wheel's TF1 checkpoints to LiteRT
 collect  audio features of reviewed albums' tracks into a tracks table (needs the network)
 fit      the direct model from a collected tracks table, with a grouped, baseline-checked evaluation
 reviews  the bundled table of Fantano's scores and track picks that the bot shows beside its own
@@ -44,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--workers", type=int, default=2)
     collect.add_argument("--limit", type=int, default=None, help="only the first N albums")
     collect.add_argument("--retry-failures", action="store_true", help="retry what failures.csv lists")
+
+    ears = sub.add_parser("ears", help="port musicnn's taggers from its wheel to LiteRT")
+    ears.add_argument("--wheel", type=Path, required=True,
+                      help="musicnn-0.1.0-py3-none-any.whl, or a directory holding it (a pip download "
+                           "or cache directory): `pip download --no-deps musicnn==0.1.0 -d DIR`")
+    ears.add_argument("--out", type=Path, default=MODEL_DIR, help="model directory (default: model/)")
 
     fit = sub.add_parser("fit", help="train and evaluate the direct model on a collected tracks table")
     fit.add_argument("tracks_csv", type=Path, metavar="TRACKS_CSV")
@@ -98,6 +105,20 @@ def _collect(args: argparse.Namespace) -> int:
         retry_failures=args.retry_failures,
     )
     print(f"wrote {path}")
+    return 0
+
+
+def _ears(args: argparse.Namespace) -> int:
+    from training.ears import WheelError, run_ears
+
+    try:
+        card = run_ears(args.wheel, args.out)
+    except WheelError as e:
+        raise DataError(str(e)) from e
+    for network, entry in card["networks"].items():
+        print(f"wrote {args.out / entry['file']}: {network}, {len(entry['tags'])} tags, "
+              f"max |LiteRT - TF1 graph| {entry['max_abs_diff_vs_tf1_graph']['tflite']:.2g}, "
+              f"sha256 {entry['sha256'][:16]}")
     return 0
 
 
@@ -162,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: cross-validation needs at least 2 folds", file=sys.stderr)
         return 2
     try:
-        commands = {"bridge": _bridge, "collect": _collect, "fit": _fit, "reviews": _reviews,
+        commands = {"bridge": _bridge, "collect": _collect, "ears": _ears, "fit": _fit, "reviews": _reviews,
                     "stability": _stability}
         return commands[args.command](args)
     except DataError as e:  # bad input is the user's to fix: one line, no traceback
