@@ -3,6 +3,11 @@
 Run from the repository root: ``python -m benchmarks.features``. Each variant runs in its own child
 process (so its peak RSS is its own), warmed up on a short clip first (numba compiles librosa's kernels
 on first use). Children run with one BLAS thread, as the bot's audio workers do. Prints one markdown table.
+
+``python -m benchmarks.features --worker [--rounds N]``: a worker's whole job for a cold 3-minute mp3
+(decode, features, score, picture) without tags, as before the tagger, against the same with the heard
+tags (bot.worker.featurize: tags and file tags too), in alternating child processes; prints the load
+average beside each round, as the machine is shared.
 """
 
 from __future__ import annotations
@@ -53,12 +58,45 @@ def run_ours(path: str) -> tuple[float, float]:
     return decoded - start, whole - (decoded - start)
 
 
-VARIANTS: dict[str, Callable[[str], tuple[float, float]]] = {"reference": run_reference, "ours": run_ours}
+def _worker_job(path: str, *, tagged: bool) -> tuple[float, float]:
+    """(featurize seconds, score + picture seconds) of one worker job, tagged or as before the tagger."""
+    from bot import worker
+    from model.decode import MIN_RATED_SECONDS, QUIET_FLOOR_DBFS
+    from model.features import extract_features
+    from model.scorer import Scorer
+
+    scorer = Scorer.load()
+    start = time.perf_counter()
+    if tagged:
+        features = worker.featurize(path, 900.0, None)
+    else:
+        features = extract_features(path, max_seconds=900.0, min_seconds=MIN_RATED_SECONDS,
+                                    floor_dbfs=QUIET_FLOOR_DBFS)  # fmt: skip
+    featurized = time.perf_counter()
+    rating = scorer.rate(features.values, features.variances)
+    worker.render(features.mel_db, rating, scorer.rate_sections(features.sections), features.seconds, "x")
+    return featurized - start, time.perf_counter() - featurized
+
+
+VARIANTS: dict[str, Callable[[str], tuple[float, float]]] = {
+    "reference": run_reference,
+    "ours": run_ours,
+    "untagged": lambda path: _worker_job(path, tagged=False),
+    "tagged": lambda path: _worker_job(path, tagged=True),
+}
 
 
 def child(variant: str, path: str, warmup: str, repeats: int) -> None:
-    """Time one variant in this process and print JSON: best decode/features seconds, peak RSS."""
+    """Time one variant in this process and print JSON: best decode/features seconds, peak RSS.
+
+    The worker variants are warmed as a pool worker is (bot.worker.init_worker, then warm).
+    """
     run = VARIANTS[variant]
+    if variant in ("untagged", "tagged"):
+        from bot import worker
+
+        worker.init_worker()
+        worker.warm()
     run(warmup)
     timings = [run(path) for _ in range(repeats)]
     peak_mb = peak_rss_mb()
@@ -100,14 +138,46 @@ def measure(variant: str, path: Path, warmup: Path, repeats: int) -> dict[str, f
     return json.loads(out.strip().splitlines()[-1])
 
 
+def worker_table(rounds: int) -> None:
+    """Print the worker-job table: per round, untagged and tagged in fresh children, best of 3 each."""
+    with tempfile.TemporaryDirectory(prefix="needlebot-bench-") as tmp:
+        warmup, inputs = make_inputs(Path(tmp))
+        results = []
+        for i in range(rounds):
+            order = ("untagged", "tagged") if i % 2 == 0 else ("tagged", "untagged")
+            load = os.getloadavg()[0]
+            got = {variant: measure(variant, inputs[3], warmup, 3) for variant in order}
+            results.append((load, got))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}, {machine}, OPENBLAS_NUM_THREADS=1, best of 3 per child")
+    print()
+    print("| round | load avg (1 min) | featurize untagged / tagged (s) | score+picture (s) "
+          "| job untagged / tagged (s) | tags cost (s) | peak RSS untagged / tagged (MB) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for i, (load, got) in enumerate(results, 1):
+        # a worker child's "decode" is its featurize step, "features" its score + picture (_worker_job)
+        before, after = got["untagged"], got["tagged"]
+        job_before = before["decode"] + before["features"]
+        job_after = after["decode"] + after["features"]
+        print(f"| {i} | {load:.2f} | {before['decode']:.2f} / {after['decode']:.2f} "
+              f"| {before['features']:.2f} / {after['features']:.2f} | {job_before:.2f} / {job_after:.2f} "
+              f"| {after['decode'] - before['decode']:.2f} "
+              f"| {before['rss_mb']:.0f} / {after['rss_mb']:.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     child_args = ("VARIANT", "PATH", "WARMUP", "REPEATS")
     parser.add_argument("--child", nargs=4, metavar=child_args, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", action="store_true", help="the worker job, with and without tags")
+    parser.add_argument("--rounds", type=int, default=3, help="--worker rounds")
     args = parser.parse_args()
     if args.child:
         variant, path, warmup, repeats = args.child
         child(variant, path, warmup, int(repeats))
+        return
+    if args.worker:
+        worker_table(args.rounds)
         return
     with tempfile.TemporaryDirectory(prefix="needlebot-bench-") as tmp:
         warmup, inputs = make_inputs(Path(tmp))

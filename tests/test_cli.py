@@ -75,11 +75,17 @@ def test_rate_prints_the_verdict_then_answers_from_the_cache(song: Path, tmp_pat
     assert rating["verdict"].endswith(str(rating["score"])) or rating["verdict"] in ("NOT GOOD", "CLASSIC")
     assert "opinion" in rating["quip"].lower()
     assert (tmp_path / "data" / "needlebot.sqlite3").exists()
+    # Every heard tag (musicnn's 50), best first; the reply names the top ones the tagger clearly hears.
+    tags = rating["tags"]
+    assert len(tags) == 50 and [p for _, p in tags] == sorted((p for _, p in tags), reverse=True)
+    assert tags[0][1] >= 0.1
+    heard = ", ".join(tag.lower() for tag, p in tags[:3] if p >= 0.1)
 
     text = needlebot("rate", str(song), cwd=tmp_path)
     assert text.returncode == 0, text.stderr
     assert text.stdout.startswith(f"my song: {rating['score']}/10, {rating['verdict']}")
     assert "from the cache" in text.stdout
+    assert f"I hear: {heard}\n" in text.stdout  # the cache kept the tags
 
 
 def test_rate_json_lists_the_sections_of_a_long_song(tmp_path: Path) -> None:
@@ -92,6 +98,29 @@ def test_rate_json_lists_the_sections_of_a_long_song(tmp_path: Path) -> None:
     assert all(1 <= s["score"] <= 10 and isinstance(s["genre"], str) for s in sections)
     again = json.loads(needlebot("rate", str(path), "--json", cwd=tmp_path).stdout)
     assert again["cached"] and again["sections"] == sections
+
+
+def test_rate_json_names_the_artist_and_album_the_file_tags_name(tmp_path: Path) -> None:
+    from tests.test_filetags import tagged_file
+
+    tagged = tagged_file(tmp_path, "mp3", artist="Death Grips *", album="The Money Store", title="Get Got")
+    rating = json.loads(needlebot("rate", str(tagged), "--json", cwd=tmp_path).stdout)
+    # The title stays the file's name, as the uploader gave it; the artist feeds the taste model.
+    assert (rating["artist"], rating["album"], rating["title"]) == ("Death Grips *", "The Money Store",
+                                                                    "tagged")
+
+
+def test_heard_tags_are_escaped_in_the_reply() -> None:
+    from bot.replies import rating_text
+    from bot.store import SongRecord
+    from model.scorer import Rating
+
+    rating = Rating(score=7, expected=7.0, distribution=(1 / 11,) * 11, genres=(),
+                    tags=(("*bold*_", 0.6), ("rock", 0.3), ("jazz", 0.2), ("punk", 0.15), ("pop", 0.05)))
+    song = SongRecord("k", "t", None, rating, 60.0, False, b"", ())
+    assert "I hear: \\*bold\\*\\_, rock, jazz\n" in rating_text(song, cached=False)
+    quiet = Rating(score=7, expected=7.0, distribution=(1 / 11,) * 11, genres=(), tags=(("rock", 0.05),))
+    assert "I hear" not in rating_text(SongRecord("k", "t", None, quiet, 60.0, False, b"", ()), cached=False)
 
 
 def test_rate_a_missing_file(tmp_path: Path) -> None:
