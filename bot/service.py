@@ -319,7 +319,7 @@ class RatingService:
             if source is None:
                 assert url is not None
                 features, info, timings["download"] = await self._featurize_link(url)
-                title, artist, album = info.title, info.artist, info.album
+                title, artist, album = info.title, info.likely_artist, info.album
             else:
                 features = await self._featurize(source)
                 artist, album = features.file_tags.artist, features.file_tags.album

@@ -50,8 +50,8 @@ SEARCH_TEMPLATE = "ytsearch5:{query}"  # the default [sources] search: five YouT
 class VideoInfo:
     """What we keep of a video: yt-dlp's ``id`` (the cache key), title, page URL, seconds, uploader.
 
-    ``album`` is set when the site names it (YouTube Music tracks do); ``artist`` when the site names it,
-    else from an "Artist - Title" video title, else from the channel (see _artist_of).
+    ``artist`` and ``album`` are set when the site names them (YouTube Music tracks do);
+    ``likely_artist`` guesses the artist of any video.
     """
 
     id: str
@@ -61,6 +61,27 @@ class VideoInfo:
     uploader: str | None
     artist: str | None = None
     album: str | None = None
+
+    @property
+    def likely_artist(self) -> str | None:
+        """The artist, best evidence first; None when nothing names one.
+
+        The site's own credit (``artist``); else the part before " - " in an "Artist - Title" title;
+        else the channel, without the " - Topic" or "VEVO" of artist channels.
+        """
+        if self.artist:
+            return self.artist
+        for separator in _TITLE_SEPARATORS:
+            if separator in self.title and (artist := self.title.partition(separator)[0].strip()):
+                return artist
+        channel = (self.uploader or "").strip()
+        for suffix in _CHANNEL_SUFFIXES:
+            channel = channel.removesuffix(suffix).strip()
+        return channel or None
+
+
+_TITLE_SEPARATORS = (" - ", " – ", " — ")  # "Artist - Title (Official Video)"
+_CHANNEL_SUFFIXES = (" - Topic", "VEVO")  # YouTube's auto-generated artist channels, and labels' ones
 
 
 @dataclass(frozen=True)
@@ -471,33 +492,10 @@ def _info_from(video: dict[str, Any], url: str) -> VideoInfo:
         url=unsmuggle_url(str(video.get("webpage_url") or url))[0],
         duration=_float_or_none(video.get("duration")),
         uploader=video.get("uploader") or video.get("channel"),
-        artist=_artist_of(video),
+        # yt-dlp lists every credited artist in "artists"; the first is the album's own.
+        artist=next(iter(video.get("artists") or []), None) or video.get("artist") or video.get("creator"),
         album=video.get("album"),
     )
-
-
-_TITLE_SEPARATORS = (" - ", " – ", " — ")  # "Artist - Title (Official Video)"
-_CHANNEL_SUFFIXES = (" - Topic", "VEVO")  # YouTube's auto-generated artist channels, and labels' ones
-
-
-def _artist_of(video: dict[str, Any]) -> str | None:
-    """The video's artist, best evidence first; None when nothing names one.
-
-    yt-dlp's ``artists`` (every credited artist; the first is the album's own), ``artist`` or
-    ``creator``; else the part before " - " in an "Artist - Title" title; else the channel, without the
-    " - Topic" or "VEVO" of artist channels.
-    """
-    named = next(iter(video.get("artists") or []), None) or video.get("artist") or video.get("creator")
-    if named:
-        return str(named)
-    title = str(video.get("title") or "")
-    for separator in _TITLE_SEPARATORS:
-        if (artist := title.partition(separator)[0].strip()) and separator in title:
-            return artist
-    channel = str(video.get("uploader") or video.get("channel") or "").strip()
-    for suffix in _CHANNEL_SUFFIXES:
-        channel = channel.removesuffix(suffix).strip()
-    return channel or None
 
 
 def _video_infos(entries: list[dict[str, Any]], opts: YouTubeOptions) -> list[VideoInfo]:

@@ -53,4 +53,4 @@ def test_no_tags_or_no_audio_gives_empty_tags(tmp_path: Path) -> None:
     ({"title": "- untitled"}, None),
 ])  # fmt: skip
 def test_a_links_artist_comes_from_the_best_evidence(video: dict, artist: str | None) -> None:
-    assert _info_from({"id": "abc", **video}, "https://youtu.be/abc").artist == artist
+    assert _info_from({"id": "abc", **video}, "https://youtu.be/abc").likely_artist == artist
