@@ -45,7 +45,7 @@ FRONT_END = {
 }  # fmt: skip
 NETWORK = "MSD_musicnn"  # last.fm's tags (rock, hip-hop, jazz, punk, ...) are the ones Fantano's genres use
 MARGIN_S = 0.1  # context resampled each side of a patch; soxr HQ needs far less (measured 1e-7)
-SAMPLE_PATCHES = 8  # about 0.4 s of one core; what 4-16 patches keep of all patches' tags: BENCHMARKS.md
+SAMPLE_PATCHES = 6  # about 0.35 s of one core; what 4-16 patches keep of all patches' tags: BENCHMARKS.md
 CARD_NAME = "musicnn.json"
 LICENSE_NAME = "musicnn-LICENSE.md"
 REBUILD_HINT = "Rebuild it with `python -m training ears --wheel DIR` (DIR holds musicnn-0.1.0's wheel)."
