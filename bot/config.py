@@ -71,6 +71,7 @@ class GeniusSettings:
 class StorageSettings:
     data_dir: Path = Path("data")
     database: Path = Path("needlebot.sqlite3")
+    cached_songs: int = 10_000
 
     @property
     def database_path(self) -> Path:
@@ -185,6 +186,7 @@ _ENV_SECRETS = {"DISCORD_TOKEN": ("discord", "token"), "GENIUS_ACCESS_TOKEN": ("
 
 # Lower bounds of numeric settings; a value below one is a configuration error.
 _MINIMUMS = {
+    "storage.cached_songs": 1,
     "limits.max_attachment_bytes": 1,
     "limits.max_audio_seconds": 5,
     "limits.max_video_seconds": 5,

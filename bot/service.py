@@ -130,6 +130,7 @@ class RatingService:
             settings.storage.database_path,
             await asyncio.to_thread(model_id, model_dir),
             busy_timeout=settings.limits.database_timeout_seconds,
+            cached_songs=settings.storage.cached_songs,
         )
         await jobs.start()
         return cls(settings, jobs, store, scorer, fantano)
