@@ -100,6 +100,29 @@ class JobSettings:
     cooldown_seconds: float = 10.0
     backend: str = "local"
     scheduler: str = "tcp://127.0.0.1:8786"
+    tls_ca_file: str = ""
+    tls_client_cert: str = ""
+    tls_client_key: str = ""
+    require_encryption: bool = False
+
+    def __post_init__(self) -> None:
+        tls = {
+            key: value
+            for key in ("tls_ca_file", "tls_client_cert", "tls_client_key", "require_encryption")
+            if (value := getattr(self, key))
+        }
+        if self.scheduler.startswith("tls://"):
+            if not (self.tls_ca_file and self.tls_client_cert):
+                raise ConfigError(
+                    "jobs.scheduler is a tls:// address: set jobs.tls_ca_file (the cluster's CA) and"
+                    " jobs.tls_client_cert (the bot's certificate; and jobs.tls_client_key unless it holds"
+                    " the key)"
+                )
+        elif tls:
+            raise ConfigError(
+                f"jobs.{', jobs.'.join(tls)} set, but jobs.scheduler ({self.scheduler}) is not a tls://"
+                " address: jobs would travel unencrypted"
+            )
 
 
 @dataclass(frozen=True)

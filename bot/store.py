@@ -355,10 +355,14 @@ class Store:
                     ),
                 )
                 # The partial index songs_by_use walks the kept songs newest first, skipping cached_songs.
+                # A row is replaced (deleted, then appended) rather than updated: SQLite reuses the page
+                # space of a deleted row, not that of a row updated to a smaller size.
                 await db.execute(
-                    "UPDATE songs SET picture = x'', rating = '{}', sections = '[]', used_at = NULL"
-                    " WHERE rowid IN (SELECT rowid FROM songs WHERE used_at IS NOT NULL"
-                    " ORDER BY used_at DESC LIMIT -1 OFFSET ?)",
+                    "INSERT OR REPLACE INTO songs (key, model, title, url, score, expected, rating, seconds,"
+                    " truncated, picture, created_at, sections, artist, album, used_at)"
+                    " SELECT key, model, title, url, score, expected, '{}', seconds, truncated, x'',"
+                    " created_at, '[]', artist, album, NULL FROM songs WHERE rowid IN (SELECT rowid FROM"
+                    " songs WHERE used_at IS NOT NULL ORDER BY used_at DESC LIMIT -1 OFFSET ?)",
                     (self._cached_songs,),
                 )
             await db.execute(
@@ -620,12 +624,8 @@ class Store:
 
 
 async def _wal(db: aiosqlite.Connection, busy_timeout: float) -> None:
-    """Switch to WAL, retrying while another process holds the lock the switch needs.
-
-    Processes opening a new database at once can meet SQLite's deadlock rule (a connection holding a
-    read lock that wants to write is told "locked" at once, without the busy wait): seen once in 48
-    process starts without this retry.
-    """
+    """Switch to WAL, retrying while another process holds the lock the switch needs (a fresh database
+    opened by two processes at once): SQLite does not call the busy handler for it."""
     deadline = time.monotonic() + busy_timeout
     while True:
         try:
