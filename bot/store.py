@@ -188,6 +188,9 @@ class HistoryRow:
 class Store:
     """An open database. Use `open`; call `close` when done.
 
+    Any method raises `TryAgainError` (saying the database is locked) when another program keeps the
+    database locked past the busy timeout; a write then leaves nothing behind.
+
     Parameters
     ----------
     writer : aiosqlite.Connection

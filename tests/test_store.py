@@ -1,18 +1,21 @@
 import asyncio
+import contextlib
 import dataclasses
 import json
 import random
 import sqlite3
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.errors import TryAgainError
 from bot.store import MIGRATIONS, SongRecord, Store, TrackOutcome
 from model.scorer import Rating
-from tests.reliability.faults import lock_database, release
+from tests.reliability.faults import database_locked
 
 
 def song(key: str, score: int, title: str = "A Song", expected: float | None = None) -> SongRecord:
@@ -139,6 +142,16 @@ async def test_section_ratings_round_trip_and_older_songs_have_none(tmp_path: Pa
         await store.close()
 
 
+@contextlib.asynccontextmanager
+async def opened(path: Path, **options: Any) -> AsyncIterator[Store]:
+    """The store at ``path`` (model "m"), closed after the block."""
+    store = await Store.open(path, "m", **options)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 def _write_lock_is_free(path: Path) -> bool:
     """Whether another connection can take the write lock at once: no connection sits in a transaction."""
     db = sqlite3.connect(path, timeout=0, isolation_level=None)
@@ -154,8 +167,7 @@ def _write_lock_is_free(path: Path) -> bool:
 
 async def test_a_failed_or_cancelled_save_does_not_undo_another_users(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
-    store = await Store.open(path, "m")
-    try:
+    async with opened(path) as store:
         bad = SongRecord("bad", None, None, song("bad", 6).rating, 1.0, False, b"")  # type: ignore[arg-type]
         saves = [
             asyncio.create_task(store.record(song(f"good{n}", 6), user_id=n, guild_id=10, cached=False))
@@ -177,47 +189,33 @@ async def test_a_failed_or_cancelled_save_does_not_undo_another_users(tmp_path: 
         assert _write_lock_is_free(path), "the connection was left inside a transaction"
         # The cancelled save is all there or not at all.
         assert (await store.find_song("gone") is None) == (await store.history(8) == [])
-    finally:
-        await store.close()
 
 
 async def test_a_save_waiting_for_another_programs_lock_can_be_cancelled(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
-    store = await Store.open(path, "m", busy_timeout=20)
-    try:
-        locker = lock_database(path)
-        try:
+    async with opened(path, busy_timeout=20) as store:
+        with database_locked(path):
             waiting = asyncio.create_task(store.record(song("a", 5), user_id=1, guild_id=None, cached=False))
             queued = asyncio.create_task(store.record(song("b", 5), user_id=2, guild_id=None, cached=False))
             await asyncio.sleep(0.3)
             waiting.cancel()  # as an album's time budget cancels a track in the middle of its save
             await asyncio.sleep(0.3)
-        finally:
-            release(locker)
         with pytest.raises(asyncio.CancelledError):
             await waiting  # once SQLite returns from the statement it was in, it is rolled back
         await queued  # the next save got the connection, in a transaction of its own
         assert await store.find_song("b") is not None and await store.find_song("a") is None
         assert _write_lock_is_free(path)
-    finally:
-        await store.close()
 
 
 async def test_a_locked_album_save_says_the_database_is_locked(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
-    store = await Store.open(path, "m", busy_timeout=0.5)
-    try:
-        locker = lock_database(path)
-        try:
+    async with opened(path, busy_timeout=0.5) as store:
+        with database_locked(path):
             with pytest.raises(TryAgainError, match="database is locked"):
                 await store.save_track_outcome("mb-1", 0, TrackOutcome("u", "t", None, None))
             # Reads go on while another program holds the write lock.
             assert await store.history(1) == []
-        finally:
-            release(locker)
         assert _write_lock_is_free(path)
-    finally:
-        await store.close()
 
 
 _OPEN_AT_ONCE = """
@@ -252,8 +250,7 @@ def test_processes_starting_at_once_on_a_new_database_all_open_it(tmp_path: Path
 
 
 async def test_only_the_most_recently_asked_songs_keep_their_picture(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "db.sqlite3", "m", cached_songs=2)
-    try:
+    async with opened(tmp_path / "db.sqlite3", cached_songs=2) as store:
         await store.record(song("a", 5, "A"), user_id=1, guild_id=10, cached=False)
         await store.record(song("b", 6, "B"), user_id=1, guild_id=10, cached=False)
         await store.record(song("a", 5, "A"), user_id=2, guild_id=10, cached=True)  # a is asked again
@@ -266,8 +263,6 @@ async def test_only_the_most_recently_asked_songs_keep_their_picture(tmp_path: P
         # Asked again, b is rated afresh and kept; a is now the oldest.
         await store.record(song("b", 6, "B"), user_id=3, guild_id=10, cached=False)
         assert await store.find_song("b") is not None and await store.find_song("a") is None
-    finally:
-        await store.close()
 
 
 async def test_the_database_stops_growing_at_the_bound(tmp_path: Path) -> None:
@@ -275,15 +270,12 @@ async def test_the_database_stops_growing_at_the_bound(tmp_path: Path) -> None:
     sizes = {}
     for bound in (5, songs):
         path = tmp_path / f"db{bound}.sqlite3"
-        store = await Store.open(path, "m", cached_songs=bound)
-        try:
+        async with opened(path, cached_songs=bound) as store:
             for n in range(songs):
                 picture = random.Random(n).randbytes(picture_bytes)  # a picture does not compress
                 uploaded = dataclasses.replace(song(f"file:{n:064x}", 5), picture=picture)
                 await store.record(uploaded, user_id=n, guild_id=10, cached=False)
-        finally:
-            await store.close()  # checkpoints the WAL into the file
-        sizes[bound] = path.stat().st_size
+        sizes[bound] = path.stat().st_size  # closing checkpointed the WAL into the file
     assert sizes[songs] > songs * picture_bytes
     # The bound's pictures, and under 1.5 kB for each older song and its request: a dropped picture's
     # pages are reused (a song updated in place kept a page of its own, about 4 kB).
@@ -303,10 +295,7 @@ async def test_songs_from_before_the_bound_are_ordered_by_their_last_request(tmp
             if asked:
                 db.execute("INSERT INTO ratings (song_key, model, user_id, cached, rated_at)"
                            " VALUES (?, 'm', 1, 0, ?)", (key, asked))
-    store = await Store.open(path, "m", cached_songs=2)
-    try:
+    async with opened(path, cached_songs=2) as store:
         await store.record(song("newest", 5), user_id=1, guild_id=None, cached=False)
         # "new" was created later, but "old" was asked for later: "new" is the one dropped.
         assert await store.find_song("new") is None and await store.find_song("old") is not None
-    finally:
-        await store.close()

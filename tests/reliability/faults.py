@@ -12,6 +12,7 @@ timeouts, so a fault shows within seconds).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -163,16 +164,16 @@ db.execute("COMMIT")
 """
 
 
-def lock_database(database: Path) -> subprocess.Popen[str]:
-    """Another process holding the database's write lock until a line is written to its stdin."""
+@contextlib.contextmanager
+def database_locked(database: Path) -> Iterator[None]:
+    """Another process holds the database's write lock (``BEGIN EXCLUSIVE``) for the ``with`` block."""
     command = [sys.executable, "-c", _LOCKER, str(database)]
     locker = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert locker.stdout is not None and locker.stdout.readline() == "locked\n"
-    return locker
-
-
-def release(locker: subprocess.Popen[str]) -> None:
-    locker.communicate("\n", timeout=10)
+    try:
+        assert locker.stdout is not None and locker.stdout.readline() == "locked\n"
+        yield
+    finally:
+        locker.communicate("\n", timeout=10)
     assert locker.returncode == 0
 
 
@@ -182,13 +183,10 @@ async def database_locked_briefly(harness: Harness, tmp: Path) -> Survived:
     assert_rating(await answer(await rate_file(fake, "locked a.wav", data, fake.user_id + 10)), cached=False)
     before = rows(database, "SELECT * FROM ratings ORDER BY id")
     # A cached answer writes at once, so it surely meets the lock (a fresh one writes the same way).
-    locker = lock_database(database)
-    try:
+    with database_locked(database):
         inter = await rate_file(fake, "locked a.wav", data, fake.user_id + 11)
         await asyncio.sleep(DATABASE_TIMEOUT / 2)
         assert not any(m.embeds for m in inter.messages), "answered while the database was locked"
-    finally:
-        release(locker)
     assert_rating(await answer(inter), cached=True)
     after = rows(database, "SELECT * FROM ratings ORDER BY id")
     assert after[: len(before)] == before and len(after) == len(before) + 1, "history changed"
@@ -205,12 +203,9 @@ async def database_locked_too_long(harness: Harness, tmp: Path) -> Survived:
     data = song_bytes(4.0, seed=11)
     before = rows(database, "SELECT * FROM ratings ORDER BY id")
     songs = rows(database, "SELECT key FROM songs ORDER BY key")
-    locker = lock_database(database)
-    try:
+    with database_locked(database):
         inter = await rate_file(fake, "locked b.wav", data, fake.user_id + 12)
         error = await answer(inter)
-    finally:
-        release(locker)
     assert "database is locked" in str(error.embeds) and error.ephemeral, error
     assert rows(database, "SELECT * FROM ratings ORDER BY id") == before, "a half-written request"
     assert rows(database, "SELECT key FROM songs ORDER BY key") == songs, "a song stored without its request"
@@ -437,8 +432,7 @@ async def reads_while_saves_wait(harness: Harness, tmp: Path) -> Survived:
     user = fake.user_id + 50
     data = song_bytes(4.0, seed=50)
     assert_rating(await answer(await rate_file(fake, "read while locked.wav", data, user)), cached=False)
-    locker = lock_database(harness.database)
-    try:
+    with database_locked(harness.database):
         # Two cached answers wait for the lock to save their request, then the reads arrive.
         saves = [await rate_file(fake, "read while locked.wav", data, user + n) for n in (1, 2)]
         await asyncio.sleep(0.3)
@@ -453,8 +447,6 @@ async def reads_while_saves_wait(harness: Harness, tmp: Path) -> Survived:
             await _acknowledged(inter, what)
         shown = [await inter.wait_followup(timeout=10) for inter in (history, top)]
         assert not any(m.embeds for save in saves for m in save.messages), "the reads waited for the saves"
-    finally:
-        release(locker)
     assert all("read while locked" in str(m.embeds) for m in shown), shown
     assert shown[0].ephemeral and not shown[1].ephemeral
     assert "Radiohead" in [c["name"] for c in artists.response.data["choices"]]  # type: ignore[union-attr]
@@ -484,12 +476,9 @@ async def album_saved_while_locked(harness: Harness, tmp: Path) -> Survived:
         FakeRelease("mb-locked", title, artist, "2022-01-01", [[(track, 200.0) for track in tracks]])
     )
     user = fake.user_id + 55
-    locker = lock_database(harness.database)
-    try:
+    with database_locked(harness.database):
         inter = await fake.slash_command("album", {"artist": artist, "title": title}, user_id=user)
         error = await answer(inter)
-    finally:
-        release(locker)
     assert "database is locked" in str(error.embeds) and error.ephemeral, error
     assert inter.shown_to_channel() == [], "the channel still shows the album's thinking message"
     again = await fake.slash_command("album", {"artist": artist, "title": title}, user_id=user)
