@@ -106,11 +106,11 @@ class JobSettings:
     require_encryption: bool = False
 
     def __post_init__(self) -> None:
-        tls = {
-            key: value
+        tls = [
+            key
             for key in ("tls_ca_file", "tls_client_cert", "tls_client_key", "require_encryption")
-            if (value := getattr(self, key))
-        }
+            if getattr(self, key)
+        ]
         if self.scheduler.startswith("tls://"):
             if not (self.tls_ca_file and self.tls_client_cert):
                 raise ConfigError(

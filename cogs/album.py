@@ -144,7 +144,7 @@ async def _in_time(names: Awaitable[list[str]]) -> list[str]:
         async with asyncio.timeout(CHOICES_SECONDS):
             return await names
     except (TimeoutError, UserFacingError) as error:
-        log.warning("autocomplete answered empty: %s", error or "it took too long")
+        log.warning("autocomplete answered empty: %s", str(error) or f"no names within {CHOICES_SECONDS:g} s")
         return []
 
 
