@@ -298,13 +298,14 @@ def _safe_url(url: str | None) -> str | None:
 def _genres_text(rating: Rating) -> str:
     """The genres heard, e.g. "**hip hop** to me (62%), a genre Melon averages 6.0 on" and the runners-up.
 
-    The average is Fantano's mean score for the top genre; it is said only when it rounds to within a
-    point of the score, so the words never argue with the number (the taste model's score rests on more
-    than the genre). Ratings cached before genre means were kept say only the genre.
+    The average is Fantano's mean score for the top genre; it is said only when it lies within a point
+    of the score (not "averages 6.2" beside a 5), so the words never argue with the number (the taste
+    model's score rests on more than the genre). Ratings cached before genre means were kept say only the
+    genre.
     """
     (top, top_p), *rest = rating.genres
     text = f"**{_genre_name(top)}** to me ({top_p:.0%})"
-    if rating.genre_means and abs(round(rating.genre_means[0]) - rating.score) <= 1:
+    if rating.genre_means and abs(rating.genre_means[0] - rating.score) < 1:
         text += f", a genre Melon averages {rating.genre_means[0]:.1f} on"
     others = [f"{_genre_name(label)} ({p:.0%})" for label, p in rest if p >= GENRE_MIN_SHARE]
     if others:
