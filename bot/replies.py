@@ -264,6 +264,8 @@ def rating_embed(
     words = verdict(rating.score, rating.expected, thresholds)
     line = f"**{words}**." if words in ("NOT GOOD", "CLASSIC") else f"I'm feeling a **{words}**."
     description = f"# {rating.score}/10\n{line}\n\n{quip(song.key, rating.score)}"
+    if basis := evidence_text(rating):
+        description += f"\n\n*{basis}*"
     embed = discord.Embed(
         title=clip(" ".join(song.title.split()) or "Untitled", TITLE_LIMIT),
         url=_safe_url(song.url),
@@ -280,6 +282,29 @@ def rating_embed(
     if picture:
         embed.set_image(url=f"attachment://{picture}")
     return embed
+
+
+# model.taste.strength -> what the reply says about the evidence; "strong" and "some" need no excuse.
+EVIDENCE_WORDS = {
+    "little": "I've got little to go on here: just the sound, so I'm staying near my usual scores.",
+    "review": "Melon reviewed this album, so his score anchors mine.",
+}
+
+
+def evidence_text(rating: Rating) -> str | None:
+    """What the rating rests on, in words, when the reader should know (little evidence, his own review).
+
+    Parameters
+    ----------
+    rating : Rating
+        Its ``evidence`` (model.taste.strength); "" for ratings older than the taste model.
+
+    Returns
+    -------
+    str or None
+        One sentence, or None when there is nothing to say.
+    """
+    return EVIDENCE_WORDS.get(rating.evidence)
 
 
 def _add_review(embed: discord.Embed, review: FantanoReview, *, album: bool) -> None:
@@ -457,6 +482,7 @@ def rating_text(song: SongRecord, *, cached: bool, thresholds: Sequence[float] |
     lines = [
         f"{song.title}: {rating.score}/10, {verdict(rating.score, rating.expected, thresholds)}",
         quip(song.key, rating.score),
+        *filter(None, [evidence_text(rating)]),
     ]
     if rating.genres:
         lines.append(f"Sounds like: {_genres_text(rating)}")

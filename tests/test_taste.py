@@ -198,3 +198,40 @@ def test_the_genre_line_never_argues_with_the_score() -> None:
 
     assert "averages 6.2" not in text(5)  # issue 16: "a genre Melon averages 6.2 on" beside 5/10
     assert "averages 6.2" in text(6)
+
+
+def test_the_reply_says_when_it_has_little_to_go_on() -> None:
+    from bot import replies
+    from bot.store import SongRecord
+    from model.scorer import Rating
+
+    def text(evidence: str) -> str:
+        rating = Rating(7, 6.5, (1 / 11,) * 11, (), evidence=evidence)
+        return replies.rating_text(SongRecord("k", "T", None, rating, 60.0, False, b"", ()), cached=False)
+
+    assert "little to go on" in text("little") and "anchors mine" in text("review")
+    assert "little to go on" not in text("strong") and "anchors" not in text("")
+
+
+def test_a_reviewed_album_takes_his_score_and_his_picks() -> None:
+    from bot.album import TrackResult, _summarize
+    from bot.store import AlbumRecord, SongRecord, StoredTrack
+    from model.scorer import Rating
+    from sources.fantano import FantanoReview
+
+    titles = ("Intro", "Big Single", "Deep Cut", "Filler")
+    tracks = tuple(StoredTrack(t, 1, i + 1, 180.0) for i, t in enumerate(titles))
+    album = AlbumRecord("rel", "Artist", "Album", 2020, None, "test", tracks, "")
+    # The model alone would pick "Filler" (its highest expected score) as the favourite.
+    flat = (1 / 11,) * 11
+    songs = [SongRecord(f"k{i}", t.title, None, Rating(6, 6.0 + i / 10, flat, ()), 180.0, False, b"")
+             for i, t in enumerate(tracks)]
+    results = tuple(TrackResult(i, t, songs[i], None, None, None, cached=True) for i, t in enumerate(tracks))
+    review = FantanoReview("Artist", "Album", 2020, 8, ("BIG SINGLE",), "FILLER")
+    rated = _summarize(album, results, [5.0 + k / 2 for k in range(9)], complete=True, review=review)
+    assert rated.score == 8
+    assert [r.song.rating.score for r in rated.results] == [8, 9, 8, 7]
+    assert rated.favourites[0] == 1 and rated.least == 3
+    assert all(r.song.rating.evidence == "review" for r in rated.results)
+    unreviewed = _summarize(album, results, [5.0 + k / 2 for k in range(9)], complete=True)
+    assert unreviewed.favourites[0] == 3  # without his review the model's own order stands
