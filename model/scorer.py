@@ -408,6 +408,11 @@ class Scorer:
         _, genres = self._run(self._row(features, variances))
         return np.zeros(0) if genres is None else genres
 
+    def top_genres(self, genres: np.ndarray) -> tuple[tuple[str, float], ...]:
+        """The 3 most probable (genre label, probability), best first, of a (n_genres,) distribution."""
+        order = np.argsort(-genres, kind="stable")[:3]
+        return tuple((self._genre_labels[i], float(genres[i])) for i in order)
+
     def rate(self, features: np.ndarray, variances: np.ndarray | None = None) -> Rating:
         """Rate one song.
 
@@ -431,10 +436,7 @@ class Scorer:
         scores = np.clip(scores, 0.0, None)
         scores /= scores.sum()
         expected = float(scores @ np.arange(N_SCORES))
-        top: tuple[tuple[str, float], ...] = ()
-        if genres is not None:
-            order = np.argsort(-genres, kind="stable")[:3]
-            top = tuple((self._genre_labels[i], float(genres[i])) for i in order)
+        top = self.top_genres(genres) if genres is not None else ()
         return Rating(
             score=int(calibrate(np.array([expected]), self._thresholds)[0]),
             expected=expected,

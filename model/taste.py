@@ -511,9 +511,11 @@ class Taste:
         genres: tuple[tuple[str, float], ...] = ()
         probabilities = None
         if evidence.means is not None and self.sound is not None:
-            bridge = self.sound.rate(evidence.means, evidence.variances)
             probabilities = self.sound.genre_probabilities(evidence.means, evidence.variances)
-            genres = bridge.genres
+            if probabilities.size:
+                genres = self.sound.top_genres(probabilities)
+            else:  # a model without genres (a `fit` model) gives no sound evidence the taste model reads
+                probabilities = None
         row = self.stats.features(evidence, sound=probabilities)
         basis = tuple(g for g in MASKABLE if row[FEATURE_NAMES.index(GROUPS[g][1 if g == "artist" else 0])])
         if evidence.album is not None:
