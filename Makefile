@@ -28,10 +28,12 @@ test: $(VENV)/.test-installed
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 
-# Rebuild the bundled model from the review tables and the GTZAN feature table, then measure how
-# re-encoding the shared recordings moves its scores (training/reports/stability.md).
+# Rebuild the bundled models: the bridge (GTZAN genre from the 26 features, the taste model's sound
+# route), then the taste model from Fantano's reviews (its honest test: training/reports/taste.md), then
+# measure how re-encoding the shared recordings moves the scores (training/reports/stability.md).
 model: $(VENV)/.test-installed
 	$(PY) -m training bridge --data $(DATA)
+	$(PY) -m training taste --data $(DATA)
 	$(PY) -m training stability --data $(DATA)
 
 bench: $(VENV)/.test-installed
