@@ -30,13 +30,15 @@ test: $(VENV)/.test-installed
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 
-# Rebuild the bundled model from the review tables and the GTZAN feature table, port the musicnn
-# taggers from their wheel, then measure how re-encoding the shared recordings moves its scores
-# (training/reports/stability.md).
+# Rebuild the bundled models: the bridge (GTZAN genre from the 26 features, the taste model's sound
+# route), the musicnn taggers ported from their wheel (the heard tags), then the taste model from
+# Fantano's reviews (its honest test: training/reports/taste.md), then measure how re-encoding the shared
+# recordings moves the scores (training/reports/stability.md).
 model: $(VENV)/.test-installed
 	$(PY) -m training bridge --data $(DATA)
 	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps musicnn==0.1.0 -d $(MUSICNN)
 	$(PY) -m training ears --wheel $(MUSICNN)
+	$(PY) -m training taste --data $(DATA)
 	$(PY) -m training stability --data $(DATA)
 
 bench: $(VENV)/.test-installed

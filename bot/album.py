@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import aiohttp
+import numpy as np
 
 from bot.config import AlbumSettings, Settings
 from bot.errors import BusyError, TryAgainError, UserFacingError
-from bot.service import RatingService, Requester
+from bot.service import RatingService, Requester, album_review
 from bot.store import AlbumRecord, SongRecord, StoredTrack, TrackOutcome
 from model.album import album_expected, album_score, picks
+from model.taste import anchored
 from sources import youtube
 from sources.names import album_key, normalize_title
 from sources.tracklists import TracklistError, find_tracklist
@@ -244,8 +246,8 @@ class AlbumService:
             by_number.get(n) or TrackResult(n, track, None, None, None, NOT_REACHED, cached=False)
             for n, track in enumerate(album.tracks)
         )
-        rated = _summarize(album, results, thresholds, complete=not pending)
         review = self.fantano.find(album.artist, album.title) or self.fantano.find(artist, title)
+        rated = _summarize(album, results, thresholds, complete=not pending, review=review)
         rated = dataclasses.replace(rated, fantano=review)
         if rated.score is not None:
             await self.store.record_album(
@@ -319,7 +321,7 @@ class AlbumService:
                     album.release_id, number, TrackOutcome(video_url, video_title, None, None)
                 )
             with line.asking(number, requester) as asker:
-                rated = await self.ratings.rate_link(video_url, asker)
+                rated = await self.ratings.rate_link(video_url, asker, artist=album.artist)
         except BusyError:
             raise  # not the track's fault: nothing is remembered about it
         except (UserFacingError, youtube.SourceError) as error:
@@ -355,9 +357,20 @@ class AlbumService:
 
 
 def _summarize(
-    album: AlbumRecord, results: tuple[TrackResult, ...], thresholds: Sequence[float], *, complete: bool
+    album: AlbumRecord,
+    results: tuple[TrackResult, ...],
+    thresholds: Sequence[float],
+    *,
+    complete: bool,
+    review: FantanoReview | None = None,
 ) -> RatedAlbum:
-    """The album's score and picks by ``model.album`` from its rated tracks (none under half rated)."""
+    """The album's score and picks by ``model.album`` from its rated tracks (none under half rated).
+
+    When he reviewed the album, his score is the album's and anchors each track (his picks a point up or
+    down, ``model.taste.anchored``), so the picks follow his.
+    """
+    if review is not None:
+        results = tuple(_anchored(r, review) for r in results)
     rated = [r for r in results if r.song is not None]
     cached = all(r.cached for r in results)
     if not rated or 2 * len(rated) < len(results):
@@ -367,13 +380,23 @@ def _summarize(
     return RatedAlbum(
         album,
         results,
-        album_score(expected, thresholds),
+        album_score(expected, thresholds) if review is None else int(np.clip(review.score, 1, 10)),
         album_expected(expected),
         tuple(rated[i].number for i in favourites),
         None if least is None else rated[least].number,
         complete,
         cached,
     )
+
+
+def _anchored(result: TrackResult, review: FantanoReview) -> TrackResult:
+    """A rated track with its rating replaced by his album score, moved by his picks."""
+    if result.song is None:
+        return result
+    score, dist = anchored(album_review(review, result.track.title))
+    rating = dataclasses.replace(result.song.rating, score=score, expected=float(dist @ np.arange(len(dist))),
+                                 distribution=tuple(float(p) for p in dist), evidence="review")
+    return dataclasses.replace(result, song=dataclasses.replace(result.song, rating=rating))
 
 
 def _distinct(names: list[str], limit: int) -> list[str]:

@@ -71,6 +71,7 @@ class GeniusSettings:
 class StorageSettings:
     data_dir: Path = Path("data")
     database: Path = Path("needlebot.sqlite3")
+    cached_songs: int = 10_000
 
     @property
     def database_path(self) -> Path:
@@ -99,6 +100,29 @@ class JobSettings:
     cooldown_seconds: float = 10.0
     backend: str = "local"
     scheduler: str = "tcp://127.0.0.1:8786"
+    tls_ca_file: str = ""
+    tls_client_cert: str = ""
+    tls_client_key: str = ""
+    require_encryption: bool = False
+
+    def __post_init__(self) -> None:
+        tls = [
+            key
+            for key in ("tls_ca_file", "tls_client_cert", "tls_client_key", "require_encryption")
+            if getattr(self, key)
+        ]
+        if self.scheduler.startswith("tls://"):
+            if not (self.tls_ca_file and self.tls_client_cert):
+                raise ConfigError(
+                    "jobs.scheduler is a tls:// address: set jobs.tls_ca_file (the cluster's CA) and"
+                    " jobs.tls_client_cert (the bot's certificate; and jobs.tls_client_key unless it holds"
+                    " the key)"
+                )
+        elif tls:
+            raise ConfigError(
+                f"jobs.{', jobs.'.join(tls)} set, but jobs.scheduler ({self.scheduler}) is not a tls://"
+                " address: jobs would travel unencrypted"
+            )
 
 
 @dataclass(frozen=True)
@@ -185,6 +209,7 @@ _ENV_SECRETS = {"DISCORD_TOKEN": ("discord", "token"), "GENIUS_ACCESS_TOKEN": ("
 
 # Lower bounds of numeric settings; a value below one is a configuration error.
 _MINIMUMS = {
+    "storage.cached_songs": 1,
     "limits.max_attachment_bytes": 1,
     "limits.max_audio_seconds": 5,
     "limits.max_video_seconds": 5,

@@ -15,6 +15,10 @@ What happens when things break (see "Scaling" in the README):
   song on up to four workers before ``Jobs`` even saw it.
 - A job runs past its time limit: Dask cannot interrupt a running task, so the worker running it is
   restarted by its nanny (which also ends its ffmpeg).
+- TLS (``[jobs] scheduler = "tls://..."``): the client proves itself with ``tls_client_cert`` and checks
+  the scheduler's certificate against ``tls_ca_file`` (Dask's :class:`distributed.security.Security`),
+  so only holders of that CA's certificates can send the bot the pickles it loads. The files are
+  checked when the backend is made, at start.
 - The scheduler is unreachable, or has no workers: new songs get a clear "audio workers are offline"
   answer; ratings already in the database are still served. There is no fallback to local processes: a
   bot machine sized for the gateway would be swamped by the audio work meant for a cluster. Each new
@@ -27,17 +31,19 @@ import asyncio
 import importlib.util
 import logging
 import os
+import ssl
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot import worker
 from bot.backend import WorkerLost
-from bot.config import ConfigError
+from bot.config import ConfigError, JobSettings
 from bot.errors import UserFacingError
 
 if TYPE_CHECKING:
     from distributed import Client, Future, Nanny, Worker
+    from distributed.security import Security
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +71,30 @@ class DaskBackend:
     capacity
         Jobs sent to the cluster at once (``[jobs] workers``: its worker processes). Waiting jobs stay
         in the bot's fair queue rather than in Dask's, so users still take turns.
+    security
+        TLS certificates for a ``tls://`` scheduler (see :meth:`from_settings`); None: Dask's own config.
     """
 
-    def __init__(self, scheduler: str, capacity: int) -> None:
-        if importlib.util.find_spec("distributed") is None:
-            raise ConfigError("""jobs.backend = "dask" needs Dask: pip install 'needlebot[dask]'""")
+    def __init__(self, scheduler: str, capacity: int, *, security: Security | None = None) -> None:
+        _require_dask()
         self.scheduler = scheduler
         self._capacity = capacity
+        self._security = security
         self._client: Client | None = None
         self._connecting = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: JobSettings) -> DaskBackend:
+        """The backend ``[jobs]`` describes: its scheduler, ``workers`` jobs at once, and its TLS files.
+
+        Raises
+        ------
+        ConfigError
+            Dask is not installed, or a TLS file cannot be read or does not hold what it should (the
+            message names the setting).
+        """
+        _require_dask()
+        return cls(settings.scheduler, settings.workers, security=_security(settings))
 
     @property
     def capacity(self) -> int:
@@ -143,7 +164,11 @@ class DaskBackend:
                 self._client = client = None
             if client is None:
                 client = Client(
-                    self.scheduler, asynchronous=True, timeout=CONNECT_TIMEOUT, set_as_default=False
+                    self.scheduler,
+                    asynchronous=True,
+                    timeout=CONNECT_TIMEOUT,
+                    set_as_default=False,
+                    security=self._security,
                 )
                 try:
                     await client
@@ -171,6 +196,47 @@ class DaskBackend:
         if running:
             log.warning("restarting Dask worker %s: its job ran too long", running[0])
             await client.restart_workers(running, raise_for_error=False)
+
+
+def _require_dask() -> None:
+    if importlib.util.find_spec("distributed") is None:
+        raise ConfigError("""jobs.backend = "dask" needs Dask: pip install 'needlebot[dask]'""")
+
+
+def _security(settings: JobSettings) -> Security | None:
+    """Dask's TLS options from ``[jobs]`` (None for a ``tcp://`` scheduler), tried now: a wrong path, a
+    file that holds no certificate or a certificate that does not match its key stops the bot at start."""
+    if not settings.scheduler.startswith("tls://"):
+        return None
+    from distributed.security import Security
+
+    ca, cert, key = settings.tls_ca_file, settings.tls_client_cert, settings.tls_client_key
+    try:
+        ssl.create_default_context(cafile=ca)
+    except OSError as error:  # ssl.SSLError included
+        reason = _reason(error)
+        raise ConfigError(f"jobs.tls_ca_file: cannot use {ca} as a CA certificate: {reason}") from None
+    security = Security(
+        tls_ca_file=ca,
+        tls_client_cert=cert,
+        tls_client_key=key or None,
+        require_encryption=settings.require_encryption or None,  # None: Dask's own config decides
+    )
+    try:
+        security.get_connection_args("client")  # builds the SSL context: reads and matches the files
+    except OSError as error:
+        files = f"{cert} and {key}" if key else cert
+        raise ConfigError(
+            f"jobs.tls_client_cert{' / jobs.tls_client_key' if key else ''}: cannot use {files} as the bot's"
+            f" certificate and key: {_reason(error)}"
+        ) from None
+    return security
+
+
+def _reason(error: OSError) -> str:
+    if isinstance(error, ssl.SSLError):
+        return error.reason or str(error)
+    return error.strerror or str(error)
 
 
 def _call(function: Callable[..., T], *args: Any) -> T:

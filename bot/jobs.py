@@ -78,7 +78,7 @@ class Jobs:
         config = settings.jobs
         backend: Backend
         if config.backend == "dask" and workers is None:
-            backend = DaskBackend(config.scheduler, config.workers)
+            backend = DaskBackend.from_settings(config)
         else:
             backend = LocalPool(workers or config.workers)
         return cls(

@@ -264,6 +264,8 @@ def rating_embed(
     words = verdict(rating.score, rating.expected, thresholds)
     line = f"**{words}**." if words in ("NOT GOOD", "CLASSIC") else f"I'm feeling a **{words}**."
     description = f"# {rating.score}/10\n{line}\n\n{quip(song.key, rating.score)}"
+    if basis := evidence_text(rating):
+        description += f"\n\n*{basis}*"
     embed = discord.Embed(
         title=clip(" ".join(song.title.split()) or "Untitled", TITLE_LIMIT),
         url=_safe_url(song.url),
@@ -284,6 +286,29 @@ def rating_embed(
     return embed
 
 
+# model.taste.strength -> what the reply says about the evidence; "strong" and "some" need no excuse.
+EVIDENCE_WORDS = {
+    "little": "I've got little to go on here: just the sound, so I'm staying near my usual scores.",
+    "review": "Melon reviewed this album, so his score anchors mine.",
+}
+
+
+def evidence_text(rating: Rating) -> str | None:
+    """What the rating rests on, in words, when the reader should know (little evidence, his own review).
+
+    Parameters
+    ----------
+    rating : Rating
+        Its ``evidence`` (model.taste.strength); "" for ratings older than the taste model.
+
+    Returns
+    -------
+    str or None
+        One sentence, or None when there is nothing to say.
+    """
+    return EVIDENCE_WORDS.get(rating.evidence)
+
+
 def _add_review(embed: discord.Embed, review: FantanoReview, *, album: bool) -> None:
     """Fantano's own score and picks as a field; ``album`` names the album (a song's reply needs it)."""
     title = f" for *{discord.utils.escape_markdown(review.album)}*" if album else ""
@@ -300,12 +325,14 @@ def _safe_url(url: str | None) -> str | None:
 def _genres_text(rating: Rating) -> str:
     """The genres heard, e.g. "**hip hop** to me (62%), a genre Melon averages 6.0 on" and the runners-up.
 
-    The average is Fantano's mean score for the top genre (the evidence the score rests on); ratings
-    cached before genre means were kept say only the genre.
+    The average is Fantano's mean score for the top genre; it is said only when it lies within a point
+    of the score (not "averages 6.2" beside a 5), so the words never argue with the number (the taste
+    model's score rests on more than the genre). Ratings cached before genre means were kept say only the
+    genre.
     """
     (top, top_p), *rest = rating.genres
     text = f"**{_genre_name(top)}** to me ({top_p:.0%})"
-    if rating.genre_means:
+    if rating.genre_means and abs(rating.genre_means[0] - rating.score) < 1:
         text += f", a genre Melon averages {rating.genre_means[0]:.1f} on"
     others = [f"{_genre_name(label)} ({p:.0%})" for label, p in rest if p >= GENRE_MIN_SHARE]
     if others:
@@ -469,6 +496,7 @@ def rating_text(song: SongRecord, *, cached: bool, thresholds: Sequence[float] |
     lines = [
         f"{song.title}: {rating.score}/10, {verdict(rating.score, rating.expected, thresholds)}",
         quip(song.key, rating.score),
+        *filter(None, [evidence_text(rating)]),
     ]
     if rating.genres:
         lines.append(f"Sounds like: {_genres_text(rating)}")

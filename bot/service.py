@@ -11,6 +11,7 @@ import hashlib
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,9 +27,11 @@ from bot.store import HistoryRow, SongRecord, Store
 from bot.worker import featurize, featurize_link, render
 from model import MODEL_DIR
 from model.decode import AUDIO_SUFFIXES, AudioError
-from model.scorer import TFLITE_NAME, ModelError, Scorer, sha256_file
+from model.scorer import TFLITE_NAME, ModelError, sha256_file
+from model.taste import TASTE_TFLITE, AlbumReview, ArtistHistory, Evidence, Taste, load_taste
 from sources import youtube
 from sources.fantano import FantanoReview, FantanoScores
+from sources.names import core_title
 
 if TYPE_CHECKING:
     from model.features import FeatureResult
@@ -73,8 +76,9 @@ class RatingService:
         The worker pool, started.
     store : Store
         The open database.
-    scorer : asyncio.Future[Scorer]
-        Resolves to the loaded model, so start-up need not wait for it.
+    scorer : asyncio.Future[Taste]
+        Resolves to the loaded taste model (with the bridge as its sound route), so start-up need not
+        wait for it.
     fantano : FantanoScores
         Fantano's own scores, shown beside ours for what he reviewed.
     """
@@ -84,7 +88,7 @@ class RatingService:
         settings: Settings,
         jobs: Jobs,
         store: Store,
-        scorer: asyncio.Future[Scorer],
+        scorer: asyncio.Future[Taste],
         fantano: FantanoScores,
     ) -> None:
         self.settings = settings
@@ -122,7 +126,7 @@ class RatingService:
             Ready to rate; the first rating waits for the model if it is still loading.
         """
         model_dir = Path(settings.model.directory or MODEL_DIR)
-        scorer = asyncio.ensure_future(asyncio.to_thread(Scorer.load, model_dir))
+        scorer = asyncio.ensure_future(asyncio.to_thread(load_taste, model_dir))
         scorer.add_done_callback(_log_model_load)
         table = settings.sources.fantano_scores
         fantano = await asyncio.to_thread(FantanoScores.load, Path(table) if table else None)
@@ -130,6 +134,7 @@ class RatingService:
             settings.storage.database_path,
             await asyncio.to_thread(model_id, model_dir),
             busy_timeout=settings.limits.database_timeout_seconds,
+            cached_songs=settings.storage.cached_songs,
         )
         await jobs.start()
         return cls(settings, jobs, store, scorer, fantano)
@@ -151,11 +156,40 @@ class RatingService:
         scorer = self._scorer
         if not scorer.done() or scorer.cancelled() or scorer.exception() is not None:
             return ()
-        return tuple(scorer.result().card["calibration"]["thresholds"])
+        return scorer.result().thresholds
 
     def review_of(self, song: SongRecord) -> FantanoReview | None:
         """Fantano's review of the album ``song`` comes from, when its site named one he reviewed."""
         return self.fantano.find(song.artist, song.album) if song.artist and song.album else None
+
+    def evidence(
+        self, *, artist: str | None, album: str | None, title: str | None, genres: Sequence[str] = ()
+    ) -> Evidence:
+        """What the request knows besides the sound: his history with the artist, his review of the album.
+
+        Parameters
+        ----------
+        artist : str, optional
+            From ``/album``, yt-dlp's metadata or the file's tags; None when unknown.
+        album : str, optional
+            The album the song is on, when its source names it.
+        title : str, optional
+            The song's title, matched against his FAV TRACKS and LEAST FAV TRACK.
+        genres : sequence of str
+            Genre names of the release (MusicBrainz), when known.
+
+        Returns
+        -------
+        Evidence
+            Without sound (the caller adds the features).
+        """
+        if not artist:
+            return Evidence(genres=tuple(genres))
+        scores = self.fantano.artist_scores(artist)
+        history = ArtistHistory(len(scores), sum(scores) / len(scores), scores[-1]) if scores else None
+        review = self.fantano.find(artist, album) if album else None
+        return Evidence(genres=tuple(genres), artist_known=True, artist=history,
+                        album=album_review(review, title))
 
     async def album_thresholds(self) -> tuple[float, ...]:
         """The model's album calibration (``model.album``); waits for the model to load.
@@ -167,7 +201,7 @@ class RatingService:
         """
         return (await self._model()).album_thresholds
 
-    async def _model(self) -> Scorer:
+    async def _model(self) -> Taste:
         try:
             return await asyncio.shield(self._scorer)
         except ModelError:
@@ -177,7 +211,9 @@ class RatingService:
                 " The bot's owner can see why in the log."
             ) from None
 
-    async def rate_upload(self, data: bytes, filename: str, requester: Requester) -> RatedSong:
+    async def rate_upload(
+        self, data: bytes, filename: str, requester: Requester, *, artist: str | None = None
+    ) -> RatedSong:
         """Rate uploaded audio.
 
         Parameters
@@ -189,6 +225,8 @@ class RatingService:
             never becomes a path: the bytes are decoded from memory or a temporary file of our naming.
         requester : Requester
             Who asked; recorded with the rating and used for the per-user job limit.
+        artist : str, optional
+            The artist, when known (the file's own tags): his earlier reviews of it become evidence.
 
         Returns
         -------
@@ -204,16 +242,17 @@ class RatingService:
         if not data:
             raise UserFacingError(EMPTY_FILE)
         key = "file:" + hashlib.sha256(data).hexdigest()
-        return await self._rate(key, requester, title=title_from_filename(filename), source=data)
+        title = title_from_filename(filename)
+        return await self._rate(key, requester, title=title, source=data, artist=artist)
 
-    async def rate_path(self, path: Path, requester: Requester) -> RatedSong:
+    async def rate_path(self, path: Path, requester: Requester, *, artist: str | None = None) -> RatedSong:
         """Rate a local audio file (the CLI); the worker decodes it from the path, streaming.
 
         Parameters
         ----------
         path : Path
             The file; the cache key is the sha256 of its bytes, the same as for an upload of it.
-        requester : Requester
+        requester, artist
             As for `rate_upload`, which also says what is returned and raised.
         """
         try:
@@ -222,9 +261,11 @@ class RatingService:
             raise UserFacingError(f"Can't read {path}: {error.strerror}.") from None
         # The worker decodes from the path, streaming: a long file is never held in memory whole.
         title = title_from_filename(path.name)
-        return await self._rate("file:" + digest, requester, title=title, source=str(path))
+        return await self._rate("file:" + digest, requester, title=title, source=str(path), artist=artist)
 
-    async def rate_link(self, url: str, requester: Requester) -> RatedSong:
+    async def rate_link(
+        self, url: str, requester: Requester, *, artist: str | None = None, genres: Sequence[str] = ()
+    ) -> RatedSong:
         """Download the audio behind a (YouTube) link and rate it; a cached link is not downloaded again.
 
         Parameters
@@ -233,9 +274,13 @@ class RatingService:
             The link; only allowed hosts are fetched.
         requester : Requester
             As for `rate_upload`, which also says what is returned and raised.
+        artist : str, optional
+            The artist when the caller knows it (``/album``); the video's own metadata wins.
+        genres : sequence of str
+            Genre names of the song's release (MusicBrainz), when known.
         """
         url = self.check_link(url)
-        return await self._rate(link_key(url), requester, url=url)
+        return await self._rate(link_key(url), requester, url=url, artist=artist, genres=genres)
 
     def check_link(self, url: str) -> str:
         """Check a link's shape and host without any network call (cogs do it before deferring).
@@ -298,8 +343,13 @@ class RatingService:
         title: str | None = None,
         url: str | None = None,
         source: bytes | str | None = None,
+        artist: str | None = None,
+        genres: Sequence[str] = (),
     ) -> RatedSong:
-        """Rate ``source`` (bytes or a path; None: download ``url``) unless ``key`` is cached."""
+        """Rate ``source`` (bytes or a path; None: download ``url``) unless ``key`` is cached.
+
+        ``artist`` is the caller's (file tags, ``/album``); a link's metadata wins when it names one.
+        """
         started = time.perf_counter()
         scorer = await self._model()
         if (song := await self.store.find_song(key)) is not None:
@@ -314,19 +364,25 @@ class RatingService:
             requester.user_id, on_position=requester.on_position, batch=requester.batch
         ):
             timings: dict[str, float] = {}
-            artist = album = None
+            album = None
             mark = time.perf_counter()
             if source is None:
                 assert url is not None
                 features, info, timings["download"] = await self._featurize_link(url)
-                title, artist, album = info.title, info.likely_artist, info.album
+                # The site's own credit, else the caller's (/album), else a guess from the title or channel.
+                title, artist, album = info.title, info.artist or artist or info.likely_artist, info.album
             else:
                 features = await self._featurize(source)
-                artist, album = features.file_tags.artist, features.file_tags.album
+                artist, album = artist or features.file_tags.artist, features.file_tags.album
             timings["features"] = time.perf_counter() - mark - timings.get("download", 0.0)
             mark = time.perf_counter()
-            rating = dataclasses.replace(scorer.rate(features.values, features.variances), tags=features.tags)
-            sections = scorer.rate_sections(features.sections)
+            evidence = dataclasses.replace(
+                self.evidence(artist=artist, album=album, title=title, genres=genres), tags=features.tags
+            )
+            rating = scorer.rate(evidence=dataclasses.replace(
+                evidence, means=features.values, variances=features.variances)).rating
+            rating = dataclasses.replace(rating, tags=features.tags)  # kept with the rating: --json, reply
+            sections = scorer.rate_sections(features.sections, evidence=evidence)
             # Only a link's title (the source's) goes into the picture: it is cached and shown to everyone who
             # sends the same audio, and a file name is its first uploader's own.
             picture = await self.jobs.run(
@@ -371,7 +427,7 @@ class RatingService:
 
 
 def model_id(directory: Path) -> str:
-    """A short id of the served model file: ratings cached under another model are not reused.
+    """A short id of the served model files: ratings cached under another model are not reused.
 
     Parameters
     ----------
@@ -381,16 +437,41 @@ def model_id(directory: Path) -> str:
     Returns
     -------
     str
-        16 hex digits of the flatbuffer's sha256, or ``"missing"`` when it cannot be read (the scorer's
-        load then fails too, and says why).
+        16 hex digits of the sha256 of the bridge's and the taste model's flatbuffers, or ``"missing"`` when
+        one cannot be read (the model's load then fails too, and says why).
     """
     try:
-        return sha256_file(directory / TFLITE_NAME)[:16]
+        digests = "".join(sha256_file(directory / name) for name in (TFLITE_NAME, TASTE_TFLITE))
     except OSError:
-        return "missing"  # the scorer's load fails too, and says why
+        return "missing"  # the model's load fails too, and says why
+    return hashlib.sha256(digests.encode()).hexdigest()[:16]
 
 
-def _log_model_load(future: asyncio.Future[Scorer]) -> None:
+def album_review(review: FantanoReview | None, title: str | None) -> AlbumReview | None:
+    """His review of a song's album as taste evidence: his score, and whether the song is one of his picks.
+
+    Parameters
+    ----------
+    review : FantanoReview or None
+        His review of the album the song is on.
+    title : str, optional
+        The song's title; compared with his picks without bracketed parts ("(Official Video)").
+
+    Returns
+    -------
+    AlbumReview or None
+    """
+    if review is None:
+        return None
+    name = core_title(title or "")
+    return AlbumReview(
+        score=review.score,
+        favourite=bool(name) and any(core_title(f) == name for f in review.favourites),
+        least_favourite=bool(name) and core_title(review.least_favourite or "") == name,
+    )
+
+
+def _log_model_load(future: asyncio.Future[Taste]) -> None:
     if future.cancelled():
         return
     if isinstance(error := future.exception(), ModelError):

@@ -1,5 +1,9 @@
 """The ratings database: one SQLite file through aiosqlite, every SQL statement of the bot in this module.
 
+Two connections: writes go through one, one transaction at a time (an asyncio lock, ``BEGIN IMMEDIATE``),
+so a failed or cancelled save rolls back only its own rows; reads go through the other, which WAL lets
+read while a write waits for another program's lock (autocompletes must answer within Discord's 3 s).
+
 Songs are keyed by what identifies the audio (``file:<sha256>`` for uploads, ``youtube:<id>`` for
 links) together with the model that rated them, so a new model never answers from an old model's cache.
 Each /rate, cached or not, adds one row to ``ratings`` (who asked, where, when) for /history and /top.
@@ -9,20 +13,26 @@ finishes, so an album asked again, even after a crash mid-way, resumes from what
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
-from bot.errors import UserFacingError
+from bot.errors import TryAgainError
 from model.scorer import Rating, SectionRating
 
 log = logging.getLogger(__name__)
+
+ALBUM_SAVE = "save this album's progress"  # the locked message's "I couldn't ..." for album writes
 
 # Each entry migrates the schema from version i to i + 1; PRAGMA user_version holds the current one.
 MIGRATIONS: Sequence[str] = (
@@ -102,6 +112,16 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX album_ratings_by_user ON album_ratings (user_id, rated_at);
     """,
+    # When a song was last asked for (any model), to keep the pictures of the most recent ones only; NULL
+    # once its picture and ratings were dropped (what /history and /top show stays).
+    """
+    ALTER TABLE songs ADD COLUMN used_at TEXT;
+    UPDATE songs SET used_at = COALESCE(
+        (SELECT MAX(r.rated_at) FROM ratings r WHERE r.song_key = songs.key AND r.model = songs.model),
+        created_at
+    );
+    CREATE INDEX songs_by_use ON songs (used_at) WHERE used_at IS NOT NULL;
+    """,
 )
 
 
@@ -168,21 +188,46 @@ class HistoryRow:
 class Store:
     """An open database. Use `open`; call `close` when done.
 
+    Any method raises `TryAgainError` (saying the database is locked) when another program keeps the
+    database locked past the busy timeout; a write then leaves nothing behind.
+
     Parameters
     ----------
-    db : aiosqlite.Connection
-        The open, migrated connection.
+    writer : aiosqlite.Connection
+        The open, migrated connection every write goes through (autocommit: transactions are explicit).
+    reader : aiosqlite.Connection
+        The connection reads go through (``writer`` itself for an in-memory database).
     model_id : str
         Id of the served model (see ``bot.service.model_id``); songs are cached per model.
+    busy_timeout : float
+        Seconds a write waits in all (for this bot's other writes, then for another program's lock).
+    cached_songs : int
+        Songs whose picture and ratings are kept to answer again (see :meth:`record`).
     """
 
-    def __init__(self, db: aiosqlite.Connection, model_id: str) -> None:
-        self._db = db
+    def __init__(
+        self,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        model_id: str,
+        *,
+        busy_timeout: float = 30.0,
+        cached_songs: int = 10_000,
+    ) -> None:
+        self._writer = writer
+        self._reader = reader
         self.model_id = model_id
+        self._busy_timeout = busy_timeout
+        self._cached_songs = cached_songs
+        self._writing = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path | str, model_id: str, *, busy_timeout: float = 30.0) -> Store:
+    async def open(
+        cls, path: Path | str, model_id: str, *, busy_timeout: float = 30.0, cached_songs: int = 10_000
+    ) -> Store:
         """Open the database at ``path``, creating and migrating it if needed.
+
+        Several processes may open a new database at once: migrations run under the write lock.
 
         Parameters
         ----------
@@ -191,8 +236,10 @@ class Store:
         model_id : str
             Id of the served model; songs rated by another model are not found.
         busy_timeout : float
-            Seconds a write waits (SQLite retrying) while another connection or process holds the
-            database locked, before `record` gives up.
+            Seconds a write (or, rarely in WAL mode, a read) waits while another connection or process
+            holds the database locked, before giving up.
+        cached_songs : int
+            Songs whose picture and ratings are kept (the most recently asked for); see :meth:`record`.
 
         Returns
         -------
@@ -203,21 +250,32 @@ class Store:
         RuntimeError
             The schema is newer than this code knows.
         """
-        if str(path) != ":memory:":
+        memory = str(path) == ":memory:"
+        if not memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, timeout=busy_timeout)
+        opened: list[aiosqlite.Connection] = []
         try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA foreign_keys=ON")
-            await _migrate(db)
+            writer = await aiosqlite.connect(path, timeout=busy_timeout, isolation_level=None)
+            opened.append(writer)
+            await _wal(writer, busy_timeout)
+            await writer.execute("PRAGMA foreign_keys=ON")
+            await _migrate(writer)
+            reader = writer
+            if not memory:
+                reader = await aiosqlite.connect(path, timeout=busy_timeout, isolation_level=None)
+                opened.append(reader)
+                await reader.execute("PRAGMA query_only=ON")  # every write goes through the writer's lock
         except BaseException:
-            await db.close()
+            for db in opened:
+                await db.close()
             raise
-        return cls(db, model_id)
+        return cls(writer, reader, model_id, busy_timeout=busy_timeout, cached_songs=cached_songs)
 
     async def close(self) -> None:
-        """Close the connection."""
-        await self._db.close()
+        """Close the connections."""
+        if self._reader is not self._writer:
+            await self._reader.close()
+        await self._writer.close()
 
     async def find_song(self, key: str) -> SongRecord | None:
         """The song rated under ``key`` by the current model.
@@ -232,22 +290,25 @@ class Store:
         SongRecord or None
             None when this model has not rated it.
         """
-        async with self._db.execute(
+        rows = await self._read(
             "SELECT key, title, url, rating, seconds, truncated, picture, sections, artist, album FROM songs"
-            " WHERE key = ? AND model = ?",
+            " WHERE key = ? AND model = ? AND used_at IS NOT NULL",
             (key, self.model_id),
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
+        )
+        if not rows:
             return None
-        key, title, url, rating, seconds, truncated, picture, sections, artist, album = row
+        ((key, title, url, rating, seconds, truncated, picture, sections, artist, album),) = rows
         return SongRecord(
             key, title, url, Rating.from_dict(json.loads(rating)), seconds, bool(truncated), picture,
             tuple(SectionRating.from_dict(s) for s in json.loads(sections)), artist, album,
         )
 
     async def record(self, song: SongRecord, *, user_id: int, guild_id: int | None, cached: bool) -> None:
-        """Store ``song`` (unless cached) and who asked for it, in one transaction.
+        """Store ``song`` (unless cached) and who asked for it, in one transaction of its own.
+
+        The database keeps the picture and ratings of the ``cached_songs`` songs asked for most recently
+        (by any model): storing a new song drops them from the least recently asked one beyond that, which
+        keeps only what /history and /top show (title, score, link) and is rated afresh if asked again.
 
         Parameters
         ----------
@@ -262,16 +323,22 @@ class Store:
 
         Raises
         ------
-        UserFacingError
-            The database stayed locked by someone else for the whole busy timeout; nothing was written.
+        TryAgainError
+            The database stayed locked for the whole busy timeout; nothing was written.
         """
         now = _now()
-        try:
-            if not cached:
-                await self._db.execute(
+        # Both rows or neither: a song is never stored without the request, nor the reverse.
+        async with self._transaction("save this rating") as db:
+            if cached:
+                await db.execute(
+                    "UPDATE songs SET used_at = ? WHERE key = ? AND model = ? AND used_at IS NOT NULL",
+                    (now, song.key, self.model_id),
+                )
+            else:
+                await db.execute(
                     "INSERT OR REPLACE INTO songs (key, model, title, url, score, expected, rating, seconds,"
-                    " truncated, picture, created_at, sections, artist, album)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " truncated, picture, created_at, sections, artist, album, used_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         song.key,
                         self.model_id,
@@ -287,24 +354,25 @@ class Store:
                         json.dumps([s.to_dict() for s in song.sections]),
                         song.artist,
                         song.album,
+                        now,
                     ),
                 )
-            await self._db.execute(
+                # The partial index songs_by_use walks the kept songs newest first, skipping cached_songs.
+                # A row is replaced (deleted, then appended) rather than updated: SQLite reuses the page
+                # space of a deleted row, not that of a row updated to a smaller size.
+                await db.execute(
+                    "INSERT OR REPLACE INTO songs (key, model, title, url, score, expected, rating, seconds,"
+                    " truncated, picture, created_at, sections, artist, album, used_at)"
+                    " SELECT key, model, title, url, score, expected, '{}', seconds, truncated, x'',"
+                    " created_at, '[]', artist, album, NULL FROM songs WHERE rowid IN (SELECT rowid FROM"
+                    " songs WHERE used_at IS NOT NULL ORDER BY used_at DESC LIMIT -1 OFFSET ?)",
+                    (self._cached_songs,),
+                )
+            await db.execute(
                 "INSERT INTO ratings (song_key, model, user_id, guild_id, cached, rated_at, title)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (song.key, self.model_id, user_id, guild_id, int(cached), now, song.title),
             )
-            await self._db.commit()
-        except BaseException as error:
-            # Both rows or neither: a song is never stored without the request, nor the reverse.
-            await self._db.rollback()
-            if isinstance(error, sqlite3.OperationalError) and _locked(error):
-                log.warning("the database stayed locked, %s was not recorded: %s", song.key, error)
-                raise UserFacingError(
-                    "My ratings database is locked by another program right now, so I couldn't save"
-                    " this rating. Try again in a minute."
-                ) from None
-            raise
 
     async def history(self, user_id: int, limit: int = 10) -> list[HistoryRow]:
         """A user's most recent ratings, newest first.
@@ -361,15 +429,14 @@ class Store:
         AlbumRecord or None
             The stored album with its tracklist, or None when the query was never saved.
         """
-        async with self._db.execute(
+        rows = await self._read(
             "SELECT a.release_id, a.artist, a.title, a.year, a.cover_url, a.source, a.tracks, a.note"
             " FROM album_lookups l JOIN albums a ON a.release_id = l.release_id WHERE l.query = ?",
             (query,),
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
+        )
+        if not rows:
             return None
-        release_id, artist, title, year, cover_url, source, tracks, note = row
+        ((release_id, artist, title, year, cover_url, source, tracks, note),) = rows
         stored = tuple(StoredTrack(*track) for track in json.loads(tracks))
         return AlbumRecord(release_id, artist, title, year, cover_url, source, stored, note)
 
@@ -384,17 +451,17 @@ class Store:
             The normalized lookup key to map to it.
         """
         tracks = json.dumps([[t.title, t.disc, t.position, t.seconds] for t in album.tracks])
-        await self._db.execute(
-            "INSERT OR IGNORE INTO albums (release_id, artist, title, year, cover_url, source, tracks, note,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (album.release_id, album.artist, album.title, album.year, album.cover_url, album.source, tracks,
-             album.note, _now()),
-        )
-        await self._db.execute(
-            "INSERT OR REPLACE INTO album_lookups (query, release_id) VALUES (?, ?)",
-            (query, album.release_id),
-        )
-        await self._db.commit()
+        async with self._transaction(ALBUM_SAVE) as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO albums (release_id, artist, title, year, cover_url, source, tracks,"
+                " note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (album.release_id, album.artist, album.title, album.year, album.cover_url, album.source,
+                 tracks, album.note, _now()),
+            )
+            await db.execute(
+                "INSERT OR REPLACE INTO album_lookups (query, release_id) VALUES (?, ?)",
+                (query, album.release_id),
+            )
 
     async def track_outcomes(self, release_id: str) -> dict[int, TrackOutcome]:
         """Each finished track of an album by its 0-based number in the stored tracklist.
@@ -409,11 +476,10 @@ class Store:
         dict[int, TrackOutcome]
             Outcome (video, song key or error) per 0-based track number; tracks not yet done are absent.
         """
-        async with self._db.execute(
+        rows = await self._read(
             "SELECT number, video_url, video_title, song_key, error FROM album_tracks WHERE release_id = ?",
             (release_id,),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return {number: TrackOutcome(*rest) for number, *rest in rows}
 
     async def save_track_outcome(self, release_id: str, number: int, outcome: TrackOutcome) -> None:
@@ -428,12 +494,12 @@ class Store:
         outcome : TrackOutcome
             The video and song key it was rated as, or the error it failed with; replaces an earlier one.
         """
-        await self._db.execute(
-            "INSERT OR REPLACE INTO album_tracks"
-            " (release_id, number, video_url, video_title, song_key, error) VALUES (?, ?, ?, ?, ?, ?)",
-            (release_id, number, outcome.video_url, outcome.video_title, outcome.song_key, outcome.error),
-        )
-        await self._db.commit()
+        async with self._transaction(ALBUM_SAVE) as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO album_tracks"
+                " (release_id, number, video_url, video_title, song_key, error) VALUES (?, ?, ?, ?, ?, ?)",
+                (release_id, number, outcome.video_url, outcome.video_title, outcome.song_key, outcome.error),
+            )
 
     async def record_album(self, release_id: str, score: int, *, user_id: int, guild_id: int | None) -> None:
         """Remember that a user had an album rated (for autocomplete and statistics).
@@ -449,12 +515,12 @@ class Store:
         guild_id : int or None
             Discord id of the server, None in direct messages.
         """
-        await self._db.execute(
-            "INSERT INTO album_ratings (release_id, model, user_id, guild_id, score, rated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (release_id, self.model_id, user_id, guild_id, score, _now()),
-        )
-        await self._db.commit()
+        async with self._transaction(ALBUM_SAVE) as db:
+            await db.execute(
+                "INSERT INTO album_ratings (release_id, model, user_id, guild_id, score, rated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (release_id, self.model_id, user_id, guild_id, score, _now()),
+            )
 
     async def rated_artists(self, prefix: str, limit: int = 25) -> list[str]:
         """Artists of albums users had rated, starting with ``prefix`` (case-insensitive).
@@ -501,28 +567,157 @@ class Store:
         )
 
     async def _names(self, sql: str, parameters: tuple[object, ...]) -> list[str]:
-        async with self._db.execute(sql, parameters) as cursor:
-            return [name for (name,) in await cursor.fetchall()]
+        return [name for (name,) in await self._read(sql, parameters)]
 
     async def _rows(self, sql: str, parameters: tuple[object, ...]) -> list[HistoryRow]:
-        async with self._db.execute(sql, parameters) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self._read(sql, parameters)
         return [HistoryRow(title, score, url, datetime.fromisoformat(at)) for title, score, url, at in rows]
+
+    async def _read(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        """All rows of a query, on the read connection (which never waits for this bot's writes)."""
+        try:
+            async with self._reader.execute(sql, parameters) as cursor:
+                return list(await cursor.fetchall())
+        except sqlite3.OperationalError as error:
+            if _locked(error):
+                log.warning("the database stayed locked for a read: %s", error)
+                raise TryAgainError(_locked_message("look that up")) from None
+            raise
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, doing: str) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction on the writer, alone: committed if the block ends, else rolled back.
+
+        The wait for this bot's other writes and for another program's lock together last at most the
+        busy timeout. The rollback finishes even when the task is cancelled (an album out of time), so
+        the connection never stays inside a transaction for the next writer to commit or discard.
+
+        Parameters
+        ----------
+        doing : str
+            What the write does, for the user's message ("save this rating").
+
+        Raises
+        ------
+        TryAgainError
+            The database stayed locked for the whole busy timeout; nothing was written.
+        """
+        db = self._writer
+        deadline = time.monotonic() + self._busy_timeout
+        try:
+            async with asyncio.timeout(self._busy_timeout):
+                await self._writing.acquire()
+        except TimeoutError:
+            log.warning("this bot's own writes held the database past the busy timeout; could not %s", doing)
+            raise TryAgainError(_locked_message(doing)) from None
+        try:
+            # SQLite's own wait for another program's lock gets what is left of the busy timeout.
+            await db.execute(f"PRAGMA busy_timeout = {max(1, round(1000 * (deadline - time.monotonic())))}")
+            await db.execute("BEGIN IMMEDIATE")  # the write lock now, not at the first write
+            yield db
+            await db.execute("COMMIT")
+        except BaseException as error:
+            await _uncancellable(_rollback(db))
+            if isinstance(error, sqlite3.OperationalError) and _locked(error):
+                log.warning("the database stayed locked, could not %s: %s", doing, error)
+                raise TryAgainError(_locked_message(doing)) from None
+            raise
+        finally:
+            self._writing.release()
+
+
+async def _wal(db: aiosqlite.Connection, busy_timeout: float) -> None:
+    """Switch to WAL, retrying while another process holds the lock the switch needs (a fresh database
+    opened by two processes at once): SQLite does not call the busy handler for it."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if not _locked(error) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:
+    """Bring the schema to the newest version, under the write lock (``BEGIN IMMEDIATE``), reading the
+    version again inside it: another process may have migrated while this one waited."""
+    if await _version(db) == len(MIGRATIONS):
+        return  # the common case takes no write lock: a start never waits for a busy database
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        version = await _version(db)
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"the database schema is version {version}, newer than this bot knows ({len(MIGRATIONS)});"
+                " upgrade the bot or point storage.database at another file"
+            )
+        # One transaction for every step (executescript would commit it): a crash mid-way keeps the old
+        # version number with the old schema, and the migrations run again.
+        for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in _statements(script):
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {target}")
+            log.info("database migrating to schema version %d", target)
+        await db.execute("COMMIT")
+    except BaseException:
+        await _uncancellable(_rollback(db))
+        raise
+
+
+async def _version(db: aiosqlite.Connection) -> int:
     async with db.execute("PRAGMA user_version") as cursor:
         (version,) = await cursor.fetchone()
-    if version > len(MIGRATIONS):
-        raise RuntimeError(
-            f"the database schema is version {version}, newer than this bot knows ({len(MIGRATIONS)});"
-            " upgrade the bot or point storage.database at another file"
-        )
-    for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        # executescript commits first; the version bump goes in the same script so a crash mid-way
-        # leaves the old version number and the migration runs again.
-        await db.executescript(f"BEGIN; {script} PRAGMA user_version = {target}; COMMIT;")
-        log.info("database migrated to schema version %d", target)
+    return version
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of an SQL script, one by one (what ``executescript`` runs, minus its commit)."""
+    statement = ""
+    for part in script.split(";"):
+        statement += part + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                yield statement.strip()
+            statement = ""
+
+
+async def _rollback(db: aiosqlite.Connection) -> None:
+    """Roll back the writer's transaction, if one is open (a failed ``BEGIN`` opened none).
+
+    Runs on the connection's thread after whatever statement is still running there, so a statement
+    whose caller was cancelled is rolled back too.
+    """
+    try:
+        await db.execute("ROLLBACK")
+    except sqlite3.OperationalError:
+        if db.in_transaction:
+            raise
+
+
+async def _uncancellable(cleanup: Awaitable[None]) -> None:
+    """Await ``cleanup`` to its end even if this task is cancelled meanwhile (then re-raise the cancel)."""
+    task = asyncio.ensure_future(cleanup)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait({task})  # unlike awaiting it, a cancel of this task leaves it running
+        except asyncio.CancelledError:
+            cancelled = True
+    error = task.exception()
+    if cancelled:
+        raise asyncio.CancelledError
+    if error is not None:
+        raise error
+
+
+def _locked_message(doing: str) -> str:
+    """What a user is told when the database stays locked; ``doing`` says what could not be done."""
+    return (
+        f"My ratings database is locked by another program right now, so I couldn't {doing}."
+        " Try again in a minute."
+    )
 
 
 def _like(prefix: str) -> str:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING
 
 import discord
@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot import replies
 from bot.album import TrackResult
+from bot.errors import UserFacingError
 from bot.progress import EDIT_INTERVAL
 from bot.service import Requester
 from bot.store import AlbumRecord
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 
 CHOICES = 25  # Discord shows at most 25 autocomplete choices
 CHOICE_CHARS = 100  # ... each at most 100 characters long
+# Seconds an autocomplete may take: it cannot be deferred, and Discord drops an answer after 3 s from
+# when the user typed (the gateway's delivery comes out of that too).
+CHOICES_SECONDS = 2.0
 
 
 class ProgressEdits:
@@ -123,14 +127,25 @@ class Album(commands.Cog):
     async def artist_choices(
         self, interaction: discord.Interaction[NeedleBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        return _choices(await self.bot.albums.artists(current, CHOICES))
+        return _choices(await _in_time(self.bot.albums.artists(current, CHOICES)))
 
     @album.autocomplete("title")
     async def title_choices(
         self, interaction: discord.Interaction[NeedleBot], current: str
     ) -> list[app_commands.Choice[str]]:
         artist = str(getattr(interaction.namespace, "artist", "") or "")
-        return _choices(await self.bot.albums.titles(artist, current, CHOICES))
+        return _choices(await _in_time(self.bot.albums.titles(artist, current, CHOICES)))
+
+
+async def _in_time(names: Awaitable[list[str]]) -> list[str]:
+    """``names``, or none if they take past `CHOICES_SECONDS` or fail: an empty list is an answer, a late
+    one or an error is "loading options failed" on the user's screen."""
+    try:
+        async with asyncio.timeout(CHOICES_SECONDS):
+            return await names
+    except (TimeoutError, UserFacingError) as error:
+        log.warning("autocomplete answered empty: %s", str(error) or f"no names within {CHOICES_SECONDS:g} s")
+        return []
 
 
 def _choices(names: Sequence[str]) -> list[app_commands.Choice[str]]:

@@ -34,8 +34,10 @@ class Stats(commands.Cog):
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     async def history(self, interaction: discord.Interaction[NeedleBot]) -> None:
         """Your last ten rated songs."""
+        # Deferred before the database is read: a read that waits (a disk, a lock) never misses Discord's 3 s.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         rows = await self.bot.service.history(interaction.user.id)
-        await interaction.response.send_message(
+        await interaction.followup.send(
             embed=replies.history_embed(rows, interaction.user.display_name), ephemeral=True
         )
 
@@ -48,9 +50,10 @@ class Stats(commands.Cog):
             raise UserFacingError(
                 "`/top` ranks a server's songs, so it works only in servers. Try `/history`."
             )
+        await interaction.response.defer(thinking=True)  # as /history: before the database is read
         rows = await self.bot.service.top(interaction.guild_id)
         name = interaction.guild.name if interaction.guild else "this server"
-        await interaction.response.send_message(embed=replies.top_embed(rows, name))
+        await interaction.followup.send(embed=replies.top_embed(rows, name))
 
 
 async def setup(bot: NeedleBot) -> None:

@@ -61,6 +61,9 @@ class Rating:
     genre_means : tuple[float, ...]
         For each of ``genres``, the mean score 0..10 Fantano gives that genre (see genre_mean_scores);
         () when the model card has no score-given-genre table.
+    evidence : str
+        How much the score rests on (model.taste.strength): "review", "strong", "some" or "little";
+        "" for a rating of the bridge alone (and ratings cached before it was kept).
     tags : tuple[tuple[str, float], ...]
         Every tag the tagger heard (model.tagger) with its probability, best first; () when the song was
         not tagged (ratings cached before tags were kept, sections).
@@ -71,6 +74,7 @@ class Rating:
     distribution: tuple[float, ...]
     genres: tuple[tuple[str, float], ...]
     genre_means: tuple[float, ...] = ()
+    evidence: str = ""
     tags: tuple[tuple[str, float], ...] = ()
 
     def to_dict(self) -> dict:
@@ -79,7 +83,8 @@ class Rating:
         Returns
         -------
         dict
-            Keys ``score``, ``expected``, ``distribution``, ``genres``, ``genre_means`` and ``tags``.
+            Keys ``score``, ``expected``, ``distribution``, ``genres``, ``genre_means``, ``evidence`` and
+            ``tags``.
         """
         return {
             "score": self.score,
@@ -87,6 +92,7 @@ class Rating:
             "distribution": list(self.distribution),
             "genres": [[label, p] for label, p in self.genres],
             "genre_means": list(self.genre_means),
+            "evidence": self.evidence,
             "tags": [[tag, p] for tag, p in self.tags],
         }
 
@@ -110,6 +116,7 @@ class Rating:
             distribution=tuple(float(p) for p in d["distribution"]),
             genres=tuple((str(label), float(p)) for label, p in d["genres"]),
             genre_means=tuple(float(m) for m in d.get("genre_means", ())),  # absent in older caches
+            evidence=str(d.get("evidence", "")),  # absent in caches older than the taste model
             tags=tuple((str(tag), float(p)) for tag, p in d.get("tags", ())),
         )
 
@@ -392,6 +399,27 @@ class Scorer:
                 raise ValueError(f"expected {n} finite features ({kind}s), got shape {values.shape}")
         return np.array([sources[kind][i] for kind, i in self._columns])
 
+    def genre_probabilities(self, features: np.ndarray, variances: np.ndarray | None = None) -> np.ndarray:
+        """The bridge's P(genre) for one song, card ``genres`` order (the taste model's sound evidence).
+
+        Parameters
+        ----------
+        features, variances : np.ndarray
+            As for `rate`.
+
+        Returns
+        -------
+        np.ndarray
+            (n_genres,) probabilities; (0,) for a model without genres.
+        """
+        _, genres = self._run(self._row(features, variances))
+        return np.zeros(0) if genres is None else genres
+
+    def top_genres(self, genres: np.ndarray) -> tuple[tuple[str, float], ...]:
+        """The 3 most probable (genre label, probability), best first, of a (n_genres,) distribution."""
+        order = np.argsort(-genres, kind="stable")[:3]
+        return tuple((self._genre_labels[i], float(genres[i])) for i in order)
+
     def rate(self, features: np.ndarray, variances: np.ndarray | None = None) -> Rating:
         """Rate one song.
 
@@ -415,10 +443,7 @@ class Scorer:
         scores = np.clip(scores, 0.0, None)
         scores /= scores.sum()
         expected = float(scores @ np.arange(N_SCORES))
-        top: tuple[tuple[str, float], ...] = ()
-        if genres is not None:
-            order = np.argsort(-genres, kind="stable")[:3]
-            top = tuple((self._genre_labels[i], float(genres[i])) for i in order)
+        top = self.top_genres(genres) if genres is not None else ()
         return Rating(
             score=int(calibrate(np.array([expected]), self._thresholds)[0]),
             expected=expected,

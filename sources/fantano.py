@@ -4,8 +4,11 @@ The bundled table (``fantano_scores.csv`` beside this module, attribution in ``f
 built by ``python -m training reviews`` from two openly licensed tables; a newer table in the same
 format can replace it through the ``[sources] fantano_scores`` setting. Columns:
 
-``artist, album, year, score, favourites, least_favourite``: year is the year of the review video
-(empty when unknown), score an integer 0..10, favourites the favourite tracks joined by " | ".
+``artist, album, year, score, favourites, least_favourite, published, genres``: year is the year of the
+review video (empty when unknown), score an integer 0..10, favourites the favourite tracks joined by
+" | ", published the review's date (ISO, empty when unknown), genres his own genre tags joined by " | "
+(from the tnd table). A table without the last two columns still loads (artist histories then keep the
+table's order).
 
 Names match through ``sources.names.album_key`` (case, accents, "&"/"and", punctuation, trailing
 edition qualifiers such as "(Deluxe)"). Loading reads the whole table (about 3,000 rows) once.
@@ -24,6 +27,7 @@ from sources.names import album_key, normalize_title
 
 BUNDLED = Path(__file__).resolve().with_name("fantano_scores.csv")
 COLUMNS = ("artist", "album", "year", "score", "favourites", "least_favourite")
+OPTIONAL_COLUMNS = ("published", "genres")
 PICK_SEPARATOR = " | "  # read back by splitting on "|", so no track name may contain one
 
 
@@ -41,6 +45,8 @@ class FantanoReview:
     score: int
     favourites: tuple[str, ...]
     least_favourite: str | None
+    published: str = ""  # ISO date of the review video; "" when unknown
+    genres: tuple[str, ...] = ()  # his own genre tags
 
 
 class FantanoScores:
@@ -50,6 +56,7 @@ class FantanoScores:
         self._by_key: dict[tuple[str, str], FantanoReview] = {}
         self._artists: dict[str, str] = {}  # normalized artist -> the name as first written
         self._albums: dict[str, list[str]] = {}  # normalized artist -> album titles as written
+        self._history: dict[str, list[FantanoReview]] = {}  # normalized artist -> reviews
         for review in reviews:
             key = album_key(review.artist, review.album)
             if key in self._by_key:
@@ -57,6 +64,7 @@ class FantanoScores:
             self._by_key[key] = review
             self._artists.setdefault(key[0], review.artist)
             self._albums.setdefault(key[0], []).append(review.album)
+            self._history.setdefault(key[0], []).append(review)
 
     @classmethod
     def load(cls, path: Path | None = None) -> FantanoScores:
@@ -109,6 +117,23 @@ class FantanoScores:
             The review with its 0..10 score, or None.
         """
         return self._by_key.get(album_key(artist, album))
+
+    def artist_scores(self, artist: str) -> tuple[int, ...]:
+        """His scores of every album of ``artist`` he reviewed, oldest first (the taste model's history).
+
+        Parameters
+        ----------
+        artist : str
+            Artist name as written anywhere (a request, file tags, yt-dlp metadata); matched normalized.
+
+        Returns
+        -------
+        tuple[int, ...]
+            Scores 0..10 ordered by review date (reviews without a date first, in table order); () for an
+            artist he never reviewed.
+        """
+        reviews = self._history.get(album_key(artist, "")[0], [])
+        return tuple(r.score for r in sorted(reviews, key=lambda r: r.published))
 
     def artists(self, prefix: str, limit: int = 25) -> list[str]:
         """Reviewed artists matching what a user typed so far, for autocomplete.
@@ -179,10 +204,11 @@ def dump(reviews: Iterable[FantanoReview], path: Path) -> int:
             raise ScoresError(f"a favourite track of {r.artist} - {r.album} contains '|'")
         year = "" if r.year is None else r.year
         picks = PICK_SEPARATOR.join(r.favourites)
-        rows.append([r.artist, r.album, year, r.score, picks, r.least_favourite or ""])
+        rows.append([r.artist, r.album, year, r.score, picks, r.least_favourite or "", r.published,
+                     PICK_SEPARATOR.join(r.genres)])
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(COLUMNS + OPTIONAL_COLUMNS)
     writer.writerows(rows)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,6 +232,8 @@ def _review(path: Path, line: int, row: dict[str, str]) -> FantanoReview:
         score=int(score),
         favourites=tuple(f.strip() for f in row["favourites"].split("|") if f.strip()),
         least_favourite=row["least_favourite"] or None,
+        published=(row.get("published") or "").strip(),
+        genres=tuple(g.strip() for g in (row.get("genres") or "").split("|") if g.strip()),
     )
 
 

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import importlib.util
 import os
+import shutil
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,13 +20,13 @@ import pytest_asyncio
 
 from bot import dask_backend
 from bot.client import create_bot
-from bot.config import ConfigError, Secret, settings_from_dict
+from bot.config import ConfigError, JobSettings, Secret, Settings, settings_from_dict
 from bot.dask_backend import MALLOC_TRIM, DaskBackend
 from bot.errors import UserFacingError
 from bot.jobs import Jobs
 from tests.fakes.discord import FakeDiscord, running_bot
 from tests.fakes.media import MediaServer, song_bytes
-from tests.support.cluster import DaskCluster, prefixes
+from tests.support.cluster import DaskCluster, TlsFiles, make_tls_files, prefixes
 from tests.support.harness import LOOPBACK_SOURCES
 from tests.support.workload import blas_threads, die, environment, pid_then_sleep
 from tests.test_bot import assert_rating, later_error, rated
@@ -177,3 +178,73 @@ async def test_without_dask_installed_the_setting_names_the_extra(monkeypatch: p
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ConfigError, match=r"needlebot\[dask\]"):
         DaskBackend("tcp://127.0.0.1:9", capacity=1)
+
+
+# --- TLS: a cluster of its own, whose scheduler and worker speak TLS only ------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command makes the test certificates, and it is not installed")
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+def tls_jobs(address: str, ca: Path, cert: Path, key: Path | None, **more: object) -> JobSettings:
+    jobs = {"backend": "dask", "scheduler": address, "tls_ca_file": str(ca), "tls_client_cert": str(cert)}
+    return settings_from_dict({"jobs": jobs | ({"tls_client_key": str(key)} if key else {}) | more}).jobs
+
+
+@pytest.mark.parametrize(
+    ("jobs", "message"),
+    [
+        ({"scheduler": "tls://10.0.0.5:8786"}, "set jobs.tls_ca_file"),
+        ({"scheduler": "tls://10.0.0.5:8786", "tls_ca_file": "ca.pem"}, "jobs.tls_client_cert"),
+        ({"tls_ca_file": "ca.pem", "tls_client_cert": "bot.pem"}, "not a tls:// address"),
+        ({"require_encryption": True}, "jobs.require_encryption set, but"),
+    ],
+)
+async def test_tls_settings_that_do_not_fit_together_are_refused(jobs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        settings_from_dict({"jobs": jobs})
+
+
+async def test_unusable_tls_files_stop_the_bot_at_start(tls: TlsFiles, tmp_path: Path) -> None:
+    cert, key = tls.client
+    address = "tls://127.0.0.1:9"
+    with pytest.raises(ConfigError, match=r"jobs\.tls_ca_file: cannot use .*missing\.pem"):
+        Jobs.from_settings(Settings(jobs=tls_jobs(address, tmp_path / "missing.pem", cert, key)))
+    with pytest.raises(ConfigError, match=r"jobs\.tls_ca_file: cannot use"):
+        Jobs.from_settings(Settings(jobs=tls_jobs(address, key, cert, key)))  # a key is not a CA
+    with pytest.raises(ConfigError, match=r"jobs\.tls_client_cert / jobs\.tls_client_key"):
+        Jobs.from_settings(Settings(jobs=tls_jobs(address, tls.ca, cert, tls.worker[1])))  # another key
+    with pytest.raises(ConfigError, match=r"jobs\.tls_client_cert: cannot use"):
+        Jobs.from_settings(Settings(jobs=tls_jobs(address, tls.ca, cert, None)))  # the key is elsewhere
+
+
+async def test_jobs_run_on_a_tls_cluster_that_refuses_strangers(
+    tls: TlsFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with DaskCluster(tmp_path / "cluster", workers=1, tls=tls, preload=False) as cluster:
+        assert cluster.address.startswith("tls://")
+        pids = await cluster.wait_for_workers(1)
+        jobs = tls_jobs(cluster.address, tls.ca, *tls.client, require_encryption=True)
+        backend = DaskBackend.from_settings(jobs)
+        try:
+            assert await backend.run(os.getpid, time_limit=30) in pids.values()
+        finally:
+            await backend.close()
+        # A refused handshake is retried until the connect timeout: the message, not the 5 s, is tested.
+        monkeypatch.setattr(dask_backend, "CONNECT_TIMEOUT", 1.0)
+        stranger = make_tls_files(tmp_path / "stranger")  # the same names, from another CA
+        refused = [
+            DaskBackend(cluster.address.replace("tls://", "tcp://"), capacity=1),  # no TLS at all
+            DaskBackend.from_settings(tls_jobs(cluster.address, stranger.ca, *stranger.client)),
+            DaskBackend.from_settings(tls_jobs(cluster.address, tls.ca, *stranger.client)),
+        ]
+        for backend in refused:
+            try:
+                with pytest.raises(UserFacingError, match="audio workers are offline"):
+                    await backend.run(os.getpid, time_limit=30)
+            finally:
+                await backend.close()

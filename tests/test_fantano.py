@@ -72,18 +72,20 @@ def _tables(tmp_path: Path) -> tuple[Path, Path, Path]:
 def test_bundled_build_merges_tnd_and_kaggle(tmp_path: Path) -> None:
     tnd, kaggle, _ = _tables(tmp_path)
     assert fantano_scores(tnd, kaggle) == [
-        FantanoReview("Björk", "Utopia", 2017, 7, (), None),
-        # Both tables score it: the Kaggle row wins.
-        FantanoReview("Death Grips", "The Money Store", 2012, 10, ("GET GOT", "LOST BOYS"), None),
-        FantanoReview("Geese", "3D Country", 2023, 8, (), None),
-        FantanoReview("Tyler & Friends", "Some EP", 2013, 6, (), "Worst"),  # only in Kaggle
+        FantanoReview("Björk", "Utopia", 2017, 7, (), None, "2017-05-01", ("art pop",)),
+        # Both tables score it: the Kaggle row wins, with the tnd row's genre tags (Kaggle has none).
+        FantanoReview("Death Grips", "The Money Store", 2012, 10, ("GET GOT", "LOST BOYS"), None,
+                      "2012-04-24", ("experimental hip hop",)),
+        FantanoReview("Geese", "3D Country", 2023, 8, (), None, "2023-07-02", ("southern rock", "post-punk")),
+        FantanoReview("Tyler & Friends", "Some EP", 2013, 6, (), "Worst", "2013-01-01"),  # only in Kaggle
     ]  # sorted by normalized artist; the April Fools' review dropped
 
 
 def test_fetcher_build(tmp_path: Path) -> None:
     *_, fetcher = _tables(tmp_path)
     assert fetcher_scores(fetcher) == [
-        FantanoReview("Death Grips", "The Money Store", 2012, 10, ("GET GOT",), "THE FEVER (AYE AYE)"),
+        FantanoReview("Death Grips", "The Money Store", 2012, 10, ("GET GOT",), "THE FEVER (AYE AYE)",
+                      "2012-04-24"),
     ]
 
 
@@ -95,7 +97,8 @@ def test_cli_builds_a_table_that_loads_and_finds(tmp_path: Path, capsys: pytest.
     scores = FantanoScores.load(out)
     assert len(scores) == 4
     money = scores.find("DEATH GRIPS", "the money store (deluxe edition)")
-    assert money == FantanoReview("Death Grips", "The Money Store", 2012, 10, ("GET GOT", "LOST BOYS"), None)
+    assert money == FantanoReview("Death Grips", "The Money Store", 2012, 10, ("GET GOT", "LOST BOYS"), None,
+                                  "2012-04-24", ("experimental hip hop",))
     assert scores.find("Tyler and Friends", "Some EP!").least_favourite == "Worst"
     assert scores.find("Bjork", "Utopia").score == 7
     assert scores.find("Death Grips", "Exmilitary") is None

@@ -6,12 +6,14 @@ runs its own, in a subprocess.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
+from cogs.album import _in_time
 from tests.fakes.media import MediaServer
 from tests.reliability.faults import LIMITS, SCENARIOS, Scenario
 from tests.support.harness import Harness, bot_harness
@@ -31,3 +33,9 @@ async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) 
 async def test_fault(harness: Harness, scenario: Scenario, tmp_path: Path) -> None:
     survived = await scenario(harness, tmp_path)
     assert survived.outcome and survived.seconds >= 0
+
+
+async def test_an_autocomplete_that_cannot_answer_in_time_answers_empty() -> None:
+    # Through the bot, reads never wait now (reads_while_saves_wait); this is the bound behind that.
+    never = asyncio.Event()
+    assert await _in_time(never.wait()) == []  # type: ignore[arg-type]

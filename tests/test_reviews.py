@@ -39,13 +39,16 @@ def test_kaggle_format_in_cp1252(tmp_path: Path) -> None:
     reviews, report = read_reviews(path)
     assert report.format == "kaggle" and report.rows == 8 and report.kept == 3
     assert report.dropped == {"no numeric score": 2, "April Fools' joke review": 2, "duplicate album": 1}
-    assert reviews[0] == Review("KCuamde9Atc", "Flying Lotus", "Cosmogramma", 8, (), None, year=2010)
+    assert reviews[0] == Review("KCuamde9Atc", "Flying Lotus", "Cosmogramma", 8, (), None, year=2010,
+                                published="2010-05-05")
     assert reviews[1] == Review(
-        "DxDiyg9IMKU", "Harlem", "Hippies", 7, ("Someday Soon", "Friendly Ghost"), "Torture", year=2010
+        "DxDiyg9IMKU", "Harlem", "Hippies", 7, ("Someday Soon", "Friendly Ghost"), "Torture", year=2010,
+        published="2010-05-20",
     )
     # No link: a slug id; the list "literal" that is code is not evaluated; the en dash decoded from 0x96.
     assert reviews[2] == Review(
-        "cafe-tacvba-cafe-tacvba-re", "Café Tacvba", "Café Tacvba – Re", 9, (), None, year=2012
+        "cafe-tacvba-cafe-tacvba-re", "Café Tacvba", "Café Tacvba – Re", 9, (), None, year=2012,
+        published="2012-01-01",
     )
 
 
@@ -64,10 +67,10 @@ def test_fetcher_format(tmp_path: Path) -> None:
     assert report.dropped == {"no numeric score": 2}
     assert reviews == [
         Review("KCuamde9Atc", "Flying Lotus", "Cosmogramma", 8, ("ZODIAC SHIT", "MMMHMM"), "ASTRAL PLANE",
-               year=2010),
+               year=2010, published="2010-05-05"),
         Review("xxxxxxxxxxx", "Death Grips", "The Money Store", 10, ("GET GOT", "THE FEVER (AYE AYE)"), None,
-               year=2017),
-        Review("someone-untitled", "Someone", "Untitled", 5, (), None, year=2018),
+               year=2017, published="2017-01-01"),
+        Review("someone-untitled", "Someone", "Untitled", 5, (), None, year=2018, published="2018-01-01"),
     ]
     assert "kept 3" in str(report) and "2 no numeric score" in str(report)
 

@@ -9,7 +9,7 @@ import soundfile
 
 from model.decode import ffmpeg_executable
 from model.features import extract_features
-from model.scorer import Scorer
+from model.taste import load_taste
 from training.__main__ import main
 from training.stability import CODECS, measure
 
@@ -55,7 +55,7 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def test_reencoding_moves_a_score_by_at_most_one_point(recordings: list[Path]) -> None:
-    results = measure(recordings, Scorer.load())
+    results = measure(recordings, load_taste())
     assert [r.name for r in results] == ["chords.wav", "drums.wav", "sweep.wav"]
     for result in results:
         assert list(result.encoded) == list(CODECS)

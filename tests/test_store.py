@@ -1,12 +1,21 @@
+import asyncio
+import contextlib
 import dataclasses
 import json
+import random
 import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.store import MIGRATIONS, SongRecord, Store
+from bot.errors import TryAgainError
+from bot.store import MIGRATIONS, SongRecord, Store, TrackOutcome
 from model.scorer import Rating
+from tests.reliability.faults import database_locked
 
 
 def song(key: str, score: int, title: str = "A Song", expected: float | None = None) -> SongRecord:
@@ -131,3 +140,162 @@ async def test_section_ratings_round_trip_and_older_songs_have_none(tmp_path: Pa
         assert await store.find_song("new") == new
     finally:
         await store.close()
+
+
+@contextlib.asynccontextmanager
+async def opened(path: Path, **options: Any) -> AsyncIterator[Store]:
+    """The store at ``path`` (model "m"), closed after the block."""
+    store = await Store.open(path, "m", **options)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _write_lock_is_free(path: Path) -> bool:
+    """Whether another connection can take the write lock at once: no connection sits in a transaction."""
+    db = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        db.close()
+
+
+async def test_a_failed_or_cancelled_save_does_not_undo_another_users(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    async with opened(path) as store:
+        bad = SongRecord("bad", None, None, song("bad", 6).rating, 1.0, False, b"")  # type: ignore[arg-type]
+        saves = [
+            asyncio.create_task(store.record(song(f"good{n}", 6), user_id=n, guild_id=10, cached=False))
+            for n in range(3)
+        ]
+        saves.insert(1, asyncio.create_task(store.record(bad, user_id=7, guild_id=10, cached=False)))
+        cancelled = asyncio.create_task(store.record(song("gone", 4), user_id=8, guild_id=10, cached=False))
+        saves.insert(2, cancelled)
+        await asyncio.sleep(0)  # every save has started: they are interleaved on the connection
+        cancelled.cancel()
+        results = await asyncio.gather(*saves, return_exceptions=True)
+        assert isinstance(results[1], sqlite3.IntegrityError)
+        assert isinstance(results[2], asyncio.CancelledError)
+        assert [r for n, r in enumerate(results) if n not in (1, 2)] == [None, None, None]
+        for n in range(3):
+            assert await store.find_song(f"good{n}") is not None, f"user {n}'s rating was rolled back"
+            assert [row.title for row in await store.history(n)] == ["A Song"]
+        assert await store.find_song("bad") is None and await store.history(7) == []
+        assert _write_lock_is_free(path), "the connection was left inside a transaction"
+        # The cancelled save is all there or not at all.
+        assert (await store.find_song("gone") is None) == (await store.history(8) == [])
+
+
+async def test_a_save_waiting_for_another_programs_lock_can_be_cancelled(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    async with opened(path, busy_timeout=20) as store:
+        with database_locked(path):
+            waiting = asyncio.create_task(store.record(song("a", 5), user_id=1, guild_id=None, cached=False))
+            queued = asyncio.create_task(store.record(song("b", 5), user_id=2, guild_id=None, cached=False))
+            await asyncio.sleep(0.3)
+            waiting.cancel()  # as an album's time budget cancels a track in the middle of its save
+            await asyncio.sleep(0.3)
+        with pytest.raises(asyncio.CancelledError):
+            await waiting  # once SQLite returns from the statement it was in, it is rolled back
+        await queued  # the next save got the connection, in a transaction of its own
+        assert await store.find_song("b") is not None and await store.find_song("a") is None
+        assert _write_lock_is_free(path)
+
+
+async def test_a_locked_album_save_says_the_database_is_locked(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    async with opened(path, busy_timeout=0.5) as store:
+        with database_locked(path):
+            with pytest.raises(TryAgainError, match="database is locked"):
+                await store.save_track_outcome("mb-1", 0, TrackOutcome("u", "t", None, None))
+            # Reads go on while another program holds the write lock.
+            assert await store.history(1) == []
+        assert _write_lock_is_free(path)
+
+
+_OPEN_AT_ONCE = """
+import asyncio, os, sys, time
+from bot.store import Store
+print("ready", flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.001)
+async def main():
+    store = await Store.open(sys.argv[1], "m", busy_timeout=20)
+    await store.close()
+asyncio.run(main())
+"""
+
+
+def test_processes_starting_at_once_on_a_new_database_all_open_it(tmp_path: Path) -> None:
+    for trial in range(3):
+        path, go = tmp_path / f"db{trial}.sqlite3", tmp_path / f"go{trial}"
+        command = [sys.executable, "-c", _OPEN_AT_ONCE, str(path), str(go)]
+        processes = [
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(3)
+        ]
+        for process in processes:
+            assert process.stdout is not None and process.stdout.readline() == "ready\n"
+        go.touch()  # all three migrate the same new file now
+        for process in processes:
+            _, errors = process.communicate(timeout=60)
+            assert process.returncode == 0, f"trial {trial}: {errors.strip().splitlines()[-1:]}"
+        with sqlite3.connect(path) as db:
+            assert db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+
+
+async def test_only_the_most_recently_asked_songs_keep_their_picture(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite3", cached_songs=2) as store:
+        await store.record(song("a", 5, "A"), user_id=1, guild_id=10, cached=False)
+        await store.record(song("b", 6, "B"), user_id=1, guild_id=10, cached=False)
+        await store.record(song("a", 5, "A"), user_id=2, guild_id=10, cached=True)  # a is asked again
+        await store.record(song("c", 7, "C"), user_id=1, guild_id=10, cached=False)
+        assert await store.find_song("b") is None, "the least recently asked song kept its picture"
+        assert await store.find_song("a") == song("a", 5, "A") and await store.find_song("c") is not None
+        # What /history and /top show stays.
+        assert [(r.title, r.score) for r in await store.history(1)] == [("C", 7), ("B", 6), ("A", 5)]
+        assert [r.title for r in await store.top(10)] == ["C", "B", "A"]
+        # Asked again, b is rated afresh and kept; a is now the oldest.
+        await store.record(song("b", 6, "B"), user_id=3, guild_id=10, cached=False)
+        assert await store.find_song("b") is not None and await store.find_song("a") is None
+
+
+async def test_the_database_stops_growing_at_the_bound(tmp_path: Path) -> None:
+    songs, picture_bytes = 300, 50_000
+    sizes = {}
+    for bound in (5, songs):
+        path = tmp_path / f"db{bound}.sqlite3"
+        async with opened(path, cached_songs=bound) as store:
+            for n in range(songs):
+                picture = random.Random(n).randbytes(picture_bytes)  # a picture does not compress
+                uploaded = dataclasses.replace(song(f"file:{n:064x}", 5), picture=picture)
+                await store.record(uploaded, user_id=n, guild_id=10, cached=False)
+        sizes[bound] = path.stat().st_size  # closing checkpointed the WAL into the file
+    assert sizes[songs] > songs * picture_bytes
+    # The bound's pictures, and under 1.5 kB for each older song and its request: a dropped picture's
+    # pages are reused (a song updated in place kept a page of its own, about 4 kB).
+    assert sizes[5] < 5 * picture_bytes + songs * 1_500, sizes
+
+
+async def test_songs_from_before_the_bound_are_ordered_by_their_last_request(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(f"BEGIN; {''.join(MIGRATIONS[:4])} PRAGMA user_version = 4; COMMIT;")
+        for key, created, asked in (("old", "2024-01-01", "2026-06-01"), ("new", "2025-01-01", None)):
+            db.execute(
+                "INSERT INTO songs (key, model, title, url, score, expected, rating, seconds, truncated,"
+                " picture, created_at) VALUES (?, 'm', ?, NULL, 5, 5.0, ?, 42.5, 0, x'00', ?)",
+                (key, key, json.dumps(song(key, 5).rating.to_dict()), created),
+            )
+            if asked:
+                db.execute("INSERT INTO ratings (song_key, model, user_id, cached, rated_at)"
+                           " VALUES (?, 'm', 1, 0, ?)", (key, asked))
+    async with opened(path, cached_songs=2) as store:
+        await store.record(song("newest", 5), user_id=1, guild_id=None, cached=False)
+        # "new" was created later, but "old" was asked for later: "new" is the one dropped.
+        assert await store.find_song("new") is None and await store.find_song("old") is not None

@@ -1,9 +1,10 @@
-"""`python -m training {bridge,collect,ears,fit,reviews,stability}`: build models and tables offline.
+"""`python -m training {bridge,collect,ears,fit,reviews,stability,taste}`: build models and tables offline.
 
 bridge   the bundled model from the GTZAN feature table and Fantano's review tables
 ears     the bundled taggers, ported from the musicnn wheel's TF1 checkpoints to LiteRT
 collect  audio features of reviewed albums' tracks into a tracks table (needs the network)
 fit      the direct model from a collected tracks table, with a grouped, baseline-checked evaluation
+taste    the taste model (P(score) from artist, genre, heard-tag and sound evidence) and its honest test
 reviews  the bundled table of Fantano's scores and track picks that the bot shows beside its own
 stability  how often re-encoding a recording (mp3, opus, aac) changes its score
 """
@@ -36,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     bridge.add_argument("--no-report", action="store_true", help="skip the report and its plots")
     bridge.add_argument("--cv-folds", type=int, default=10, help="genre cross-validation folds (>= 2)")
     bridge.add_argument("--steps", type=int, default=None, help="training minibatches (default 1500)")
+
+    taste = sub.add_parser("taste", help="build the taste model and test it on his later reviews")
+    taste.add_argument("--data", type=Path, required=True, help="the shared data directory")
+    taste.add_argument("--out", type=Path, default=MODEL_DIR, help="model directory (default: model/)")
+    taste.add_argument("--seed", type=int, default=0)
+    taste.add_argument("--report", type=Path, default=REPORTS / "taste.md", help="markdown report path")
 
     collect = sub.add_parser("collect", help="download and featurize tracks of reviewed albums")
     collect.add_argument("reviews_csv", type=Path, metavar="REVIEWS_CSV")
@@ -89,6 +96,16 @@ def _bridge(args: argparse.Namespace) -> int:
     accuracy = card["metrics"]["genre_cv_accuracy"]
     histogram = [round(x, 3) for x in card["calibration"]["output_histogram_1_to_10"]]
     print(f"wrote {args.out}: genre CV accuracy {accuracy:.3f}, calibrated histogram 1..10 {histogram}")
+    return 0
+
+
+def _taste(args: argparse.Namespace) -> int:
+    from training.taste import run_taste
+
+    card = run_taste(args.data, args.out, args.report, seed=args.seed)
+    both = card["metrics"]["metrics"]["taste: artist + genre"]
+    print(f"wrote {args.out}: artist + genre on later reviews: Spearman {both['spearman']:.3f}, "
+          f"MAE {both['mae']:.2f}")
     return 0
 
 
@@ -155,15 +172,15 @@ def _reviews(args: argparse.Namespace) -> int:
 
 
 def _stability(args: argparse.Namespace) -> int:
-    from model.scorer import Scorer
+    from model.taste import load_taste
     from training.stability import measure, recordings_in, write_report
 
     audio = args.data / "audio"
     if not audio.is_dir() or not (recordings := recordings_in(audio)):
         raise DataError(f"{audio} holds no recordings")
-    scorer = Scorer.load(args.model)
-    results = measure(recordings, scorer)
-    write_report(args.report, results, scorer)
+    taste = load_taste(args.model)
+    results = measure(recordings, taste)
+    write_report(args.report, results, taste)
     changed = sum(1 for r in results for change in r.changes().values() if change)
     print(f"wrote {args.report}: {changed} of {len(results) * len(results[0].encoded)} re-encodings "
           "changed the score")
@@ -184,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         commands = {"bridge": _bridge, "collect": _collect, "ears": _ears, "fit": _fit, "reviews": _reviews,
-                    "stability": _stability}
+                    "taste": _taste, "stability": _stability}
         return commands[args.command](args)
     except DataError as e:  # bad input is the user's to fix: one line, no traceback
         print(f"error: {e}", file=sys.stderr)

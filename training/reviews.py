@@ -68,6 +68,7 @@ class Review:
     least_favourite: str | None = None
     tags: tuple[str, ...] = ()  # genre tags, normalized by training.genres.normalize_tag
     year: int | None = None  # the year of the review video
+    published: str = ""  # the review video's date, ISO (YYYY-MM-DD); "" when unknown
 
 
 @dataclass
@@ -228,7 +229,11 @@ def fantano_scores(tnd_csv: Path, kaggle_csv: Path) -> list[FantanoReview]:
         One per album, sorted by normalized artist and album so that rebuilds diff cleanly.
     """
     merged = {album_key(r.artist, r.album): r for r in read_reviews(tnd_csv)[0]}
-    merged |= {album_key(r.artist, r.album): r for r in read_reviews(kaggle_csv)[0]}
+    for review in read_reviews(kaggle_csv)[0]:
+        key = album_key(review.artist, review.album)
+        tnd = merged.get(key)
+        # Kaggle has no genre tags: its row keeps the tnd row's (the taste model reads them).
+        merged[key] = replace(review, tags=tnd.tags) if tnd is not None and not review.tags else review
     return [_scores_row(merged[key]) for key in sorted(merged)]
 
 
@@ -259,7 +264,7 @@ def fetcher_scores(fetcher_csv: Path) -> list[FantanoReview]:
 
 def _scores_row(review: Review) -> FantanoReview:
     return FantanoReview(review.artist, review.album, review.year, review.score, review.favourites,
-                         review.least_favourite)
+                         review.least_favourite, review.published, review.tags)
 
 
 def _clean(rows: Iterable[Review | str], report: CleanReport) -> list[Review]:
@@ -361,6 +366,7 @@ def _review(
         least_favourite=least if _is_track(least) else None,
         tags=tuple(t for t in (normalize_tag(x) for x in tags) if t),
         year=int(date[:4]) if date[:4].isdigit() else None,
+        published=date[:10] if date[:4].isdigit() else "",
     )
 
 

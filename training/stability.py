@@ -3,7 +3,9 @@
 Users bring songs as whatever their platform serves (YouTube's opus, an mp3 from a download, aac from a
 phone), so the same recording should get the same score in each. Each recording is re-encoded with the
 bundled ffmpeg at common bit rates, rated through the same path as the bot (model.features, then the
-Scorer), and compared with the rating of the file as given.
+taste model with the sound as its only evidence, as for an upload without tags), and compared with the
+rating of the file as given. Each recording's score is also compared with the median of its sections'
+scores (the picture's bars): they should stay within a point.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import numpy as np
 
 from model.decode import ffmpeg_executable
 from model.features import extract_features
-from model.scorer import Rating, Scorer
+from model.scorer import Rating
+from model.taste import TASTE_TFLITE, Evidence, Taste
 from training import report
 
 # name -> (file suffix, ffmpeg encoder arguments)
@@ -32,11 +35,12 @@ ENCODE_TIMEOUT_S = 120
 
 @dataclass(frozen=True)
 class Stability:
-    """One recording: its rating as given and after each re-encoding (CODECS order)."""
+    """One recording: its rating as given and after each re-encoding (CODECS order), its sections' median."""
 
     name: str
     original: Rating
     encoded: dict[str, Rating]
+    section_median: float | None = None  # median score of the original's sections; None without sections
 
     def changes(self) -> dict[str, int]:
         """Integer score after re-encoding minus the original's, per codec.
@@ -83,34 +87,39 @@ def reencode(source: Path, out_dir: Path, ffmpeg: str) -> dict[str, Path]:
     return paths
 
 
-def rate_file(path: Path, scorer: Scorer, ffmpeg: str) -> Rating:
-    """The bot's rating of an audio file: its features (means and variances over frames), then the model.
+def rate_file(path: Path, taste: Taste, ffmpeg: str) -> tuple[Rating, float | None]:
+    """The bot's rating of an audio file from its sound alone, and the median score of its sections.
 
     Parameters
     ----------
     path : Path
         The audio file.
-    scorer : Scorer
-        The model to rate with.
+    taste : Taste
+        The model to rate with (``model.taste.load_taste``).
     ffmpeg : str
         Path of the ffmpeg binary.
 
     Returns
     -------
-    Rating
+    rating : Rating
+    section_median : float or None
+        None for a file too short for sections.
     """
     features = extract_features(path, ffmpeg=ffmpeg)
-    return scorer.rate(features.values, features.variances)
+    rating = taste.rate(evidence=Evidence(means=features.values, variances=features.variances)).rating
+    sections = taste.rate_sections(features.sections, evidence=Evidence())
+    median = float(np.median([s.rating.score for s in sections])) if sections else None
+    return rating, median
 
 
-def measure(recordings: list[Path], scorer: Scorer, ffmpeg: str | None = None) -> list[Stability]:
+def measure(recordings: list[Path], taste: Taste, ffmpeg: str | None = None) -> list[Stability]:
     """Rate each recording as given and re-encoded by each codec (temporary files, removed after).
 
     Parameters
     ----------
     recordings : list[Path]
         Audio files.
-    scorer : Scorer
+    taste : Taste
         The model to rate with.
     ffmpeg : str, optional
         Path of the ffmpeg binary; the bundled one by default.
@@ -125,10 +134,12 @@ def measure(recordings: list[Path], scorer: Scorer, ffmpeg: str | None = None) -
     with tempfile.TemporaryDirectory(prefix="needlebot-stability-") as tmp:
         for path in recordings:
             encoded = reencode(path, Path(tmp), binary)
+            original, median = rate_file(path, taste, binary)
             results.append(Stability(
                 name=path.name,
-                original=rate_file(path, scorer, binary),
-                encoded={codec: rate_file(p, scorer, binary) for codec, p in encoded.items()},
+                original=original,
+                encoded={codec: rate_file(p, taste, binary)[0] for codec, p in encoded.items()},
+                section_median=median,
             ))
     return results
 
@@ -148,7 +159,7 @@ def recordings_in(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
 
 
-def write_report(path: Path, results: list[Stability], scorer: Scorer) -> None:
+def write_report(path: Path, results: list[Stability], taste: Taste) -> None:
     """The stability report: per recording its scores (expected score) as given and re-encoded.
 
     Parameters
@@ -157,31 +168,37 @@ def write_report(path: Path, results: list[Stability], scorer: Scorer) -> None:
         The markdown file to write (atomically).
     results : list[Stability]
         What :func:`measure` returned; at least one recording.
-    scorer : Scorer
+    taste : Taste
         The model that rated them, named in the report from its card.
     """
     changes = np.array([list(r.changes().values()) for r in results])  # (recordings, codecs)
     rows = [
         [r.name, f"{r.original.score} ({r.original.expected:.3f})",
-         *(f"{e.score} ({e.expected:.3f})" for e in r.encoded.values())]
+         *(f"{e.score} ({e.expected:.3f})" for e in r.encoded.values()),
+         "-" if r.section_median is None else f"{r.section_median:g}"]
         for r in results
     ]
+    apart = [abs(r.original.score - r.section_median) for r in results if r.section_median is not None]
     per_codec = [[codec, f"{np.count_nonzero(changes[:, i])} of {len(results)}",
                   int(np.abs(changes[:, i]).max())] for i, codec in enumerate(CODECS)]
-    card = scorer.card
+    card = taste.card
     text = f"""# Score stability under re-encoding
 
-Model: `{card["kind"]}`, created {card["created"]}, LiteRT sha256 `{card["sha256"]["needlebot.tflite"][:16]}`.
+Model: `{card["kind"]}`, created {card["created"]}, LiteRT sha256 `{card["sha256"][TASTE_TFLITE][:16]}`.
 Each recording was re-encoded with the bundled ffmpeg ({", ".join(CODECS)}) and rated through the bot's
-own path (features, then the model). Regenerate with `python -m training stability --data ../shared/data`.
+own path (features, then the taste model with the sound as its only evidence, as for an upload without
+tags). Regenerate with `python -m training stability --data ../shared/data`.
 
 **The integer score changed in {np.count_nonzero(changes)} of {changes.size} re-encodings; the largest
 change is {int(np.abs(changes).max())} point(s).**
 
 {report.table(["codec", "score changed", "largest change"], per_codec)}
 
+**The score is within {max(apart, default=0):g} point(s) of the median of its sections' scores on every
+recording** ({len(apart)} with sections).
+
 Scores (expected score before calibration in brackets):
 
-{report.table(["recording", "as given", *CODECS], rows)}
+{report.table(["recording", "as given", *CODECS, "sections' median"], rows)}
 """
     report.write_text(path, text)

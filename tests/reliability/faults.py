@@ -12,6 +12,7 @@ timeouts, so a fault shows within seconds).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -19,14 +20,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psutil
 
 from sources.youtube import DownloadFailedError, NetworkError, YouTubeOptions, download_audio
-from tests.fakes.discord import OP_RESUME, FakeDiscord, FakeInteraction, SentMessage
+from tests.fakes.discord import OP_RESUME, Callback, FakeDiscord, FakeInteraction, SentMessage
 from tests.fakes.media import FeedItem, song_bytes
 from tests.fakes.musicbrainz import FakeRelease
 from tests.support.harness import Harness, album_sources, bot_harness
@@ -163,16 +164,16 @@ db.execute("COMMIT")
 """
 
 
-def lock_database(database: Path) -> subprocess.Popen[str]:
-    """Another process holding the database's write lock until a line is written to its stdin."""
+@contextlib.contextmanager
+def database_locked(database: Path) -> Iterator[None]:
+    """Another process holds the database's write lock (``BEGIN EXCLUSIVE``) for the ``with`` block."""
     command = [sys.executable, "-c", _LOCKER, str(database)]
     locker = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert locker.stdout is not None and locker.stdout.readline() == "locked\n"
-    return locker
-
-
-def release(locker: subprocess.Popen[str]) -> None:
-    locker.communicate("\n", timeout=10)
+    try:
+        assert locker.stdout is not None and locker.stdout.readline() == "locked\n"
+        yield
+    finally:
+        locker.communicate("\n", timeout=10)
     assert locker.returncode == 0
 
 
@@ -182,13 +183,10 @@ async def database_locked_briefly(harness: Harness, tmp: Path) -> Survived:
     assert_rating(await answer(await rate_file(fake, "locked a.wav", data, fake.user_id + 10)), cached=False)
     before = rows(database, "SELECT * FROM ratings ORDER BY id")
     # A cached answer writes at once, so it surely meets the lock (a fresh one writes the same way).
-    locker = lock_database(database)
-    try:
+    with database_locked(database):
         inter = await rate_file(fake, "locked a.wav", data, fake.user_id + 11)
         await asyncio.sleep(DATABASE_TIMEOUT / 2)
         assert not any(m.embeds for m in inter.messages), "answered while the database was locked"
-    finally:
-        release(locker)
     assert_rating(await answer(inter), cached=True)
     after = rows(database, "SELECT * FROM ratings ORDER BY id")
     assert after[: len(before)] == before and len(after) == len(before) + 1, "history changed"
@@ -205,12 +203,9 @@ async def database_locked_too_long(harness: Harness, tmp: Path) -> Survived:
     data = song_bytes(4.0, seed=11)
     before = rows(database, "SELECT * FROM ratings ORDER BY id")
     songs = rows(database, "SELECT key FROM songs ORDER BY key")
-    locker = lock_database(database)
-    try:
+    with database_locked(database):
         inter = await rate_file(fake, "locked b.wav", data, fake.user_id + 12)
         error = await answer(inter)
-    finally:
-        release(locker)
     assert "database is locked" in str(error.embeds) and error.ephemeral, error
     assert rows(database, "SELECT * FROM ratings ORDER BY id") == before, "a half-written request"
     assert rows(database, "SELECT key FROM songs ORDER BY key") == songs, "a song stored without its request"
@@ -422,6 +417,84 @@ async def bot_killed_mid_album(harness: Harness, tmp: Path) -> Survived:
     )
 
 
+# --- reads and album saves while another program holds the database (issue 17) ----------------------
+
+
+async def _acknowledged(inter: FakeInteraction, what: str) -> Callback:
+    try:
+        return await inter.wait_response(timeout=5)  # the fake refuses an acknowledgement after 3 s
+    except TimeoutError:
+        raise AssertionError(f"{what} was not acknowledged within Discord's 3 s") from None
+
+
+async def reads_while_saves_wait(harness: Harness, tmp: Path) -> Survived:
+    fake = harness.fake
+    user = fake.user_id + 50
+    data = song_bytes(4.0, seed=50)
+    assert_rating(await answer(await rate_file(fake, "read while locked.wav", data, user)), cached=False)
+    with database_locked(harness.database):
+        # Two cached answers wait for the lock to save their request, then the reads arrive.
+        saves = [await rate_file(fake, "read while locked.wav", data, user + n) for n in (1, 2)]
+        await asyncio.sleep(0.3)
+        history = await fake.slash_command("history", user_id=user)
+        top = await fake.slash_command("top", user_id=user)
+        artists = await fake.slash_command("album", {"artist": "radioh"}, focused="artist")
+        titles = await fake.slash_command(
+            "album", {"artist": "Radiohead", "title": "the king"}, focused="title"
+        )
+        for inter, what in ((history, "/history"), (top, "/top"), (artists, "an autocomplete"),
+                            (titles, "an autocomplete")):
+            await _acknowledged(inter, what)
+        shown = [await inter.wait_followup(timeout=10) for inter in (history, top)]
+        assert not any(m.embeds for save in saves for m in save.messages), "the reads waited for the saves"
+    assert all("read while locked" in str(m.embeds) for m in shown), shown
+    assert shown[0].ephemeral and not shown[1].ephemeral
+    assert "Radiohead" in [c["name"] for c in artists.response.data["choices"]]  # type: ignore[union-attr]
+    assert "The King of Limbs" in [c["name"] for c in titles.response.data["choices"]]  # type: ignore[union-attr]
+    for save in saves:
+        said = await answer(save)
+        # Saved once the lock went, or (on a machine too slow to answer the reads first) told it is locked.
+        assert "database is locked" in str(said.embeds) or assert_rating(said, cached=True), said
+    return Survived(
+        "Another process holds the database's write lock while two ratings wait to be saved; /history,"
+        " /top and both /album autocompletes arrive meanwhile",
+        "all four were acknowledged at once and answered from the read connection before either save"
+        " ended; the saves went through when the lock was released",
+        history.elapsed(),
+    )
+
+
+async def album_saved_while_locked(harness: Harness, tmp: Path) -> Survived:
+    fake, media = harness.fake, harness.media
+    artist, title = "Locked Band", "Locked Album"
+    tracks = ["Shut", "Bolted"]
+    for n, track in enumerate(tracks):
+        name = f"locked-album-{n}.wav"
+        media.add(name, song_bytes(5.0, seed=5500 + n), "audio/wav")
+        media.add_feed(f"search/{artist} {track}.rss", [FeedItem(name, f"{artist} - {track}", 200.0)])
+    harness.musicbrainz.releases.append(
+        FakeRelease("mb-locked", title, artist, "2022-01-01", [[(track, 200.0) for track in tracks]])
+    )
+    user = fake.user_id + 55
+    with database_locked(harness.database):
+        inter = await fake.slash_command("album", {"artist": artist, "title": title}, user_id=user)
+        error = await answer(inter)
+    assert "database is locked" in str(error.embeds) and error.ephemeral, error
+    assert inter.shown_to_channel() == [], "the channel still shows the album's thinking message"
+    again = await fake.slash_command("album", {"artist": artist, "title": title}, user_id=user)
+    final = await again.wait_message(
+        lambda m: bool(m.embeds) and "Listening to" not in m.embeds[0].get("title", ""), timeout=120
+    )
+    assert "2 of 2 tracks rated" in str(final.embeds), final
+    return Survived(
+        f"Another process holds the database's write lock past the bot's wait ({DATABASE_TIMEOUT:g} s) as"
+        " an /album is saved",
+        "the user alone was told the database is locked (not \"something went wrong\"); asking again"
+        " afterwards rated the album",
+        inter.elapsed(),
+    )
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     trickling_download,
     stalled_download,
@@ -432,6 +505,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     gateway_dropped,
     bot_killed_mid_burst,
     bot_killed_mid_album,
+    reads_while_saves_wait,
+    album_saved_while_locked,
 )
 
 
