@@ -13,9 +13,9 @@ from sources.youtube import _info_from
 from tests.support.audio import synth_song, write_audio
 
 
-def tagged_file(directory: Path, format: str, **tags: str) -> Path:
-    """A 3 s synthesized song in ``format`` whose tags ffmpeg wrote (ID3, Vorbis comments, MP4 atoms)."""
-    plain = write_audio(directory / "plain.wav", synth_song(3.0, seed=13), 44100, "wav")
+def tagged_file(directory: Path, format: str, *, seconds: float = 3.0, **tags: str) -> Path:
+    """A synthesized song in ``format`` whose tags ffmpeg wrote (ID3, Vorbis comments, MP4 atoms)."""
+    plain = write_audio(directory / "plain.wav", synth_song(seconds, seed=13), 44100, "wav")
     path = directory / f"tagged.{format}"
     metadata = [arg for key, value in tags.items() for arg in ("-metadata", f"{key}={value}")]
     subprocess.run([ffmpeg_executable(), "-nostdin", "-y", "-loglevel", "error", "-i", str(plain), *metadata,
