@@ -197,3 +197,14 @@ def test_the_weights_ship_with_their_licence_and_card() -> None:
     for entry in card["networks"].values():
         assert len(entry["tags"]) == 50 and (MODEL_DIR / entry["file"]).is_file()
     assert {"rock", "Hip-Hop", "jazz", "punk"} <= set(card["networks"]["MSD_musicnn"]["tags"])
+
+
+def test_ears_without_the_wheel_says_how_to_get_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from training.__main__ import main
+
+    (tmp_path / "musicnn-0.1.0-py3-none-any.whl").write_bytes(b"not the wheel")
+    assert main(["ears", "--wheel", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
+    assert "pip download --no-deps musicnn==0.1.0" in capsys.readouterr().err
+    assert main(["ears", "--wheel", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "is not PyPI's musicnn 0.1.0 wheel" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
