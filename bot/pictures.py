@@ -1,13 +1,17 @@
-"""The rating picture: the song's spectrogram over its section scores, beside the score and its evidence.
+"""The rating picture: the song's spectrogram over its section scores, beside the score and the genres heard.
 
 Left, the mel spectrogram (time in m:ss, pitch in Hz) and under it, on the same time axis, the score of
 each ~30-second section (songs with two sections or more, i.e. from 40 s; every song of a minute has
-them), with the song's own score as a dashed line. Right, the song's score and the evidence behind it:
-the genres heard, with their probabilities and the mean score Fantano gives each genre. The bridge
-model's expected score is exactly the probability-weighted mean of those genre means (the rest of the
-genres are one "other genres" row), and the score shown is that expected score calibrated: so what is
-drawn is centred on the score. No distribution over scores is drawn: the model's raw one is a mixture of
-Fantano's per-genre histograms whose tallest bar is 7 for nearly every input.
+them), with the song's own score as a dashed line. Right, the song's score and under it the genres heard,
+with their probabilities (the rest as one "other genres" row). Fantano's mean per genre is not drawn:
+those means all lie near 6-7 while the calibrated score spreads that band over 1-10, so "pop · avg 6.2"
+beside a 5/10 would read as a reason that contradicts the score. No distribution over scores is drawn:
+the model's raw one is a mixture of Fantano's per-genre histograms whose tallest bar is 7 for nearly
+every input.
+
+Layout: every element lies at least MARGIN_PX inside the canvas, whatever the title (none, long, or in a
+script no installed font draws), the score's width or the panel's words; the score and the title sit
+in a header above the axes, placed in pixels from the top edge.
 
 Pure and synchronous; it runs inside an audio worker process, so it never imports discord and never
 touches pyplot's global figure registry (each call builds its own ``Figure`` on its own Agg canvas).
@@ -32,7 +36,16 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator
 from model.features import N_MELS, SAMPLE_RATE
 from model.scorer import GENRE_MIN_SHARE, N_SCORES, Rating, SectionRating, genre_display_name
 
-WIDTH_IN, HEIGHT_IN, DPI = 10.0, 4.5, 100  # 1000 x 450 px
+WIDTH_IN, HEIGHT_IN, DPI = 10.0, 4.5, 100
+WIDTH_PX, HEIGHT_PX = round(WIDTH_IN * DPI), round(HEIGHT_IN * DPI)  # 1000 x 450
+# The layout, in pixels from the canvas's edges. Nothing is drawn within MARGIN_PX of an edge: the header
+# (title, score) hangs from it, and the axes leave room for their labels (pitch ticks left of LEFT_PX,
+# time ticks below BOTTOM_PX, "what I heard" and "sounds like" above the axes' tops).
+MARGIN_PX = 14
+LEFT_PX, BOTTOM_PX = 60, 45
+SPECTROGRAM_RIGHT_PX, EVIDENCE_LEFT_PX = 650, 735
+SPECTROGRAM_TOP_PX = {False: 40, True: 64}  # without and with a title line above it
+EVIDENCE_TOP_PX = 68  # below the score and "sounds like"
 DB_FLOOR = -80.0  # dB below the loudest bin; quieter bins all render as black
 
 BACKGROUND = "#2b2d31"  # Discord's dark-theme embed background, so the picture blends in
@@ -43,11 +56,12 @@ BAR = "#4e5058"
 HIGHLIGHT = "#f0b232"
 SCORE_COLOURS = colormaps["RdYlGn"]  # section score 1 (red) .. 10 (green)
 TITLE_CHARS = 90
+TITLE_SEPARATORS = " -–—|·:/,"
 TIME_STEPS_S = (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 3600)
 MIN_LABEL_PX = 14  # a timeline bar narrower than this gets no number
 PITCH_TICKS_HZ = (100, 500, 1000, 2000, 5000, 10000)
 OTHER_GENRES = "other genres"
-MIN_OTHER_SHARE = 0.005  # a smaller remainder is not worth a row (nor a stable average)
+MIN_OTHER_SHARE = 0.005  # a smaller remainder is not worth a row
 # Fonts tried in order for every text; characters none of them has are dropped (never drawn as boxes).
 FONT_PREFERENCE = ("DejaVu Sans", "Noto Sans", "Noto Sans CJK JP", "Noto Sans Symbols 2", "Noto Emoji")
 
@@ -86,7 +100,7 @@ def rating_figure(
     mel_db : np.ndarray
         Log-mel spectrogram, shape (128, T) with T >= 1, in dB relative to the loudest bin (values <= 0).
     rating : Rating
-        The song's rating: its score is the one shown, its genres (and genre means) the evidence.
+        The song's rating: its score is the one shown, its genres the evidence.
     sections : Sequence[SectionRating]
         The song's sections, rated one by one; drawn as a timeline when there are two or more.
     start_s, end_s : float
@@ -97,8 +111,8 @@ def rating_figure(
     Returns
     -------
     Figure
-        Its axes are labelled "spectrogram", "timeline" (when drawn) and "evidence"; the score text has
-        gid "score", so tests can read what is drawn.
+        Its axes are labelled "spectrogram", "timeline" (when drawn) and "evidence"; the score is the
+        figure text with gid "score", so tests can read what is drawn.
 
     Raises
     ------
@@ -113,23 +127,30 @@ def rating_figure(
 
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor=BACKGROUND)
     fonts = _fonts()
-    clean_title = _drawable(_one_line(title or ""), fonts)
-    top = 0.85 if clean_title else 0.92
+    # What is left of a title once undrawable characters go can start with a separator ("- First Love").
+    clean_title = _drawable(_one_line(title or ""), fonts).strip(TITLE_SEPARATORS)
     timeline = len(sections) >= 2
-    grid = fig.add_gridspec(2 if timeline else 1, 2, width_ratios=(7, 3), height_ratios=(4, 1) if timeline
-                            else None, left=0.06, right=0.985, bottom=0.1, top=top, wspace=0.2,
-                            hspace=0.08)  # fmt: skip
+    top_px = SPECTROGRAM_TOP_PX[bool(clean_title)]
+    bottom = BOTTOM_PX / HEIGHT_PX
+    grid = fig.add_gridspec(2 if timeline else 1, 1, height_ratios=(4, 1) if timeline else None,
+                            left=LEFT_PX / WIDTH_PX, right=SPECTROGRAM_RIGHT_PX / WIDTH_PX, bottom=bottom,
+                            top=1 - top_px / HEIGHT_PX, hspace=0.08)  # fmt: skip
     spectrogram = fig.add_subplot(grid[0, 0], label="spectrogram")
     _draw_spectrogram(spectrogram, mel, start_s, end_s)
     if timeline:
         strip = fig.add_subplot(grid[1, 0], sharex=spectrogram, label="timeline")
         _draw_timeline(strip, sections, rating.score, fonts)
         spectrogram.tick_params(labelbottom=False)
-    _draw_evidence(fig.add_subplot(grid[:, 1], label="evidence"), rating, fonts)
+    left, right, top = EVIDENCE_LEFT_PX / WIDTH_PX, 1 - MARGIN_PX / WIDTH_PX, 1 - EVIDENCE_TOP_PX / HEIGHT_PX
+    evidence = fig.add_axes((left, bottom, right - left, top - bottom), label="evidence")
+    _draw_evidence(evidence, rating, fonts)
+    header_y = 1 - MARGIN_PX / HEIGHT_PX  # the header's texts hang from here (va="top")
+    fig.text(left, header_y, f"{rating.score}/10", color=HIGHLIGHT, fontsize=20,
+             fontweight="bold", va="top", ha="left", gid="score", family=fonts)  # fmt: skip
     if clean_title:
-        text = fig.text(0.06, 0.935, clean_title, color=TEXT, fontsize=13, fontweight="bold", va="center",
-                        ha="left", parse_math=False, family=fonts)  # fmt: skip
-        _fit(text, spectrogram.get_position().x1 * WIDTH_IN * DPI - text.get_position()[0] * WIDTH_IN * DPI)
+        text = fig.text(LEFT_PX / WIDTH_PX, header_y, clean_title, color=TEXT, fontsize=13, fontweight="bold",
+                        va="top", ha="left", parse_math=False, family=fonts)  # fmt: skip
+        _fit(text, SPECTROGRAM_RIGHT_PX - LEFT_PX)
     return fig
 
 
@@ -150,25 +171,17 @@ def _fit(text: Text, max_px: float) -> None:
     text.set_text(full[:low].rstrip() + "…")
 
 
-def evidence_rows(rating: Rating) -> list[tuple[str, float, float | None]]:
-    """The genre rows drawn as evidence: (display name, probability, Fantano's mean score or None).
+def evidence_rows(rating: Rating) -> list[tuple[str, float]]:
+    """The genre rows drawn as evidence: (display name, probability).
 
     The top genre and any other above GENRE_MIN_SHARE, then the remaining probability as one
-    "other genres" row whose mean makes the probability-weighted mean of all rows the rating's expected
-    score (the bridge model's expected score is exactly that mixture of genre means).
+    "other genres" row, so that the rows' probabilities add up to 1 (to within MIN_OTHER_SHARE).
     """
-    known = len(rating.genre_means) == len(rating.genres)
-    rows: list[tuple[str, float, float | None]] = [
-        (genre_display_name(label), p, rating.genre_means[i] if known else None)
-        for i, (label, p) in enumerate(rating.genres)
-        if i == 0 or p >= GENRE_MIN_SHARE
-    ]
-    rest = 1.0 - sum(p for _, p, _ in rows)
+    rows = [(genre_display_name(label), p) for i, (label, p) in enumerate(rating.genres)
+            if i == 0 or p >= GENRE_MIN_SHARE]  # fmt: skip
+    rest = 1.0 - sum(p for _, p in rows)
     if rows and rest >= MIN_OTHER_SHARE:
-        other = None
-        if known:
-            other = (rating.expected - sum(p * m for _, p, m in rows)) / rest  # type: ignore[operator]
-        rows.append((OTHER_GENRES, rest, other))
+        rows.append((OTHER_GENRES, rest))
     return rows
 
 
@@ -258,7 +271,7 @@ def _draw_timeline(ax: Axes, sections: Sequence[SectionRating], score: int, font
     scores = np.array([s.rating.score for s in sections])
     ax.bar(starts, scores, width=widths, align="edge", color=SCORE_COLOURS((scores - 1) / 9),
            edgecolor=PANEL, linewidth=1.5)  # fmt: skip
-    px_per_s = ax.get_position().width * WIDTH_IN * DPI / (sections[-1].end_s - starts[0])
+    px_per_s = ax.get_position().width * WIDTH_PX / (sections[-1].end_s - starts[0])
     for start, width, value in zip(starts, widths, scores, strict=True):
         if width * px_per_s < MIN_LABEL_PX:  # long songs: too many sections to number each
             continue
@@ -273,30 +286,27 @@ def _draw_timeline(ax: Axes, sections: Sequence[SectionRating], score: int, font
 
 
 def _draw_evidence(ax: Axes, rating: Rating, fonts: tuple[str, ...]) -> None:
+    """The genres heard as bars as long as their probabilities; the score itself is in the header."""
     ax.set_facecolor(BACKGROUND)
-    ax.set_title(f"{rating.score}/10", color=HIGHLIGHT, fontsize=20, fontweight="bold", loc="left",
-                 gid="score", family=fonts, pad=22)  # fmt: skip
     rows = evidence_rows(rating)
     ax.set_xticks([])
     ax.set_yticks([])
     _style_axes(ax)
     if not rows:
         return
-    names = [name for name, _, _ in rows]
-    probs = np.array([p for _, p, _ in rows])
+    probs = np.array([p for _, p in rows])
     positions = np.arange(len(rows))[::-1]  # best first, from the top
     width = max(float(probs.max()), 1e-9) / 0.5  # the longest bar takes half the panel, text the rest
     ax.barh(positions, probs, color=[HIGHLIGHT, *[BAR] * (len(rows) - 1)], height=0.6)
-    for y, name, p, mean in zip(positions, names, probs, [m for _, _, m in rows], strict=True):
-        ax.text(0.0, y + 0.42, _drawable(name, fonts), color=TEXT, fontsize=9, va="bottom", family=fonts)
-        detail = f"{p:.0%}" + (f" · avg {mean:.1f}" if mean is not None else "")
-        ax.text(p + 0.02 * width, y, detail, color=MUTED, fontsize=8, va="center", family=fonts)
+    panel_px = ax.get_position().width * WIDTH_PX
+    for y, (name, p) in zip(positions, rows, strict=True):
+        label = ax.text(0.0, y + 0.42, _drawable(name, fonts), color=TEXT, fontsize=9, va="bottom",
+                        family=fonts)  # fmt: skip
+        _fit(label, panel_px)  # a long name (a heard tag, say) ends in "…" rather than past the margin
+        ax.text(p + 0.02 * width, y, f"{p:.0%}", color=MUTED, fontsize=8, va="center", family=fonts)
     ax.set_xlim(0.0, width)
     ax.set_ylim(-0.6, len(rows) - 0.1)
     ax.text(0.0, 1.02, "sounds like", color=MUTED, fontsize=9, transform=ax.transAxes, va="bottom")
-    if any(mean is not None for _, _, mean in rows):
-        ax.text(0.0, -0.03, "avg: Fantano's mean score for the genre", color=MUTED, fontsize=8,
-                transform=ax.transAxes, va="top")  # fmt: skip
 
 
 def _style_axes(ax: Axes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from sources.fantano import BUNDLED, FantanoReview, FantanoScores, ScoresError, dump
 from sources.names import album_key, core_title, normalize_title
 from training.__main__ import main
-from training.reviews import fantano_scores, fetcher_scores
+from training.reviews import fantano_scores, fetcher_scores, untokenized
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"the shared review tables are not at {DATA}")
@@ -159,6 +160,19 @@ def test_bundled_table_loads_with_its_notice() -> None:
     assert len(scores) > 2600
     notice = BUNDLED.with_name("fantano_scores.md").read_text(encoding="utf-8")
     assert "MIT" in notice and "CC0" in notice and "tnd-reviews" in notice and "fantano_scraper" in notice
+
+
+def test_bundled_picks_are_written_as_fantano_writes_them() -> None:
+    # The Kaggle table's tokenizer spacing ("' 03 ADOLESCENCE", "ST . TROPEZ") is cleaned out at build time.
+    scores = FantanoScores.load()
+    cole = scores.find("J. Cole", "2014 Forest Hills Drive")
+    assert cole.favourites[0] == "'03 ADOLESCENCE" and cole.least_favourite == "ST. TROPEZ"
+    assert scores.find("Metronomy", "The English Riviera").favourites[-1] == "EVERYTHING GOES MY WAY."
+    assert scores.find("Big K.R.I.T.", "4eva Is a Mighty Long Time").favourites[0] == "BIG K.R.I.T."
+    with BUNDLED.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    picks = [p for r in rows for p in (*r["favourites"].split(" | "), r["least_favourite"]) if p]
+    assert len(picks) > 7000 and [p for p in picks if untokenized(p) != p] == []
 
 
 @needs_data

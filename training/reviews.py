@@ -13,7 +13,8 @@ Three formats, told apart by their header:
 
 Cleaning is the same for all: rows without an artist, an album or an integer score 0..10 are dropped,
 and so is the April Fools' pair; albums are deduplicated by ``sources.names.album_key`` (the first
-row wins, its empty genre tags completed from a later duplicate).
+row wins, its empty genre tags completed from a later duplicate). The Kaggle table's track picks are
+also untokenized (see :func:`untokenized`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,17 @@ _JOKE_REVIEWS = {album_key("Planningtorock", "All Love's Legal")}
 _VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
 _NO_NAME, _NO_SCORE = "no artist or album", "no numeric score"
 _JOKE, _DUPLICATE = "April Fools' joke review", "duplicate album"
+
+# The Kaggle table's picks went through a word tokenizer: punctuation stands alone between spaces
+# ("ST . TROPEZ", "' 03 ADOLESCENCE", "MILLS ( IF I HAD TO PICK ONE ... )"), and a few carry the
+# YouTube description's HTML links ("< a href = ... > 4:44 </a>"). untokenized() glues them back.
+_LINK = re.compile(r"<\s*a\b[^>]*>(.*?)<\s*/\s*a\s*>", re.IGNORECASE)  # an <a> tag: its text is the name
+_CLOSING = re.compile(r"[.,!?:;%)\]]+")  # glued to the word before ("WAY .", "ONE ... )")
+_OPENING = {"(", "["}  # glued to the token after
+_ELIDED = {"em", "cause", "round", "tis", "til", "bout", "nuff"}  # "' EM": the apostrophe starts the word
+_SUFFIXES = {"s", "t", "ll", "re", "ve", "d", "m"}  # "7 ' S": a contraction, glued on both sides
+_INITIALS = re.compile(r"(?<![\w'])(\w)\. (?=\w\.)")  # "F. U. T." -> "F.U.T." (after _CLOSING glued the dots)
+_LAST_INITIAL = re.compile(r"(?<![\w'])((?:\w\.){2,}) (\w)\b(?!\.)")  # "B.O. B VS" -> "B.O.B VS"
 
 
 class DataError(ValueError):
@@ -305,10 +317,71 @@ def _kaggle_rows(reader: Iterable[dict[str, str]]) -> Iterator[Review | str]:
             row.get("artist") or "",
             row.get("title") or "",
             row.get("score") or "",
-            favourites=_list_literal(row.get("best_tracks") or ""),
-            least=row.get("worst_track") or "",
+            favourites=[untokenized(p) for p in _list_literal(row.get("best_tracks") or "")],
+            least=untokenized(row.get("worst_track") or ""),
             date=row.get("review_date") or "",
         )
+
+
+def untokenized(pick: str) -> str:
+    """A track pick of the Kaggle table as written: its tokenizer's spaces around punctuation removed.
+
+    "ST . TROPEZ" -> "ST. TROPEZ", "' 03 ADOLESCENCE" -> "'03 ADOLESCENCE", "F . U . T . W ." ->
+    "F.U.T.W.", "ROLLIN ' LIKE A STONER" -> "ROLLIN' LIKE A STONER", "A $ AP" -> "A$AP", a trailing
+    list comma dropped, an HTML link replaced by its text. Names written normally ("'03 BONNIE & CLYDE",
+    "P.S.", "MR. & MRS.", "U.F.O.") have no such tokens and come out unchanged. Only the HTML link
+    changes what ``sources.names.normalize_title`` makes of a pick.
+
+    Parameters
+    ----------
+    pick : str
+        One favourite or least favourite track as the Kaggle table gives it.
+
+    Returns
+    -------
+    str
+        The pick, whitespace collapsed; "" when nothing is left.
+    """
+    tokens = _LINK.sub(r" \1 ", pick).split()
+    lone_quote = sum(t == '"' for t in tokens) == 1
+    out: list[str] = []
+    glue = quote_open = False  # whether the token before asked to join the next; inside "..."
+    for i, token in enumerate(tokens):
+        left, right = _joins(token, out[-1] if out else "", tokens[i + 1] if i + 1 < len(tokens) else "")
+        if token == '"' and out:  # paired quotes hug what they quote; a lone one (36" CHAIN) the word before
+            left = quote_open or lone_quote
+            right = quote_open = not left
+        if (left or glue) and out:
+            out[-1] += token
+        else:
+            out.append(token)
+        glue = right
+    text = _LAST_INITIAL.sub(r"\1\2", _INITIALS.sub(r"\1.", " ".join(out)))
+    return text.rstrip(", ").strip()
+
+
+def _joins(token: str, before: str, after: str) -> tuple[bool, bool]:
+    """Whether a token of a tokenized pick joins the text before it, and the token after it."""
+    word_after = after[:1].isalnum()
+    if not before:  # the pick's first token: an opening mark (or an ellipsis) joins the word after it
+        return False, word_after and (token in {"'", '"', "$", "#", *_OPENING} or not token.strip("."))
+    if _CLOSING.fullmatch(token) or (token == "-" and before.endswith("-")):
+        return True, False
+    if token in _OPENING:
+        return False, True
+    if token == "#":
+        return False, word_after
+    if token == "$":  # A$AP, TOO $HORT, BADA$$, L$D
+        return not after.strip("$") or (len(before) == 1 and before.isalnum()), word_after
+    if token == "'":
+        if after.casefold() in _SUFFIXES and before[-1].isalnum():
+            return True, True
+        if after.casefold() in _ELIDED or (after.isdigit() and len(after) == 2):
+            return False, True
+        # A dropped g or a plural's possessive (ROLLIN', SOULS', HO') joins the word before; else it opens.
+        left = not word_after or before[-1].casefold() in "nsaeiou"
+        return left, not left
+    return False, False
 
 
 def _fetcher_rows(reader: Iterable[dict[str, str]]) -> Iterator[Review | str]:
