@@ -99,6 +99,13 @@ class JobSettings:
     cooldown_seconds: float = 10.0
     backend: str = "local"
     scheduler: str = "tcp://127.0.0.1:8786"
+    singles_share: float = 0.25
+    answer_reserve_seconds: float = 60.0
+    worker_memory_mb: int = 4096
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.singles_share < 1:
+            raise ConfigError(f"jobs.singles_share must be from 0 to below 1, not {self.singles_share!r}")
 
 
 @dataclass(frozen=True)
@@ -166,6 +173,7 @@ class AlbumSettings:
     max_minutes: float = 120.0
     concurrency: int = 3
     time_budget_seconds: float = 840.0
+    searches: int = 4
 
 
 @dataclass(frozen=True)
@@ -198,12 +206,15 @@ _MINIMUMS = {
     "jobs.per_user": 1,
     "jobs.per_user_queued": 1,
     "jobs.cooldown_seconds": 0,
+    "jobs.answer_reserve_seconds": 0,
+    "jobs.worker_memory_mb": 0,
     "discord.dev_guild_id": 0,
     "discord.shards": 0,
     "albums.max_tracks": 1,
     "albums.max_minutes": 1,
     "albums.concurrency": 1,
     "albums.time_budget_seconds": 10,
+    "albums.searches": 1,
 }
 
 # Settings that take one of a few words.
