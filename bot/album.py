@@ -149,7 +149,8 @@ class AlbumService:
     resolve : Resolver
         Finds an album's tracklist; raises :class:`UserFacingError` (or a tracklist error) when it can't.
     find_track : Finder
-        Finds the video of one track (blocking; run in a thread); raises ``youtube.SourceError``.
+        Finds the video of one track (blocking; run by :meth:`bot.jobs.Jobs.search`); raises
+        ``youtube.SourceError``.
     """
 
     def __init__(
@@ -314,7 +315,10 @@ class AlbumService:
             return TrackResult(number, track, song, video_title, video_url, None, cached=True)
         try:
             if video_url is None:
-                video = await asyncio.to_thread(self._find_track, album.artist, track.title, track.seconds)
+                # In the searches' own threads: never where discord.py looks up host names.
+                video = await self.ratings.jobs.search(
+                    self._find_track, album.artist, track.title, track.seconds
+                )
                 video_url, video_title = video.url, video.title
                 # Kept before rating, so a crash during the download does not repeat the search.
                 await self.store.save_track_outcome(

@@ -104,8 +104,13 @@ class JobSettings:
     tls_client_cert: str = ""
     tls_client_key: str = ""
     require_encryption: bool = False
+    singles_share: float = 0.25
+    answer_reserve_seconds: float = 60.0
+    worker_memory_mb: int = 4096
 
     def __post_init__(self) -> None:
+        if not 0 <= self.singles_share < 1:
+            raise ConfigError(f"jobs.singles_share must be from 0 to below 1, not {self.singles_share!r}")
         tls = [
             key
             for key in ("tls_ca_file", "tls_client_cert", "tls_client_key", "require_encryption")
@@ -190,6 +195,7 @@ class AlbumSettings:
     max_minutes: float = 120.0
     concurrency: int = 3
     time_budget_seconds: float = 840.0
+    searches: int = 4
 
 
 @dataclass(frozen=True)
@@ -223,12 +229,15 @@ _MINIMUMS = {
     "jobs.per_user": 1,
     "jobs.per_user_queued": 1,
     "jobs.cooldown_seconds": 0,
+    "jobs.answer_reserve_seconds": 0,
+    "jobs.worker_memory_mb": 0,
     "discord.dev_guild_id": 0,
     "discord.shards": 0,
     "albums.max_tracks": 1,
     "albums.max_minutes": 1,
     "albums.concurrency": 1,
     "albums.time_budget_seconds": 10,
+    "albums.searches": 1,
 }
 
 # Settings that take one of a few words.

@@ -8,18 +8,23 @@ never on the event loop: the loop keeps Discord's heartbeat and answers other us
         features = await jobs.run(featurize, source, ...)           # UserFacingError on timeout/crash
 
 The queue and the limits live here and in :mod:`bot.queue`; what runs the work is a
-:class:`bot.backend.Backend` (see there for the contract and the backends).
+:class:`bot.backend.Backend` (see there for the contract and the backends). Blocking network calls of
+the bot's own (an album's track searches) run in :meth:`Jobs.search`'s threads, never in asyncio's
+default executor, where discord.py and aiohttp look up host names.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from bot.backend import Backend, WorkerLost
-from bot.config import Settings
+from bot.config import AlbumSettings, JobSettings, Settings
 from bot.dask_backend import DaskBackend
 from bot.errors import UserFacingError
 from bot.pool import LocalPool
@@ -28,6 +33,11 @@ from bot.queue import FairQueue, OnPosition
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+MEMORY_MESSAGE = (
+    "This file needs more memory than I allow a song, so I stopped. Try a shorter or smaller file"
+    " (e.g. an mp3 at 44.1 kHz)."
+)
 
 
 class Jobs:
@@ -45,16 +55,34 @@ class Jobs:
         Jobs of any kind (an album's tracks included) one user may have waiting or running at once.
     timeout : float
         Seconds a single :meth:`run` may take; then its work is stopped and the user told so.
+    singles_share : float
+        Share of ``max_queue`` kept for single songs: jobs of a batch (an album's tracks) wait only in
+        the rest.
+    searches : int
+        Threads of :meth:`search`: blocking calls run at once.
     """
 
     def __init__(
-        self, backend: Backend, *, max_queue: int, per_user: int, per_user_queued: int, timeout: float
+        self,
+        backend: Backend,
+        *,
+        max_queue: int,
+        per_user: int,
+        per_user_queued: int,
+        timeout: float,
+        singles_share: float = JobSettings.singles_share,
+        searches: int = AlbumSettings.searches,
     ) -> None:
         self.backend = backend
         self.timeout = timeout
         self.queue = FairQueue(
-            backend.capacity, max_waiting=max_queue, per_user=per_user, per_user_queued=per_user_queued
+            backend.capacity,
+            max_waiting=max_queue,
+            max_batch_waiting=max_queue - math.floor(max_queue * singles_share),
+            per_user=per_user,
+            per_user_queued=per_user_queued,
         )
+        self._searches = ThreadPoolExecutor(searches, thread_name_prefix="needlebot-search")
 
     @classmethod
     def from_settings(cls, settings: Settings, *, workers: int | None = None) -> Jobs:
@@ -66,7 +94,8 @@ class Jobs:
         Parameters
         ----------
         settings : Settings
-            ``[jobs]`` backend, workers and queue limits; ``[limits] job_timeout_seconds``.
+            ``[jobs]`` backend, workers, their memory and queue limits; ``[limits] job_timeout_seconds``;
+            ``[albums] searches``.
         workers : int, optional
             Size of a local pool to use instead of the configured backend.
 
@@ -80,13 +109,16 @@ class Jobs:
         if config.backend == "dask" and workers is None:
             backend = DaskBackend.from_settings(config)
         else:
-            backend = LocalPool(workers or config.workers)
+            memory = config.worker_memory_mb * 1024 * 1024 or None
+            backend = LocalPool(workers or config.workers, memory_limit=memory)
         return cls(
             backend,
             max_queue=config.max_queue,
             per_user=config.per_user,
             per_user_queued=config.per_user_queued,
             timeout=settings.limits.job_timeout_seconds,
+            singles_share=config.singles_share,
+            searches=settings.albums.searches,
         )
 
     async def start(self) -> None:
@@ -98,11 +130,17 @@ class Jobs:
         await self.backend.warm()
 
     async def close(self) -> None:
-        """Stop every worker and remove what they left behind."""
+        """Stop every worker and remove what they left behind; searches still running finish unawaited."""
+        self._searches.shutdown(wait=False, cancel_futures=True)
         await self.backend.close()
 
     def slot(
-        self, user_id: int, *, on_position: OnPosition | None = None, batch: bool = False
+        self,
+        user_id: int,
+        *,
+        on_position: OnPosition | None = None,
+        batch: bool = False,
+        start_by: float | None = None,
     ) -> contextlib.AbstractAsyncContextManager[None]:
         """Wait for ``user_id``'s turn and hold a slot meanwhile; see :meth:`bot.queue.FairQueue.slot`.
 
@@ -114,6 +152,9 @@ class Jobs:
             Called with the job's place in line while it waits.
         batch : bool
             One of several jobs of one request (an album's tracks).
+        start_by : float, optional
+            Event loop time (``loop.time()``, seconds) by which the job must start; one still waiting
+            then is dropped with a BusyError. None: it waits as long as it takes.
 
         Returns
         -------
@@ -123,9 +164,29 @@ class Jobs:
         Raises
         ------
         BusyError
-            On entering: a per-user limit or the queue bound is reached.
+            On entering: a per-user limit or the queue bound is reached, or ``start_by`` passed.
         """
-        return self.queue.slot(user_id, on_position=on_position, batch=batch)
+        return self.queue.slot(user_id, on_position=on_position, batch=batch, start_by=start_by)
+
+    async def search(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)``, a blocking network call (a yt-dlp search), in this object's own threads.
+
+        At most ``searches`` run at once, the rest wait for a thread: however many albums search, the
+        default executor stays free for the host name lookups every answer to Discord needs.
+
+        Parameters
+        ----------
+        function : Callable[..., T]
+            Any callable; it runs in a thread of this process.
+        *args : Any
+            Its arguments.
+
+        Returns
+        -------
+        T
+            What ``function`` returned (or raises what it raised).
+        """
+        return await asyncio.get_running_loop().run_in_executor(self._searches, function, *args)
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """``function(*args)`` on a worker; a worker lost mid-job is replaced and the job tried once more.
@@ -145,11 +206,15 @@ class Jobs:
         Raises
         ------
         UserFacingError
-            The job took longer than ``timeout`` (its work was stopped), or lost its worker twice.
+            The job took longer than ``timeout`` (its work was stopped), needed more memory than a worker
+            may use (``[jobs] worker_memory_mb``), or lost its worker twice.
         """
         for attempt in range(2):
             try:
                 return await self.backend.run(function, *args, time_limit=self.timeout)
+            except MemoryError as error:
+                log.warning("%s ran out of a worker's memory: %s", function.__name__, error)
+                raise UserFacingError(MEMORY_MESSAGE) from None
             except TimeoutError:
                 raise UserFacingError(
                     f"That took longer than {self.timeout:.0f} seconds, so I gave up. Try a shorter song."

@@ -74,10 +74,14 @@ class LocalPool:
     ----------
     workers
         Worker processes (each with one BLAS thread), so also the jobs run at once.
+    memory_limit
+        Bytes of address space each worker may map (``RLIMIT_AS``, see :func:`bot.worker.serve`); a job
+        past it raises MemoryError. None: no ceiling.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, memory_limit: int | None = None) -> None:
         self._size = workers
+        self._memory_limit = memory_limit
         self._context = multiprocessing.get_context("spawn")
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._workers: set[_Worker] = set()
@@ -135,7 +139,10 @@ class LocalPool:
         scratch = tempfile.mkdtemp(prefix="needlebot-worker-")
         ours, theirs = self._context.Pipe()
         process = self._context.Process(
-            target=worker.serve, args=(theirs, scratch), name="needlebot-worker", daemon=True
+            target=worker.serve,
+            args=(theirs, scratch, self._memory_limit),
+            name="needlebot-worker",
+            daemon=True,
         )
         process.start()
         theirs.close()

@@ -4,6 +4,10 @@ Jobs run in the order users take turns, not in the order they arrived: when a wo
 next job is the oldest one of the user served longest ago (a user with nothing in flight counts as
 never served). So one user's album of many tracks cannot starve other users' single songs, and each
 waiting job knows its place in line (a round-robin over the waiting users, in that order).
+
+Jobs of a batch (an album's tracks) wait only in part of the line, so the rest is always there for single
+songs; and a job may name a time by which it must start (its answer is due), past which it is dropped
+while its caller can still say so.
 """
 
 from __future__ import annotations
@@ -48,15 +52,21 @@ class FairQueue:
         Jobs running at once (the backend's workers).
     max_waiting
         Jobs waiting over all users; one more is refused with "try again in a minute".
+    max_batch_waiting
+        Jobs waiting over all users past which a job of a batch is refused: the places from here to
+        ``max_waiting`` are kept for single songs.
     per_user
         Single songs (jobs without ``batch``) one user may have waiting or running at once.
     per_user_queued
         Jobs of any kind (an album's tracks included) one user may have waiting or running at once.
     """
 
-    def __init__(self, capacity: int, *, max_waiting: int, per_user: int, per_user_queued: int) -> None:
+    def __init__(
+        self, capacity: int, *, max_waiting: int, max_batch_waiting: int, per_user: int, per_user_queued: int
+    ) -> None:
         self.capacity = capacity
         self.max_waiting = max_waiting
+        self.max_batch_waiting = max_batch_waiting
         self.per_user = per_user
         self.per_user_queued = per_user_queued
         self._waiting: dict[int, deque[_Ticket]] = {}  # only users with jobs waiting, each in arrival order
@@ -80,7 +90,12 @@ class FairQueue:
 
     @contextlib.asynccontextmanager
     async def slot(
-        self, user_id: int, *, on_position: OnPosition | None = None, batch: bool = False
+        self,
+        user_id: int,
+        *,
+        on_position: OnPosition | None = None,
+        batch: bool = False,
+        start_by: float | None = None,
     ) -> AsyncIterator[None]:
         """Wait for this user's turn, then hold one slot for the body of the ``async with``.
 
@@ -92,12 +107,17 @@ class FairQueue:
             Called with the job's place in line while it waits (see :data:`OnPosition`).
         batch
             One of several jobs of one request (an album's tracks): counted against ``per_user_queued``
-            only, not the one-song-at-a-time ``per_user`` rule.
+            only, not the one-song-at-a-time ``per_user`` rule, and waits only within
+            ``max_batch_waiting``.
+        start_by
+            Loop time (``loop.time()``, seconds) by which the job must have started; still waiting then,
+            it gives up its place and BusyError is raised. None: no such time.
 
         Raises
         ------
         BusyError
-            A per-user limit or the queue bound is reached; the message says how long to wait.
+            A per-user limit or the queue bound is reached (the message says how long to wait), or the
+            job was still waiting at ``start_by``.
         """
         self._check(user_id, batch=batch)
         loop = asyncio.get_running_loop()
@@ -109,7 +129,15 @@ class FairQueue:
             if self._waiting or len(self._running) >= self.capacity:
                 self._waiting.setdefault(user_id, deque()).append(ticket)
                 self._report_positions()
-                await ticket.admitted
+                try:
+                    async with asyncio.timeout_at(start_by):
+                        await ticket.admitted
+                except TimeoutError:
+                    if ticket.state != "running":  # else it started as the time came: let it run
+                        raise BusyError(
+                            "So many songs were ahead of yours that I couldn't get to it in time."
+                            " Send it again in a few minutes."
+                        ) from None
             else:
                 self._start(ticket)
             ticket.started = loop.time()
@@ -131,6 +159,11 @@ class FairQueue:
             )
         if self.waiting >= self.max_waiting:
             raise BusyError("I'm rating a lot of songs right now. Try again in a minute.")
+        if batch and self.waiting >= self.max_batch_waiting:
+            raise BusyError(
+                "I'm rating a lot of songs right now, and keep the rest of my line for single songs."
+                " Try again in a few minutes."
+            )
 
     def _wait_text(self, user_id: int) -> str:
         """How long until the user's first job in flight is likely done, e.g. "about 8 seconds"."""

@@ -46,13 +46,15 @@ class Requester:
     """Who asked: the Discord user and guild (``None`` in DMs and from the CLI).
 
     ``on_position`` is told the request's place in line while it waits for a worker; ``batch`` marks
-    one of several songs of one request (an album's tracks), see :meth:`bot.jobs.Jobs.slot`.
+    one of several songs of one request (an album's tracks); ``start_by`` is the loop time by which its
+    work must start (its answer is due): see :meth:`bot.jobs.Jobs.slot`.
     """
 
     user_id: int
     guild_id: int | None = None
     on_position: OnPosition | None = field(default=None, compare=False)
     batch: bool = False
+    start_by: float | None = None
 
 
 @dataclass(frozen=True)
@@ -361,7 +363,10 @@ class RatingService:
             log.info("rated %s from the cache in %.3f s", key, time.perf_counter() - started)
             return RatedSong(song, cached=True)
         async with self.jobs.slot(
-            requester.user_id, on_position=requester.on_position, batch=requester.batch
+            requester.user_id,
+            on_position=requester.on_position,
+            batch=requester.batch,
+            start_by=requester.start_by,
         ):
             timings: dict[str, float] = {}
             album = None

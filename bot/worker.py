@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -39,7 +40,7 @@ def init_worker() -> None:
     threadpool_limits(limits=1)
 
 
-def serve(connection: Connection, scratch: str) -> None:
+def serve(connection: Connection, scratch: str, memory_limit: int | None = None) -> None:
     """Main loop of a :class:`bot.pool.LocalPool` worker: answer ``(function, args)`` requests.
 
     Each request is answered with ``(True, result)`` or ``(False, (exception, traceback text))``.
@@ -52,9 +53,15 @@ def serve(connection: Connection, scratch: str) -> None:
     scratch : str
         A private directory for every temporary file of this process and its children; the pool removes
         it when the worker ends, however it ends.
+    memory_limit : int, optional
+        Bytes of address space this process (and each ffmpeg child, which inherits it) may map; a job
+        past it fails with MemoryError instead of the machine swapping or the OOM killer choosing a
+        victim. None: no ceiling.
     """
     # A process group of its own: killing the group also kills the ffmpeg children a job started.
     os.setsid()
+    if memory_limit is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
     os.environ["TMPDIR"] = tempfile.tempdir = scratch
     init_worker()
     try:

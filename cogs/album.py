@@ -99,6 +99,7 @@ class ProgressEdits:
 class Album(commands.Cog):
     def __init__(self, bot: NeedleBot) -> None:
         self.bot = bot
+        self._asking: set[int] = set()  # users with an /album being rated: one at a time each
 
     @app_commands.command()
     @app_commands.describe(artist="Who made it", title="The album's title")
@@ -112,16 +113,26 @@ class Album(commands.Cog):
         title: app_commands.Range[str, 1, 200],
     ) -> None:
         """Rate a whole album, track by track, the way the internet's busiest music nerd would."""
-        await interaction.response.defer(thinking=True)
-        edits = ProgressEdits(interaction)
-        requester = Requester(user_id=interaction.user.id, guild_id=interaction.guild_id)
+        user = interaction.user.id
+        if user in self._asking:
+            # Checked before deferring: the answer is immediate and seen by this user alone.
+            raise UserFacingError(
+                "I'm still rating the album you asked for: one album at a time. Ask again when it's done."
+            )
+        self._asking.add(user)
         try:
-            rated = await self.bot.albums.rate_album(artist, title, requester, edits.update)
-        except BaseException:
-            await edits.abandon()
-            raise
-        thresholds = await self.bot.service.album_thresholds()
-        await edits.finish(embed=replies.album_embed(rated, thresholds))
+            await interaction.response.defer(thinking=True)
+            edits = ProgressEdits(interaction)
+            requester = Requester(user_id=user, guild_id=interaction.guild_id)
+            try:
+                rated = await self.bot.albums.rate_album(artist, title, requester, edits.update)
+            except BaseException:
+                await edits.abandon()
+                raise
+            thresholds = await self.bot.service.album_thresholds()
+            await edits.finish(embed=replies.album_embed(rated, thresholds))
+        finally:
+            self._asking.discard(user)
 
     @album.autocomplete("artist")
     async def artist_choices(

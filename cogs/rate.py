@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from typing import TYPE_CHECKING
@@ -127,7 +128,14 @@ async def _read(attachment: discord.Attachment) -> bytes:
 
 
 def _requester(interaction: discord.Interaction[NeedleBot], place: PlaceInLine) -> Requester:
-    return Requester(user_id=interaction.user.id, guild_id=interaction.guild_id, on_position=place)
+    # The song must start while there is still time to rate it and answer before the interaction's token
+    # expires: a song still waiting then is dropped, and the user told so while the bot still can.
+    reserve = interaction.client.settings.jobs.answer_reserve_seconds
+    left = (interaction.expires_at - discord.utils.utcnow()).total_seconds() - reserve
+    start_by = asyncio.get_running_loop().time() + left
+    return Requester(
+        user_id=interaction.user.id, guild_id=interaction.guild_id, on_position=place, start_by=start_by
+    )
 
 
 async def _send(interaction: discord.Interaction[NeedleBot], rated: RatedSong, *, replace: bool) -> None:

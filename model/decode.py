@@ -42,6 +42,17 @@ AUDIO_SUFFIXES = frozenset(
 )
 FORMATS = "mp3, wav, flac, ogg, m4a, opus or webm"
 
+# What a file may declare, so that its cost follows its size. Below 4 kHz nothing above 2 kHz is left: no
+# music to rate, and a tiny file at 1 Hz would resample into minutes of audio (a 4 KB WAV "lasting" 15
+# minutes). Above 384 kHz (the highest rate studio converters offer), or more than 8 channels (7.1), is
+# no music file either. Decoding costs per input sample, so rate times channels is bounded as well:
+# 768,000 samples per second is 96 kHz 7.1 or 384 kHz stereo; with the output cap of max_seconds at
+# SAMPLE_RATE, no file makes a worker decode more than max_seconds of that.
+MIN_SAMPLE_RATE = 4_000
+MAX_SAMPLE_RATE = 384_000
+MAX_CHANNELS = 8
+MAX_SAMPLES_PER_SECOND = 768_000
+
 Sink = Callable[[np.ndarray], None]
 
 # Native-rate frames read from libsndfile per call, and float32 bytes read from ffmpeg per call.
@@ -77,6 +88,10 @@ class EmptyAudioError(AudioError):
 
 class TooShortError(AudioError):
     """The audio ends before the analysis offset."""
+
+
+class UnsupportedAudioError(AudioError):
+    """The audio declares a sample rate or channel count outside what we decode (see MIN_SAMPLE_RATE)."""
 
 
 class SilentAudioError(AudioError):
@@ -228,6 +243,7 @@ def _decode_soundfile(file: sf.SoundFile, sink: Sink, max_seconds: float) -> boo
     """Stream a libsndfile-readable input the way librosa.load does; returns ``truncated``."""
     with file:
         sr = file.samplerate
+        check_layout(sr, file.channels)
         start = int(OFFSET_S * sr)
         cap = int(max_seconds * sr)
         if file.frames <= 0:
@@ -263,6 +279,35 @@ def _decode_soundfile(file: sf.SoundFile, sink: Sink, max_seconds: float) -> boo
     if n_in == 0:
         raise TooShortError(_too_short_message())
     return truncated
+
+
+def check_layout(sample_rate: int, channels: int) -> None:
+    """Refuse a sample rate or channel count no music file has, before decoding any of it.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Frames per second the file declares, in Hz.
+    channels : int
+        Samples per frame.
+
+    Raises
+    ------
+    UnsupportedAudioError
+        Outside MIN_SAMPLE_RATE..MAX_SAMPLE_RATE, more than MAX_CHANNELS, or more than
+        MAX_SAMPLES_PER_SECOND; the message says what the file declares and what is taken.
+    """
+    declared = f"This file declares {channels} channel{'s' if channels != 1 else ''} at {sample_rate:,} Hz"
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise UnsupportedAudioError(
+            f"{declared}; I take sample rates from {MIN_SAMPLE_RATE // 1000} to"
+            f" {MAX_SAMPLE_RATE // 1000} kHz."
+        )
+    if channels > MAX_CHANNELS or sample_rate * channels > MAX_SAMPLES_PER_SECOND:
+        raise UnsupportedAudioError(
+            f"{declared}; I take up to {MAX_CHANNELS} channels, and at most 96 kHz with 8 channels or"
+            f" 384 kHz stereo. Export it at 48 kHz stereo and send it again."
+        )
 
 
 def _downmix(block: np.ndarray) -> np.ndarray:
@@ -314,6 +359,9 @@ def _decode_ffmpeg(path: str, sink: Sink, max_seconds: float, exe: str) -> bool:
             return True
         errors.seek(0)
         stderr = errors.read().decode("utf-8", "replace")
+    if returncode != 0 and "Cannot allocate memory" in stderr:
+        # The worker's memory ceiling (which its children inherit), not the file's fault as such.
+        raise MemoryError(f"ffmpeg ran out of memory: {stderr.strip()[-200:]}")
     if returncode != 0:
         raise _ffmpeg_error(stderr, returncode)
     if stderr.strip():

@@ -11,8 +11,10 @@ import itertools
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,11 +22,11 @@ import pytest
 import pytest_asyncio
 
 from bot import replies
-from bot.album import make_album_service
+from bot.album import AlbumService, make_album_service
 from bot.client import NeedleBot
 from bot.config import Secret, settings_from_dict
 from bot.service import Requester, link_key
-from bot.store import AlbumRecord
+from bot.store import AlbumRecord, StoredTrack
 from sources import youtube
 from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage, running_bot
 from tests.fakes.genius import FakeAlbum, FakeGenius
@@ -378,6 +380,62 @@ async def test_an_album_behind_other_users_songs_shows_its_place_in_line(harness
     assert all("in line" not in description(m) and "/3" in description(m) for m in later), later
     times = [0.0] + [m.at for m in inter.messages[:-1]]  # from the defer; the final reply goes at once
     assert all(b - a >= 1.4 for a, b in itertools.pairwise(times)), times
+
+
+async def test_one_album_at_a_time_per_user(harness: Harness) -> None:
+    fake, catalogue = harness.fake, harness.catalogue
+    user = fake.user_id + 1000
+    catalogue.add_album("Patient Band", "First Album", ["Wait One", "Wait Two"], seed=14, delay_s=1.0)
+    asked = {"artist": "Patient Band", "title": "First Album"}
+    first = await fake.slash_command("album", asked, user_id=user)
+    await first.wait_response(timeout=3)
+    second = await fake.slash_command("album", {"artist": "Patient Band", "title": "Other"}, user_id=user)
+    refused = await second.wait_reply(timeout=3)
+    assert second.response is not None and second.response.type == 4, "answered at once, no defer"
+    assert refused.ephemeral and "one album at a time" in str(refused.embeds)
+    # Someone else's album is not held up by it.
+    catalogue.add_album("Other Band", "Their Album", ["Theirs"], seed=15)
+    theirs = await fake.slash_command("album", {"artist": "Other Band", "title": "Their Album"},
+                                      user_id=user + 1)
+    assert "1 of 1 tracks rated" in text_of(await album_reply(theirs))
+    assert "2 of 2 tracks rated" in text_of(await album_reply(first))
+    again = await fake.slash_command("album", asked, user_id=user)
+    assert "from the cache" in text_of(await album_reply(again, timeout=10)), "free to ask once it is done"
+
+
+async def test_track_searches_never_hold_up_the_default_executor(harness: Harness) -> None:
+    # More blocked searches than asyncio's default executor has threads: were they run there, a host name
+    # lookup (discord.py's and aiohttp's go through that executor) would wait for them all.
+    loop = asyncio.get_running_loop()
+    blocking = min(32, (os.cpu_count() or 1) + 4) + 1  # ThreadPoolExecutor's default size, plus one
+    bot = harness.bot
+    entered: list[str] = []
+    searching, release = asyncio.Event(), threading.Event()
+
+    def find_track(artist: str, title: str, seconds: float | None) -> youtube.VideoInfo:
+        entered.append(title)
+        if len(entered) == bot.settings.albums.searches:
+            loop.call_soon_threadsafe(searching.set)
+        release.wait(60)
+        raise youtube.NoResultsError(f"no video of {title}")
+
+    tracks = tuple(StoredTrack(f"Search {n}", 1, n, None) for n in range(1, blocking + 1))
+
+    async def resolve(artist: str, title: str) -> AlbumRecord:
+        return AlbumRecord("test:searches", artist, title, None, None, "test", tracks, "")
+
+    wide = dataclasses.replace(bot.settings.albums, concurrency=blocking, max_tracks=blocking)
+    service = AlbumService(bot.service, wide, resolve, find_track)
+    album = asyncio.create_task(service.rate_album("Search Band", "Search Album", Requester(user_id=77)))
+    try:
+        await asyncio.wait_for(searching.wait(), 10)
+        lookup = loop.run_in_executor(None, socket.getaddrinfo, "localhost", 80)
+        assert await asyncio.wait_for(lookup, 10), "the lookup waited behind the searches"
+        assert len(entered) == bot.settings.albums.searches, "searches beyond [albums] searches ran at once"
+    finally:
+        release.set()
+    rated = await album
+    assert [r.error for r in rated.results] == [f"no video of {t.title}" for t in tracks]
 
 
 async def test_out_of_time_says_what_was_done_and_resumes(harness: Harness) -> None:

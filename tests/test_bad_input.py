@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import stat
 from collections.abc import AsyncIterator, Iterator
@@ -112,6 +113,34 @@ async def test_busy_is_private(harness: Harness) -> None:
         queue.max_waiting = saved
     assert "a lot of songs" in str(reply.embeds)
     assert reply.ephemeral and inter.shown_to_channel() == []
+
+
+async def test_a_song_that_cannot_start_before_its_token_expires_is_dropped_privately(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Interactions of the fake Discord expire after 15 minutes, as Discord's do: keeping all but 2 s of
+    # them in reserve makes a song that is still waiting 2 s after its command too late.
+    bot, fake = harness.bot, harness.fake
+    jobs = dataclasses.replace(bot.settings.jobs, answer_reserve_seconds=15 * 60 - 2.0)
+    monkeypatch.setattr(bot, "settings", dataclasses.replace(bot.settings, jobs=jobs))
+    release = asyncio.Event()
+
+    async def other_user(n: int) -> None:
+        async with bot.jobs.slot(fake.user_id + 900 + n):
+            await release.wait()
+
+    others = [asyncio.create_task(other_user(n)) for n in range(2)]  # both workers busy
+    try:
+        await asyncio.sleep(0)
+        attachment = fake.add_attachment("late.wav", song_bytes(5.0, seed=162), "audio/wav")
+        inter = await fake.slash_command("rate", {"file": attachment})
+        reply = await inter.wait_message(lambda m: m.ephemeral, timeout=30)
+        assert bot.jobs.queue.waiting == 0, "the dropped song gave up its place"
+    finally:
+        release.set()
+        await asyncio.gather(*others)
+    assert "couldn't get to it in time" in str(reply.embeds)
+    assert reply.ephemeral and inter.shown_to_channel() == [], "told privately"
 
 
 async def test_file_names_never_become_paths(harness: Harness) -> None:

@@ -1,4 +1,5 @@
-"""What a rating refuses at decode time: too little audio after the offset, and audio too quiet to hear."""
+"""What a rating refuses at decode time: too little audio after the offset, audio too quiet to hear, and
+sample rates and channel counts no music file has."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from model.decode import (
     MIN_RATED_SECONDS,
@@ -14,9 +16,10 @@ from model.decode import (
     QuietAudioError,
     SilentAudioError,
     TooShortError,
+    UnsupportedAudioError,
     decode,
 )
-from tests.support.audio import synth_song, write_audio
+from tests.support.audio import square_wave, synth_song, write_audio
 
 SR = 44100
 RATED = {"min_seconds": MIN_RATED_SECONDS, "floor_dbfs": QUIET_FLOOR_DBFS, "max_seconds": 30.0}
@@ -73,3 +76,30 @@ def test_digital_silence_is_called_silent(tmp_path: Path) -> None:
     with pytest.raises(SilentAudioError, match="completely silent") as caught:
         decode(path, lambda block: None, **RATED)
     assert not isinstance(caught.value, QuietAudioError)
+
+
+@pytest.mark.parametrize(
+    ("sr", "channels", "fmt", "says"),
+    [
+        (1, 1, "WAV", r"1 channel at 1 Hz; I take sample rates from 4 to 384 kHz"),  # 2,000 frames: 33 min
+        (3_000, 2, "WAV", r"2 channels at 3,000 Hz; I take sample rates from 4"),
+        (384_000, 8, "FLAC", r"8 channels at 384,000 Hz; I take up to 8 channels, and at most 96 kHz"),
+        (8_000, 16, "WAV", r"16 channels at 8,000 Hz; I take up to 8 channels"),
+    ],
+)
+def test_absurd_rates_and_channel_counts_are_refused_before_decoding(
+    tmp_path: Path, sr: int, channels: int, fmt: str, says: str
+) -> None:
+    path = tmp_path / f"hostile.{fmt.lower()}"
+    frames = 2_000 if sr == 1 else sr // 10  # a 4 KB WAV at 1 Hz; a tenth of a second of the rest
+    sf.write(path, square_wave(frames / sr, sr, channels), sr, format=fmt, subtype="PCM_16")
+    seen: list[int] = []
+    with pytest.raises(UnsupportedAudioError, match=says):
+        decode(path, lambda block: seen.append(len(block)), max_seconds=900.0)
+    assert seen == [], "nothing was decoded"
+
+
+@pytest.mark.parametrize(("sr", "channels"), [(4_000, 1), (384_000, 2), (96_000, 8)])
+def test_the_extremes_still_allowed_decode(tmp_path: Path, sr: int, channels: int) -> None:
+    path = write_audio(tmp_path / "edge.flac", square_wave(2.0, sr, channels), sr, "flac")
+    assert samples(path, max_seconds=30.0) == 22050

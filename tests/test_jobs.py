@@ -14,17 +14,28 @@ import pytest
 
 from bot.album import _Line
 from bot.errors import BusyError, UserFacingError
-from bot.jobs import Jobs
+from bot.jobs import MEMORY_MESSAGE, Jobs
 from bot.pool import LocalPool
 from bot.service import Requester
 from tests.support import workload
 
 
 def make_jobs(
-    workers: int = 1, *, max_queue: int = 10, per_user_queued: int = 10, timeout: float = 60
+    workers: int = 1,
+    *,
+    max_queue: int = 10,
+    per_user_queued: int = 10,
+    timeout: float = 60,
+    singles_share: float = 0.0,
+    memory_limit: int | None = None,
 ) -> Jobs:
     return Jobs(
-        LocalPool(workers), max_queue=max_queue, per_user=1, per_user_queued=per_user_queued, timeout=timeout
+        LocalPool(workers, memory_limit=memory_limit),
+        max_queue=max_queue,
+        per_user=1,
+        per_user_queued=per_user_queued,
+        timeout=timeout,
+        singles_share=singles_share,
     )
 
 
@@ -230,3 +241,67 @@ async def test_closing_removes_every_worker_and_its_files() -> None:
     await jobs.close()
     assert all(gone(pid) for pid in pids)
     assert not any(map(exists, scratch))
+
+
+async def test_a_job_that_cannot_start_in_time_gives_up_its_place() -> None:
+    jobs = make_jobs()  # never started: admission needs no worker
+    loop = asyncio.get_running_loop()
+    places: list[int] = []
+    async with jobs.slot(1):  # holds the only slot past every deadline below
+        late = asyncio.create_task(jobs.slot(2, start_by=loop.time() + 0.2).__aenter__())
+        await asyncio.sleep(0)
+        follower = jobs.slot(3, on_position=places.append, start_by=loop.time() + 600)
+        follows = asyncio.create_task(follower.__aenter__())
+        await asyncio.sleep(0)
+        assert jobs.queue.waiting == 2
+        with pytest.raises(BusyError, match="couldn't get to it in time"):
+            await late
+        assert jobs.queue.waiting == 1 and places == [2, 1], "the job behind moved up"
+    await follows  # started before its own time came: it runs
+    assert places == [2, 1, 0] and jobs.queue.running == 1
+    await follower.__aexit__(None, None, None)
+    assert (jobs.queue.running, jobs.queue.waiting) == (0, 0)
+
+
+async def test_albums_leave_room_in_line_for_single_songs() -> None:
+    # A line of 8, a quarter of it kept for single songs: albums' tracks wait in 6 places at most.
+    jobs = make_jobs(max_queue=8, per_user_queued=8, singles_share=0.25)
+    release = asyncio.Event()
+
+    async def hold(user: int, *, batch: bool) -> None:
+        async with jobs.slot(user, batch=batch):
+            await release.wait()
+
+    running = asyncio.create_task(hold(100, batch=False))
+    await asyncio.sleep(0)
+    # Two users' albums, three tracks each, fill the albums' part of the line.
+    tracks = [asyncio.create_task(hold(user, batch=True)) for user in (1, 2) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert jobs.queue.waiting == 6
+    with pytest.raises(BusyError, match="keep the rest of my line for single songs"):
+        async with jobs.slot(3, batch=True):
+            pass
+    singles = [asyncio.create_task(hold(user, batch=False)) for user in (4, 5)]
+    await asyncio.sleep(0)
+    assert jobs.queue.waiting == 8, "single songs got the places kept for them"
+    with pytest.raises(BusyError, match=r"a lot of songs right now\. Try again in a minute"):
+        async with jobs.slot(6):
+            pass
+    release.set()
+    await asyncio.gather(running, *tracks, *singles)
+
+
+async def test_a_job_past_the_memory_ceiling_is_refused_and_its_worker_lives_on() -> None:
+    jobs = make_jobs(memory_limit=1 << 30)  # 1 GB of address space
+    await jobs.start()
+    try:
+        pool = jobs.backend
+        assert isinstance(pool, LocalPool)
+        (pid,) = pool.pids
+        with pytest.raises(UserFacingError) as refused:
+            await jobs.run(workload.allocate, 2048)  # 2 GB: maps fine without a ceiling
+        assert str(refused.value) == MEMORY_MESSAGE and "more memory than I allow" in MEMORY_MESSAGE
+        assert await jobs.run(workload.allocate, 64) == 64 << 20
+        assert pool.pids == [pid] and await jobs.run(os.getpid) == pid, "the worker was not replaced"
+    finally:
+        await jobs.close()

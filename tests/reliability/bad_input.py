@@ -28,7 +28,7 @@ from model.decode import ffmpeg_executable
 from tests.fakes.discord import FakeInteraction, SentMessage
 from tests.fakes.media import FeedItem, song_bytes
 from tests.fakes.musicbrainz import FakeRelease
-from tests.support.audio import synth_song
+from tests.support.audio import square_wave, synth_song
 from tests.support.harness import MAX_ALBUM_TRACKS, Harness
 
 LIMIT_BYTES = 2_000_000  # the harness's max_attachment_bytes
@@ -263,6 +263,16 @@ CASES: tuple[Case, ...] = (
          "refused", "I couldn't find the album “Nothing” by Nobody."),
     Case("forty-tracks", f"a 40-track album (cut at [albums] max_tracks, {MAX_ALBUM_TRACKS} in tests)",
          _forty_tracks, "rated album", f"Rated the first {MAX_ALBUM_TRACKS} of 40 tracks (my limit"),
+    # Files whose cost is not their size: refused from their header, before any decoding.
+    Case("1-hz-wav", "a 4 KB WAV declaring 1 Hz (its 2,000 frames would resample into 33 minutes)",
+         upload("slow.wav", lambda: _wav(np.tile(np.float32([0.5, -0.5]), 1000), 1), "audio/wav"),
+         "refused", "I take sample rates from 4 to 384 kHz"),
+    Case("384khz-8-channels", "a FLAC at 384 kHz with 8 channels (3 million samples per second)",
+         upload("dxd.flac", lambda: _wav(square_wave(0.3, 384_000, 8), 384_000, format="FLAC"), "audio/flac"),
+         "refused", "I take up to 8 channels, and at most 96 kHz with 8 channels or 384 kHz stereo"),
+    Case("16-channels", "a 16-channel WAV at 8 kHz",
+         upload("array.wav", lambda: _wav(square_wave(0.5, 8000, 16), 8000), "audio/wav"),
+         "refused", "16 channels at 8,000 Hz; I take up to 8 channels"),
 )  # fmt: skip
 
 

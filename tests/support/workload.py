@@ -63,3 +63,12 @@ def hang_in_ffmpeg(pid_file: str) -> None:
 def imported(module: str) -> bool:
     """Whether this worker has imported ``module``."""
     return module in sys.modules
+
+
+def allocate(megabytes: int) -> int:
+    """Map ``megabytes`` of zeroed memory and return its size in bytes.
+
+    ``bytes(n)`` takes fresh zero pages from the kernel without touching them: under no ceiling it costs
+    next to nothing, under an address-space ceiling below it the mapping fails (MemoryError).
+    """
+    return len(bytes(megabytes * 1024 * 1024))
