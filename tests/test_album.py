@@ -197,7 +197,7 @@ async def test_album_edits_progress_then_answers_from_the_cache(harness: Harness
     # Fantano reviewed it (the bundled table): his score and picks stand beside ours.
     (field,) = embed["fields"]
     assert field["name"] == "Fantano's actual review"
-    assert field["value"].startswith("**6/10**\nFAV TRACKS: REAL FRIENDS, NO MORE PARTIES IN L . A .")
+    assert field["value"].startswith("**6/10**\nFAV TRACKS: REAL FRIENDS, NO MORE PARTIES IN L.A.,")
     assert field["value"].endswith("\nLEAST FAV TRACK: FADE")
     assert len(rows(harness.database, "SELECT song_key FROM album_tracks WHERE song_key IS NOT NULL")) >= 5
 
