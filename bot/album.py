@@ -71,7 +71,8 @@ class RatedAlbum:
     """An album's outcome; ``score`` is None when fewer than half its tracks were rated.
 
     ``results`` follow the tracklist; ``favourites`` and ``least`` index into it. ``complete`` is False
-    when the time budget ran out before every track was tried.
+    when the time budget ran out before every track was tried. ``thresholds`` are the album thresholds
+    the score went through (for the verdict's light/decent/strong).
     """
 
     album: AlbumRecord
@@ -82,6 +83,7 @@ class RatedAlbum:
     least: int | None
     complete: bool
     cached: bool
+    thresholds: tuple[float, ...]
     fantano: FantanoReview | None = None
 
     @property
@@ -378,7 +380,7 @@ def _summarize(
     rated = [r for r in results if r.song is not None]
     cached = all(r.cached for r in results)
     if not rated or 2 * len(rated) < len(results):
-        return RatedAlbum(album, results, None, None, (), None, complete, cached)
+        return RatedAlbum(album, results, None, None, (), None, complete, cached, tuple(thresholds))
     expected = [r.song.rating.expected for r in rated if r.song is not None]
     favourites, least = picks(expected)
     return RatedAlbum(
@@ -390,6 +392,7 @@ def _summarize(
         None if least is None else rated[least].number,
         complete,
         cached,
+        tuple(thresholds),
     )
 
 

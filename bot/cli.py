@@ -129,7 +129,7 @@ def _features(path: Path, settings: Settings, *, as_json: bool) -> int:
 
 
 async def _rate(target: str, settings: Settings, *, as_json: bool) -> int:
-    from bot import replies
+    from bot import terminal
     from bot.errors import UserFacingError
     from bot.jobs import Jobs
     from bot.service import RatingService, Requester
@@ -148,18 +148,15 @@ async def _rate(target: str, settings: Settings, *, as_json: bool) -> int:
     finally:
         await service.close()
     if as_json:
-        print(
-            json.dumps(
-                replies.rating_json(rated.song, cached=rated.cached, thresholds=service.thresholds), indent=2
-            )
-        )
+        print(json.dumps(terminal.rating_json(rated.song, cached=rated.cached, thresholds=rated.thresholds),
+                         indent=2))
     else:
-        print(replies.rating_text(rated.song, cached=rated.cached, thresholds=service.thresholds))
+        print(terminal.rating_text(rated.song, cached=rated.cached, thresholds=rated.thresholds))
     return 0
 
 
 async def _album(artist: str, title: str, settings: Settings, *, as_json: bool) -> int:
-    from bot import replies
+    from bot import terminal, voice
     from bot.album import TrackResult, make_album_service
     from bot.errors import UserFacingError
     from bot.jobs import Jobs
@@ -174,20 +171,19 @@ async def _album(artist: str, title: str, settings: Settings, *, as_json: bool) 
         # ``place`` stays None: alone on its own workers, the CLI's album never waits behind anyone else.
         total, count = len(album.tracks), len(done)
         ending = "\n" if count == total or not sys.stderr.isatty() else ""
-        print(f"\r{replies.progress_bar(count, total)}", end=ending, file=sys.stderr, flush=True)
+        print(f"\r{voice.progress_bar(count, total)}", end=ending, file=sys.stderr, flush=True)
 
     try:
         rated = await service.rate_album(artist, title, Requester(user_id=0), progress)
-        thresholds = await ratings.album_thresholds()
     except UserFacingError as error:
         print(f"needlebot: {error}", file=sys.stderr)
         return 1
     finally:
         await ratings.close()
     if as_json:
-        print(json.dumps(replies.album_json(rated, thresholds), indent=2, ensure_ascii=False))
+        print(json.dumps(terminal.album_json(rated), indent=2, ensure_ascii=False))
     else:
-        print(replies.album_text(rated, thresholds))
+        print(terminal.album_text(rated))
     return 0 if rated.score is not None else 1
 
 

@@ -35,6 +35,7 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from model.features import N_MELS, SAMPLE_RATE
 from model.scorer import GENRE_MIN_SHARE, N_SCORES, Rating, SectionRating, genre_display_name
+from sources.text import clip, clock, one_line
 
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 4.5, 100
 WIDTH_PX, HEIGHT_PX = round(WIDTH_IN * DPI), round(HEIGHT_IN * DPI)  # 1000 x 450
@@ -128,7 +129,7 @@ def rating_figure(
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor=BACKGROUND)
     fonts = _fonts()
     # What is left of a title once undrawable characters go can start with a separator ("- First Love").
-    clean_title = _drawable(_one_line(title or ""), fonts).strip(TITLE_SEPARATORS)
+    clean_title = _drawable(clip(one_line(title or ""), TITLE_CHARS), fonts).strip(TITLE_SEPARATORS)
     timeline = len(sections) >= 2
     top_px = SPECTROGRAM_TOP_PX[bool(clean_title)]
     bottom = BOTTOM_PX / HEIGHT_PX
@@ -221,17 +222,6 @@ def _drawable(text: str, fonts: tuple[str, ...]) -> str:
     return " ".join("".join(c for c in text if ord(c) in charmap or c.isspace()).split())
 
 
-def _one_line(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= TITLE_CHARS else flat[: TITLE_CHARS - 1] + "…"
-
-
-def _clock(seconds: float, _position: object = None) -> str:
-    """m:ss, e.g. 3:05."""
-    minutes, secs = divmod(round(float(seconds)), 60)
-    return f"{minutes}:{secs:02d}"
-
-
 def _mel_row(hz: float) -> float:
     """Where a frequency sits on the spectrogram's y axis (row i spans [i, i + 1]).
 
@@ -260,7 +250,7 @@ def _time_axis(ax: Axes, span_s: float) -> None:
     """Ticks every TIME_STEPS_S step that leaves at most 7 of them over ``span_s``, read as m:ss."""
     step = next((s for s in TIME_STEPS_S if span_s / s <= 7), TIME_STEPS_S[-1])
     ax.xaxis.set_major_locator(MultipleLocator(step))
-    ax.xaxis.set_major_formatter(FuncFormatter(_clock))
+    ax.xaxis.set_major_formatter(FuncFormatter(clock))
 
 
 def _draw_timeline(ax: Axes, sections: Sequence[SectionRating], score: int, fonts: tuple[str, ...]) -> None:

@@ -1,4 +1,4 @@
-"""A waiting user's place in line, shown in the interaction's "thinking" message."""
+"""Showing progress in a deferred interaction's response: one throttled editor, and the place in line."""
 
 from __future__ import annotations
 
@@ -6,98 +6,141 @@ import asyncio
 import contextlib
 import logging
 from types import TracebackType
+from typing import Any
 
 import discord
 
+from bot.embeds import EDIT_INTERVAL, place_text
+
 log = logging.getLogger(__name__)
 
-# Seconds between two edits of one response: Discord rate-limits webhook edits.
-EDIT_INTERVAL = 1.5
+EDIT_FAILED = "I couldn't update my message with the answer, so here it is."
 
 
-def place_text(position: int) -> str:
-    """What a waiting user reads: "⏳ You're **3rd** in line." (0: the song's turn has come).
+class ResponseEditor:
+    """Edits a deferred interaction's response with the latest update, at most once per ``interval``.
+
+    Use it as ``async with ResponseEditor(interaction) as editor:`` around the work, calling
+    :meth:`update` as often as there is news: an update that comes too soon is held (only the latest) and
+    sent when the interval is over, by one background task. :meth:`finish` sends the answer at once. On
+    leaving, no edit is pending or in flight, and after an error an update already shown is deleted, so
+    that the error (an ephemeral followup) is all that is left, seen by that user alone.
 
     Parameters
     ----------
-    position : int
-        Place in line, 1-based; 0 when the job is running.
-
-    Returns
-    -------
-    str
-        One line of Discord markdown.
-    """
-    if position == 0:
-        return "🎧 Your turn: listening now…"
-    if position % 100 in (11, 12, 13):
-        suffix = "th"
-    else:
-        suffix = {1: "st", 2: "nd", 3: "rd"}.get(position % 10, "th")
-    return f"⏳ You're **{position}{suffix}** in line."
-
-
-class PlaceInLine:
-    """The ``on_position`` callback of a deferred interaction: edits its thinking message.
-
-    Edits go out at most once per :data:`EDIT_INTERVAL`, each with the latest place. Use it as
-    ``async with PlaceInLine(interaction) as place:`` around the work: on leaving, no edit is pending
-    or in flight, ``place.shown`` says whether the thinking message was replaced (then the answer must
-    edit it, as a followup would be a second message), and after an error a shown place is deleted,
-    so only the error remains.
+    interaction : discord.Interaction
+        Already deferred.
+    interval : float
+        Seconds between two edits.
+    since_defer : bool
+        The first interval runs from now (the defer), so an answer that comes quickly replaces the
+        thinking message with no update before it; otherwise the first update goes at once.
     """
 
-    def __init__(self, interaction: discord.Interaction, interval: float = EDIT_INTERVAL) -> None:
+    def __init__(
+        self, interaction: discord.Interaction, *, interval: float = EDIT_INTERVAL, since_defer: bool = False
+    ) -> None:
         self._interaction = interaction
         self._interval = interval
-        self._latest: int | None = None
-        self._shown: int | None = None
-        self._last_edit = float("-inf")
+        self._held: dict[str, Any] | None = None
+        self._last = asyncio.get_running_loop().time() if since_defer else float("-inf")
         self._task: asyncio.Task[None] | None = None
-        self._editing = False
+        self._lock = asyncio.Lock()  # held by the edit in flight
         self._closed = False
+        self._touched = False
 
     @property
     def shown(self) -> bool:
-        """Whether a place in line replaced the thinking message (the answer must then edit it)."""
-        return self._shown is not None
+        """Whether an update may have replaced the thinking message (the answer must then edit it, as a
+        followup would be a second message)."""
+        return self._touched
 
-    def __call__(self, position: int) -> None:
-        if position == 0 and self._latest is None:
-            return  # started without waiting: "thinking…" stays until the answer
-        self._latest = position
-        if not self._closed and (self._task is None or self._task.done()):
-            self._task = asyncio.create_task(self._edit_until_current(), name="place-in-line")
+    def update(self, **fields: Any) -> None:
+        """Show ``fields`` (those of ``edit_original_response``) when the interval allows; a later update
+        replaces a held one."""
+        if self._closed:
+            return
+        self._held = fields
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._send_held(), name="response-edits")
 
-    async def __aenter__(self) -> PlaceInLine:
+    async def finish(self, **fields: Any) -> None:
+        """Edit the response with the answer now; no update follows it. When Discord refuses the edit (an
+        HTTP error, an expired token), the answer goes as a followup that says so, if Discord takes that.
+
+        Parameters
+        ----------
+        **fields
+            An embed (and whatever else both an edit and a followup take, but no ``content``).
+        """
+        await self._stop()
+        async with self._lock:
+            try:
+                await self._edit(fields)
+                return
+            except discord.HTTPException as failed:
+                log.warning("could not edit the response with the answer (HTTP %s); sending a followup",
+                            failed.status)
+        try:
+            await self._interaction.followup.send(content=EDIT_FAILED, **fields)
+        except discord.HTTPException as failed:
+            log.warning("could not send %s the answer at all: HTTP %s", self._interaction.user, failed.status)
+
+    async def __aenter__(self) -> ResponseEditor:
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        self._closed = True
-        if self._task is not None:
-            if not self._editing:
-                self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if error is not None and self.shown:
+        await self._stop()
+        if error is not None and self._touched:
             with contextlib.suppress(discord.HTTPException):
                 await self._interaction.delete_original_response()
-            self._shown = None
+            self._touched = False
 
-    async def _edit_until_current(self) -> None:
+    async def _stop(self) -> None:
+        """No update after this: a held one is dropped, one in flight lands first."""
+        self._closed, self._held = True, None
+        task = self._task
+        if task is None or task.done():
+            return
+        if not self._lock.locked():
+            task.cancel()  # only sleeping until the interval is over
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _send_held(self) -> None:
         loop = asyncio.get_running_loop()
-        while not self._closed and self._latest != self._shown:
-            await asyncio.sleep(max(0.0, self._last_edit + self._interval - loop.time()))
-            position = self._latest
-            assert position is not None
-            self._editing = True
-            try:
-                await self._interaction.edit_original_response(content=place_text(position))
-            except discord.HTTPException as failed:
-                log.warning("could not show %s their place in line: %s", self._interaction.user, failed)
-                return
-            finally:
-                self._editing = False
-            self._shown, self._last_edit = position, loop.time()
+        while self._held is not None and not self._closed:
+            await asyncio.sleep(max(0.0, self._last + self._interval - loop.time()))
+            async with self._lock:
+                if self._held is None or self._closed:
+                    return
+                fields, self._held = self._held, None
+                try:
+                    await self._edit(fields)
+                except discord.HTTPException as failed:
+                    log.warning("could not update %s's response: HTTP %s", self._interaction.user,
+                                failed.status)
+
+    async def _edit(self, fields: dict[str, Any]) -> None:
+        self._touched = True  # before it goes: an edit that fails mid-way may still have been shown
+        try:
+            await self._interaction.edit_original_response(**fields)
+        finally:
+            self._last = asyncio.get_running_loop().time()
+
+
+class PlaceInLine(ResponseEditor):
+    """The ``on_position`` callback of a deferred interaction: shows the place in line in its response.
+
+    A job that starts without waiting shows nothing ("thinking…" stays until the answer).
+    """
+
+    _position: int | None = None
+
+    def __call__(self, position: int) -> None:
+        if position == self._position or (position == 0 and self._position is None):
+            return
+        self._position = position
+        self.update(content=place_text(position))

@@ -59,10 +59,12 @@ class Requester:
 
 @dataclass(frozen=True)
 class RatedSong:
-    """A rating's outcome: the stored song, and whether it was answered from the cache."""
+    """A rating's outcome: the stored song, whether it was answered from the cache, and the calibration
+    thresholds of the model that scored it (for the verdict's light/decent/strong)."""
 
     song: SongRecord
     cached: bool
+    thresholds: tuple[float, ...]
 
 
 class RatingService:
@@ -361,7 +363,7 @@ class RatingService:
                 song = dataclasses.replace(song, title=title)
             await self.store.record(song, user_id=requester.user_id, guild_id=requester.guild_id, cached=True)
             log.info("rated %s from the cache in %.3f s", key, time.perf_counter() - started)
-            return RatedSong(song, cached=True)
+            return RatedSong(song, cached=True, thresholds=scorer.thresholds)
         async with self.jobs.slot(
             requester.user_id,
             on_position=requester.on_position,
@@ -406,7 +408,7 @@ class RatingService:
             time.perf_counter() - started,
             ", ".join(f"{step} {seconds:.2f} s" for step, seconds in timings.items()),
         )
-        return RatedSong(song, cached=False)
+        return RatedSong(song, cached=False, thresholds=scorer.thresholds)
 
     async def _featurize_link(self, url: str) -> tuple[FeatureResult, youtube.VideoInfo, float]:
         # Downloaded where it is featurized (a worker), so the audio never passes through this process.

@@ -8,7 +8,7 @@ import logging
 import discord
 from discord import app_commands
 
-from bot import replies
+from bot import embeds
 from bot.errors import UserFacingError
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class NeedleTree(app_commands.CommandTree):
                 "could not tell %s about an error, the interaction expired: %s", interaction.user, message
             )
             return
-        embed = replies.error_embed(message)
+        embed = embeds.error_embed(message)
         if interaction.response.is_done():
             if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
                 # Gone already: the followup is a new message anyway. Any other failure: still answer.

@@ -11,7 +11,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import replies
+from bot import embeds
+from bot.embeds import shown
 from bot.errors import UserFacingError
 from bot.progress import PlaceInLine
 from bot.service import EMPTY_FILE, RatedSong, Requester, looks_like_audio
@@ -114,7 +115,7 @@ class Rate(commands.Cog):
             )
         if not looks_like_audio(attachment.filename, attachment.content_type):
             raise UserFacingError(
-                f"`{discord.utils.escape_markdown(attachment.filename)}` doesn't look like audio."
+                f"“{shown(attachment.filename)}” doesn't look like audio."
                 f" Send {FORMATS}."
             )
 
@@ -141,13 +142,12 @@ def _requester(interaction: discord.Interaction[NeedleBot], place: PlaceInLine) 
 async def _send(interaction: discord.Interaction[NeedleBot], rated: RatedSong, *, replace: bool) -> None:
     """Answer with the rating (and Fantano's own score of its album, when the video named one he reviewed);
     ``replace``: in the message that showed the place in line."""
-    service = interaction.client.service
-    embed = replies.rating_embed(
+    embed = embeds.rating_embed(
         rated.song,
         cached=rated.cached,
         picture=PICTURE,
-        thresholds=service.thresholds,
-        review=service.review_of(rated.song),
+        thresholds=rated.thresholds,
+        review=interaction.client.service.review_of(rated.song),
     )
     picture = discord.File(io.BytesIO(rated.song.picture), PICTURE)
     if replace:

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import replies
+from bot import embeds
 from bot.errors import UserFacingError
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class Stats(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         rows = await self.bot.service.history(interaction.user.id)
         await interaction.followup.send(
-            embed=replies.history_embed(rows, interaction.user.display_name), ephemeral=True
+            embed=embeds.history_embed(rows, interaction.user.display_name), ephemeral=True
         )
 
     @app_commands.command()
@@ -53,7 +53,7 @@ class Stats(commands.Cog):
         await interaction.response.defer(thinking=True)  # as /history: before the database is read
         rows = await self.bot.service.top(interaction.guild_id)
         name = interaction.guild.name if interaction.guild else "this server"
-        await interaction.followup.send(embed=replies.top_embed(rows, name))
+        await interaction.followup.send(embed=embeds.top_embed(rows, name))
 
 
 async def setup(bot: NeedleBot) -> None:

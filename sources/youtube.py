@@ -37,6 +37,7 @@ from yt_dlp.utils import (
 
 from sources.names import normalize_title
 from sources.netguard import BlockedRequestError, HostPolicy, guarded_ydl
+from sources.text import clock
 
 log = logging.getLogger(__name__)
 
@@ -473,7 +474,7 @@ def _rejection(info: dict[str, Any], opts: YouTubeOptions) -> SourceError | None
     duration = info.get("duration")
     if duration is not None and duration > opts.max_duration_s:
         return TooLongError(
-            f"That video is {_minutes(duration)} long; I rate up to {_minutes(opts.max_duration_s)}."
+            f"That video is {clock(duration)} long; I rate up to {clock(opts.max_duration_s)}."
         )
     return None
 
@@ -586,10 +587,6 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
 
 def _too_large_message(opts: YouTubeOptions) -> str:
     return f"That file is bigger than {opts.max_filesize / 1e6:g} MB, more than I download."
-
-
-def _minutes(seconds: float) -> str:
-    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
 def _float_or_none(value: object) -> float | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from bot import replies
+from bot import terminal
 from bot.album import AlbumService, make_album_service
 from bot.client import NeedleBot
 from bot.config import Secret, settings_from_dict
@@ -449,7 +449,7 @@ async def test_out_of_time_says_what_was_done_and_resumes(harness: Harness) -> N
     rated = await service.rate_album("Late Band", "Late Album", requester)
     assert not rated.complete and rated.tried == 1
     assert rated.score is not None, "half the tracks were rated: enough for a score"
-    text = replies.album_text(rated)
+    text = terminal.album_text(rated)
     assert "Time ran out after 1 of 2 tracks. Ask again and I'll pick up where I stopped." in text
     assert "not rated in time" in text
 

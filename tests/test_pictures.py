@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
-from bot import replies
+from bot import embeds
 from bot.pictures import (
     BACKGROUND,
     MIN_OTHER_SHARE,
@@ -301,7 +301,7 @@ def test_picture_and_text_agree_with_the_score_for_many_inputs(
 
         # The reply's text says the same: the score, and the top genre with its probability.
         song = SongRecord(name, name, None, rating, features.seconds, False, b"", sections)
-        embed = replies.rating_embed(song, cached=False, picture="rating.png", thresholds=thresholds)
+        embed = embeds.rating_embed(song, cached=False, picture="rating.png", thresholds=thresholds)
         assert embed.description.startswith(f"# {rating.score}/10\n"), name
         top_genre, top_p = rows[0]
         assert embed.fields[0].value.startswith(f"**{top_genre}** to me ({top_p:.0%})"), name

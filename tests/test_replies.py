@@ -9,18 +9,10 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from bot import replies
+from bot import embeds, terminal, voice
 from bot.album import TrackResult
-from bot.replies import (
-    OPENERS,
-    SIGN_OFFS,
-    error_embed,
-    history_embed,
-    quip,
-    rating_embed,
-    top_embed,
-    verdict,
-)
+from bot.embeds import error_embed, history_embed, rating_embed, top_embed
+from bot.voice import OPENERS, SIGN_OFFS, quip, verdict
 from bot.store import AlbumRecord, HistoryRow, SongRecord, StoredTrack
 from model.calibration import calibrate
 from model.scorer import Rating, SectionRating
@@ -145,10 +137,10 @@ def test_text_and_json_carry_the_genre_means_and_the_sections() -> None:
     rating = dataclasses.replace(_rating(), genre_means=(6.04, 6.8, 6.4))
     sections = (SectionRating(1.0, 31.0, _rating(5, 5.0)), SectionRating(31, 70.5, _rating(8, 8, genres=())))
     song = SongRecord("k", "T", None, rating, 69.5, False, b"png", sections)
-    assert "Sounds like: **hip hop** to me (62%), a genre Melon averages 6.0 on" in replies.rating_text(
-        song, cached=False, thresholds=THRESHOLDS
-    )
-    data = json.loads(json.dumps(replies.rating_json(song, cached=False, thresholds=THRESHOLDS)))
+    text = terminal.rating_text(song, cached=False, thresholds=THRESHOLDS)
+    assert "Sounds like: hip hop to me (62%), a genre Melon averages 6.0 on" in text
+    assert "*" not in text, "no Discord markdown in a terminal"
+    data = json.loads(json.dumps(terminal.rating_json(song, cached=False, thresholds=THRESHOLDS)))
     assert data["score"] == 7 and data["genre_means"] == [6.04, 6.8, 6.4]
     assert data["sections"] == [
         {"start": 1.0, "end": 31.0, "score": 5, "genre": "hiphop"},
@@ -190,11 +182,11 @@ def test_links_discord_would_reject_are_left_out(url: str) -> None:
 def test_huge_inputs_stay_within_discord_limits() -> None:
     genres = (("x" * 5000, 0.5), ("y" * 5000, 0.3), ("z" * 5000, 0.2))
     embed = _embed(title="An Absurdly Long Title " * 5000, rating=_rating(genres=genres), key="k" * 10_000)
-    assert len(embed.title) == replies.TITLE_LIMIT
+    assert len(embed.title) == embeds.TITLE_LIMIT
     assert embed.title.endswith("…")
-    assert len(embed.description) <= replies.DESCRIPTION_LIMIT
-    assert all(len(f.value) <= replies.FIELD_VALUE_LIMIT for f in embed.fields)
-    assert len(embed) <= replies.TOTAL_LIMIT
+    assert len(embed.description) <= embeds.DESCRIPTION_LIMIT
+    assert all(len(f.value) <= embeds.FIELD_VALUE_LIMIT for f in embed.fields)
+    assert len(embed) <= embeds.TOTAL_LIMIT
 
 
 def test_blank_title_becomes_untitled() -> None:
@@ -207,9 +199,9 @@ def test_error_embed_is_red_short_and_bounded() -> None:
     embed = error_embed("That link isn't a YouTube video. Paste a youtube.com or youtu.be link.")
     assert embed.title == "Hmm, that didn't work"
     assert error_embed("x", title="I couldn't rate that").title == "I couldn't rate that"
-    assert embed.colour == replies.ERROR_COLOUR
+    assert embed.colour == embeds.ERROR_COLOUR
     assert "youtu.be" in embed.description
-    assert len(error_embed("!" * 10_000)) <= replies.TOTAL_LIMIT
+    assert len(error_embed("!" * 10_000)) <= embeds.TOTAL_LIMIT
 
 
 @pytest.fixture
@@ -251,8 +243,8 @@ def test_empty_lists_are_friendly() -> None:
 def test_long_lists_are_cut_with_a_note() -> None:
     rows = [HistoryRow("T" * 500, 7, "https://youtu.be/" + "v" * 50, WHEN) for _ in range(300)]
     embed = history_embed(rows, "n" * 1000)
-    assert len(embed.description) <= replies.DESCRIPTION_LIMIT
-    assert len(embed) <= replies.TOTAL_LIMIT
+    assert len(embed.description) <= embeds.DESCRIPTION_LIMIT
+    assert len(embed) <= embeds.TOTAL_LIMIT
     lines = embed.description.split("\n")
     assert lines[-1] == f"…and {300 - (len(lines) - 1)} more"
     assert all(len(line) < 250 for line in lines)  # titles clipped per row
@@ -269,10 +261,10 @@ def _album(titles=("Intro", "Single", "Outro")):
     ("place", "words"), [(1, "**1st**"), (2, "**2nd**"), (3, "**3rd**"), (11, "**11th**"), (22, "**22nd**")]
 )
 def test_album_progress_says_its_place_in_line_while_it_waits(place: int, words: str) -> None:
-    embed = replies.album_progress_embed(_album(), [], place)
+    embed = embeds.album_progress_embed(_album(), [], place)
     bar, waits, blank = embed.description.split("\n")
-    assert bar == "▱" * replies.PROGRESS_CELLS + " 0/3" and blank == ""
-    assert waits == f"⏳ You're {words} in line. {replies.ALBUM_WAITS}"
+    assert bar == "▱" * voice.PROGRESS_CELLS + " 0/3" and blank == ""
+    assert waits == f"⏳ You're {words} in line. {voice.ALBUM_WAITS}"
 
 
 def test_album_progress_without_a_place_shows_the_tracks_done() -> None:
@@ -281,8 +273,8 @@ def test_album_progress_without_a_place_shows_the_tracks_done() -> None:
                       seconds=200.0, truncated=False, picture=b"")
     video = "Single (Official Audio)", "https://youtu.be/abc"
     done = [TrackResult(1, album.tracks[1], song, *video, None, cached=False)]
-    embed = replies.album_progress_embed(album, done, None)
+    embed = embeds.album_progress_embed(album, done, None)
     assert "in line" not in embed.description
     assert embed.description.split("\n") == [
-        "▰▰▰▰▱▱▱▱▱▱▱▱ 1/3", "", "` 7` 2. Single · [Single (Official Audio)](https://youtu.be/abc)"
+        "▰▰▰▰▱▱▱▱▱▱▱▱ 1/3", "", "` 7` 2. Single · [Single \\(Official Audio\\)](https://youtu.be/abc)"
     ]

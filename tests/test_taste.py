@@ -188,26 +188,26 @@ def test_his_picks_are_matched_without_bracketed_parts() -> None:
 
 
 def test_the_genre_line_never_argues_with_the_score() -> None:
-    from bot import replies
+    from bot import terminal
     from bot.store import SongRecord
     from model.scorer import Rating
 
     def text(score: int) -> str:
         rating = Rating(score, 6.0, (1 / 11,) * 11, (("pop", 0.7),), genre_means=(6.2,))
-        return replies.rating_text(SongRecord("k", "T", None, rating, 60.0, False, b"", ()), cached=False)
+        return terminal.rating_text(SongRecord("k", "T", None, rating, 60.0, False, b"", ()), cached=False)
 
     assert "averages 6.2" not in text(5)  # issue 16: "a genre Melon averages 6.2 on" beside 5/10
     assert "averages 6.2" in text(6)
 
 
 def test_the_reply_says_when_it_has_little_to_go_on() -> None:
-    from bot import replies
+    from bot import terminal
     from bot.store import SongRecord
     from model.scorer import Rating
 
     def text(evidence: str) -> str:
         rating = Rating(7, 6.5, (1 / 11,) * 11, (), evidence=evidence)
-        return replies.rating_text(SongRecord("k", "T", None, rating, 60.0, False, b"", ()), cached=False)
+        return terminal.rating_text(SongRecord("k", "T", None, rating, 60.0, False, b"", ()), cached=False)
 
     assert "little to go on" in text("little") and "anchors mine" in text("review")
     assert "little to go on" not in text("strong") and "anchors" not in text("")
