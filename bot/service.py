@@ -148,20 +148,6 @@ class RatingService:
         await self.jobs.close()
         await self.store.close()
 
-    @property
-    def thresholds(self) -> tuple[float, ...]:
-        """The loaded model's calibration cut points, for verdict words.
-
-        Returns
-        -------
-        tuple[float, ...]
-            Nine thresholds; empty until the model has loaded (or when it failed to).
-        """
-        scorer = self._scorer
-        if not scorer.done() or scorer.cancelled() or scorer.exception() is not None:
-            return ()
-        return scorer.result().thresholds
-
     def review_of(self, song: SongRecord) -> FantanoReview | None:
         """Fantano's review of the album ``song`` comes from, when its site named one he reviewed."""
         return self.fantano.find(song.artist, song.album) if song.artist and song.album else None

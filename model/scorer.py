@@ -25,6 +25,7 @@ import numpy as np
 
 from model import FEATURE_NAMES, MODEL_DIR
 from model.calibration import calibrate
+from model.litert import load_interpreter
 
 if TYPE_CHECKING:
     from model.features import Section
@@ -343,16 +344,12 @@ class Scorer:
             A file is missing, unreadable, or does not match the card or this code; the message says
             how to fix it.
         """
-        # Imported here so that importing this module (e.g. for Rating) stays cheap.
-        from ai_edge_litert.interpreter import Interpreter
-
         directory = Path(directory)
         card = _read_card(directory)
         tflite = directory / TFLITE_NAME
         _check_card(card, tflite)
         try:
-            interpreter = Interpreter(model_path=str(tflite), num_threads=1)
-            interpreter.allocate_tensors()
+            interpreter = load_interpreter(tflite)
         except (RuntimeError, ValueError) as e:
             raise ModelError(f"The model file {tflite} could not be loaded ({e}). {REBUILD_HINT}") from e
         scorer = cls(card, interpreter)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from model import MODEL_DIR
+from model.litert import load_interpreter
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +157,6 @@ class Tagger:
         TaggerError
             The card or the flatbuffer is missing, or the flatbuffer's sha256 is not the card's.
         """
-        from ai_edge_litert.interpreter import Interpreter
-
         from model.scorer import sha256_file
 
         try:
@@ -169,8 +168,7 @@ class Tagger:
         path = model_dir / entry["file"]
         if not path.is_file() or sha256_file(path) != entry["sha256"]:
             raise TaggerError(f"The tagger file {path} is missing or does not match its card. {REBUILD_HINT}")
-        interpreter = Interpreter(model_path=str(path), num_threads=1)
-        interpreter.allocate_tensors()
+        interpreter = load_interpreter(path)
         return cls(list(entry["tags"]), interpreter)
 
     def probabilities(self, patches: np.ndarray) -> np.ndarray:

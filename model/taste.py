@@ -41,6 +41,7 @@ import numpy as np
 
 from model import MODEL_DIR
 from model.calibration import calibrate
+from model.litert import load_interpreter
 from model.scorer import N_SCORES, ModelError, Rating, SectionRating, sha256_file
 
 if TYPE_CHECKING:
@@ -466,8 +467,6 @@ class Taste:
         ModelError
             A file is missing, unreadable, or does not match the card.
         """
-        from ai_edge_litert.interpreter import Interpreter
-
         directory = Path(directory)
         card = read_card(directory)
         table = load_tag_table(directory / TAG_TABLE)
@@ -477,8 +476,7 @@ class Taste:
         if sha256_file(directory / TAG_TABLE) != card.get("sha256", {}).get(TAG_TABLE):
             raise ModelError(f"The tag table is not the one the taste model was built with. {REBUILD_HINT}")
         try:
-            interpreter = Interpreter(model_path=str(tflite), num_threads=1)
-            interpreter.allocate_tensors()
+            interpreter = load_interpreter(tflite)
         except (RuntimeError, ValueError) as e:
             raise ModelError(f"The model file {tflite} could not be loaded ({e}). {REBUILD_HINT}") from e
         return cls(card, interpreter, TasteStats.from_card(card["stats"], table), sound)

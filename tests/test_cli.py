@@ -84,6 +84,9 @@ def test_rate_prints_the_verdict_then_answers_from_the_cache(song: Path, tmp_pat
     text = needlebot("rate", str(song), cwd=tmp_path)
     assert text.returncode == 0, text.stderr
     assert text.stdout.startswith(f"my song: {rating['score']}/10, {rating['verdict']}")
+    assert "Sounds like: " in text.stdout and "*" not in text.stdout, "Discord markdown in a terminal"
+    for run in (first, text):
+        assert "XNNPACK" not in run.stdout + run.stderr, "LiteRT's INFO line reached the terminal"
     assert "from the cache" in text.stdout
     assert f"I hear: {heard}\n" in text.stdout  # the cache kept the tags
 
@@ -111,15 +114,18 @@ def test_rate_json_names_the_artist_and_album_the_file_tags_name(tmp_path: Path)
                                                                     "tagged")
 
 
-def test_heard_tags_are_escaped_in_the_reply() -> None:
-    from bot.replies import rating_text
+def test_heard_tags_are_escaped_on_discord_and_plain_in_a_terminal() -> None:
+    from bot.embeds import rating_embed
     from bot.store import SongRecord
+    from bot.terminal import rating_text
     from model.scorer import Rating
 
     rating = Rating(score=7, expected=7.0, distribution=(1 / 11,) * 11, genres=(),
                     tags=(("*bold*_", 0.6), ("rock", 0.3), ("jazz", 0.2), ("punk", 0.15), ("pop", 0.05)))
     song = SongRecord("k", "t", None, rating, 60.0, False, b"", ())
-    assert "I hear: \\*bold\\*\\_, rock, jazz\n" in rating_text(song, cached=False)
+    (heard,) = rating_embed(song, cached=False, picture=None).fields
+    assert heard.value == "\\*bold\\*\\_, rock, jazz"
+    assert "I hear: *bold*_, rock, jazz\n" in rating_text(song, cached=False)
     quiet = Rating(score=7, expected=7.0, distribution=(1 / 11,) * 11, genres=(), tags=(("rock", 0.05),))
     assert "I hear" not in rating_text(SongRecord("k", "t", None, quiet, 60.0, False, b"", ()), cached=False)
 

@@ -12,8 +12,8 @@ import pytest
 from bot import embeds, terminal, voice
 from bot.album import TrackResult
 from bot.embeds import error_embed, history_embed, rating_embed, top_embed
-from bot.voice import OPENERS, SIGN_OFFS, quip, verdict
 from bot.store import AlbumRecord, HistoryRow, SongRecord, StoredTrack
+from bot.voice import OPENERS, SIGN_OFFS, quip, verdict
 from model.calibration import calibrate
 from model.scorer import Rating, SectionRating
 
