@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 
 from bot import embeds, terminal, voice
-from bot.album import TrackResult
+from bot.album import RatedAlbum, TrackResult
 from bot.embeds import error_embed, history_embed, rating_embed, top_embed
 from bot.store import AlbumRecord, HistoryRow, SongRecord, StoredTrack
 from bot.voice import OPENERS, SIGN_OFFS, quip, verdict
 from model.calibration import calibrate
 from model.scorer import Rating, SectionRating
+from sources.fantano import FantanoReview
+from tests.support.markup import HOSTILE, Hostile, assert_shown, embed_text
 
 # t_k = k + 0.5, so score s covers expected in [s - 0.5, s + 0.5).
 THRESHOLDS = [k + 0.5 for k in range(1, 10)]
@@ -278,3 +280,50 @@ def test_album_progress_without_a_place_shows_the_tracks_done() -> None:
     assert embed.description.split("\n") == [
         "▰▰▰▰▱▱▱▱▱▱▱▱ 1/3", "", "` 7` 2. Single · [Single \\(Official Audio\\)](https://youtu.be/abc)"
     ]
+
+
+# --- outside text -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=range(len(HOSTILE)))
+def test_the_checker_sees_live_markdown(hostile: Hostile) -> None:
+    import discord
+
+    if "@everyone" not in hostile.name:  # plain text: nothing to escape, only mentions (off everywhere)
+        with pytest.raises(AssertionError):
+            assert_shown(f"**7/10**\n{hostile.name}", hostile)
+    if "(feat. [x]" in hostile.name:  # escape_markdown escapes only the first "[": the second link lives
+        with pytest.raises(AssertionError, match="a live link"):
+            assert_shown(f"**7/10**\n{discord.utils.escape_markdown(hostile.name)}", hostile)
+    assert_shown(f"**7/10**\n{embeds.shown(hostile.name)}", hostile)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=range(len(HOSTILE)))
+def test_outside_text_reads_as_written_in_every_embed(hostile: Hostile) -> None:
+    name = hostile.name
+    assert_shown(embed_text(_embed(title=name).to_dict()), hostile)
+    row = HistoryRow(name, 7, "https://www.youtube.com/watch?v=x", WHEN)
+    assert_shown(embed_text(history_embed([row], name).to_dict()), hostile)
+    assert_shown(embed_text(top_embed([row], name).to_dict()), hostile)
+    assert_shown(embed_text(history_embed([dataclasses.replace(row, url=None)], "me").to_dict()), hostile)
+
+    tracks = tuple(StoredTrack(f"{name} {n}", 1, n, 200.0) for n in (1, 2, 3))
+    album = AlbumRecord("musicbrainz:x", name, name, 2020, None, "musicbrainz", tracks, "")
+    song = SongRecord("k", name, "https://youtu.be/abc", _rating(), 200.0, False, b"")
+    results = (TrackResult(0, tracks[0], song, name, "https://youtu.be/abc", None, cached=False),
+               TrackResult(1, tracks[1], dataclasses.replace(song, rating=_rating(3, 3.0)), name,
+                           "https://youtu.be/abd", None, cached=False),
+               TrackResult(2, tracks[2], None, name, None, f"Something about {name}", cached=False))
+    progress = embed_text(embeds.album_progress_embed(album, results, 2).to_dict())
+    for number in (1, 3):
+        assert_shown(progress, Hostile(f"{name} {number}", f"{hostile.reads_as} {number}"))
+    review = FantanoReview(name, name, 2020, 6, (f"{name} 1", name), name)
+    rated = RatedAlbum(album, results, 6, 6.0, (0,), 1, True, False, tuple(THRESHOLDS), review)
+    text = embed_text(embeds.album_embed(rated).to_dict())
+    assert_shown(text, hostile)
+    assert_shown(text, Hostile(f"{name} 1", f"{hostile.reads_as} 1"), upper=True)  # FAV TRACKS
+    assert_shown(text, Hostile(f"{name} 2", f"{hostile.reads_as} 2"), upper=True)  # LEAST FAV TRACK
+    assert_shown(text, hostile, upper=True)  # Fantano's own picks
+    assert "FAV TRACKS: " in text and "LEAST FAV TRACK: " in text
+    review_of_song = embeds.rating_embed(song, cached=False, picture=None, review=review)
+    assert_shown(embed_text(review_of_song.to_dict()), hostile)
+    assert len(review_of_song) <= embeds.TOTAL_LIMIT
