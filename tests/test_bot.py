@@ -18,9 +18,12 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from bot.service import title_from_filename
 from tests.fakes.discord import FakeInteraction, SentMessage
 from tests.fakes.media import MediaServer, song_bytes
 from tests.support.harness import Harness, bot_harness
+from tests.support.markup import HOSTILE, Hostile, assert_shown, embed_text
+from tests.test_filetags import tagged_file
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -377,3 +380,58 @@ async def test_empty_history_names_what_rate_takes(harness: Harness) -> None:
     assert reply.ephemeral
     text = str(reply.embeds)
     assert "a search" not in text and "audio file" in text and "YouTube link" in text
+
+
+def unpathed(text: str) -> str:
+    """``text`` without path separators (Discord keeps none in a file name; a URL's last part has none)."""
+    return text.replace("/", "⁄").replace("\\", "⧵")
+
+
+def file_name(hostile: Hostile, suffix: str) -> tuple[str, Hostile, Hostile]:
+    """``hostile`` as an upload's file name, how it reads as a title (``title_from_filename``: underscores
+    and invisible characters as spaces) and as itself."""
+    name = unpathed(hostile.name) + suffix
+    return name, Hostile(name, title_from_filename(name)), Hostile(name, unpathed(hostile.reads_as) + suffix)
+
+
+async def test_outside_names_read_as_written_in_rate_history_and_top(
+    harness: Harness, tmp_path: Path
+) -> None:
+    fake = harness.fake
+    user = fake._next_id()
+    # Hostile tags too: the file's artist and album feed the taste model and Fantano's review, never markdown.
+    tagged = tagged_file(tmp_path, "mp3", seconds=6.0, artist=HOSTILE[1].name, album=HOSTILE[0].name,
+                         title=HOSTILE[2].name)
+    data = tagged.read_bytes()
+    for hostile in HOSTILE:
+        name, title, _ = file_name(hostile, ".mp3")
+        guild = fake._next_id()  # a server of its own, so /top lists this song
+        message = await rated(await fake.slash_command(
+            "rate", {"file": fake.add_attachment(name, data, "audio/mpeg")}, user_id=user, guild_id=guild))
+        assert_rating(message, cached=hostile is not HOSTILE[0])
+        assert_shown(embed_text(message.embeds[0]), title)
+        history = await (await fake.slash_command("history", user_id=user)).wait_reply(timeout=5)
+        assert_shown(embed_text(history.embeds[0]), title)
+        top = await (await fake.slash_command("top", user_id=user, guild_id=guild)).wait_reply(timeout=5)
+        assert_shown(embed_text(top.embeds[0]), title)
+        text_name, _, itself = file_name(hostile, ".txt")
+        refused = await fake.slash_command(
+            "rate", {"file": fake.add_attachment(text_name, b"not audio", "text/plain")}, user_id=user)
+        assert "doesn't look like audio" in await immediate_error(refused)
+        assert refused.response is not None
+        assert_shown(embed_text(refused.response.data["embeds"][0]), itself)
+
+
+async def test_outside_titles_of_links_read_as_written(harness: Harness) -> None:
+    fake, media = harness.fake, harness.media
+    user = fake._next_id()
+    data = song_bytes(5.0, seed=21, format="ogg")
+    for hostile in HOSTILE:
+        # A direct link's title is its file's name, as yt-dlp reads it from the URL (a site's own title
+        # would need an extractor the test configuration does not allow).
+        url = media.add(f"{unpathed(hostile.name)}.ogg", data, "audio/ogg")
+        title = Hostile(unpathed(hostile.name), unpathed(hostile.reads_as))
+        message = await rated(await fake.slash_command("rate", {"url": url}, user_id=user))
+        assert_shown(embed_text(message.embeds[0]), title)
+        history = await (await fake.slash_command("history", user_id=user)).wait_reply(timeout=5)
+        assert_shown(embed_text(history.embeds[0]), title)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import string
+from urllib.parse import urlsplit
 
 EVIL = "evil.example"
 
@@ -110,7 +111,8 @@ def assert_shown(raw: str, hostile: Hostile, *, upper: bool = False, at_least: i
     at_least : int
         A clipped name must still show this many of its first characters.
     """
-    assert not [t for t in live_links(raw) if EVIL in t], f"a live link to {EVIL} in {raw!r}"
+    to_evil = [t for t in live_links(raw) if (urlsplit(t.strip("<> ")).hostname or "").endswith(EVIL)]
+    assert not to_evil, f"a live link to {EVIL} in {raw!r}"
     reading = Reading.of(raw)
     want = hostile.reads_as.upper() if upper else hostile.reads_as
     spans = [range(m.start(), m.start() + len(want)) for m in re.finditer(re.escape(want), reading.visible)]
