@@ -32,7 +32,9 @@ from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage, runni
 from tests.fakes.genius import FakeAlbum, FakeGenius
 from tests.fakes.media import FeedItem, MediaServer, song_bytes
 from tests.fakes.musicbrainz import FakeMusicBrainz, FakeRelease
+from tests.support import markup
 from tests.support.harness import LOOPBACK_SOURCES, _Collect, album_sources
+from tests.support.markup import HOSTILE, Hostile, assert_shown
 from tests.support.serving import write_config
 from tests.test_bot import DEFERRED, rows
 from tests.test_cli import ROOT
@@ -593,3 +595,25 @@ async def test_needlebot_album_cli(harness: Harness, tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
     again = json.loads(second.stdout)
     assert again["cached"] and again["score"] == data["score"]
+
+
+async def test_hostile_musicbrainz_names_read_as_written(harness: Harness) -> None:
+    fake, catalogue = harness.fake, harness.catalogue
+    title = Hostile("**Loud** Album <@123>")
+    albums = [HOSTILE[i : i + 6] for i in range(0, len(HOSTILE), 6)]
+    for n, names in enumerate(albums):
+        catalogue.add_album(f"Hostile Band {n}", f"{title.name} {n}", [h.name for h in names], seed=30 + n)
+    asks = [await fake.slash_command("album", {"artist": f"Hostile Band {n}", "title": f"{title.name} {n}"},
+                                     user_id=fake.user_id + 700 + n) for n in range(len(albums))]
+    for n, (inter, names) in enumerate(zip(asks, albums, strict=True)):
+        final = await album_reply(inter)
+        text = "\n".join(markup.embed_text(m.embeds[0]) for m in inter.messages)  # progress and answer
+        assert_shown(text, Hostile(f"{title.name} {n}"))
+        for hostile in names:
+            assert_shown(text, hostile)  # the track, and the video found for it ("ARTIST - TRACK (...)")
+        visible = markup.Reading.of(markup.embed_text(final.embeds[0])).visible
+        picks = [line.split(": ", 1)[1] for line in visible.splitlines() if "FAV TRACK" in line]
+        picked = [h for h in names if any(h.reads_as.upper() in line for line in picks)]
+        assert len(picks) == 2 and len(picked) >= 2, picks
+        for hostile in picked:
+            assert_shown(markup.embed_text(final.embeds[0]), hostile, upper=True)
