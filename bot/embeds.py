@@ -345,7 +345,7 @@ def album_embed(rated: RatedAlbum) -> discord.Embed:
     if rated.score is not None:
         head += ["", voice.quip(album.release_id, rated.score)]
     embed = discord.Embed(
-        title=clip(shown(voice.album_title(album)), TITLE_LIMIT),
+        title=clip(voice.album_title(album, name=shown), TITLE_LIMIT),
         description=_join_within([*head, "", *_track_lines(album, rated.results)], DESCRIPTION_LIMIT),
         colour=score_colour(rated.score) if rated.score is not None else LIST_COLOUR,
     )

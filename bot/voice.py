@@ -388,19 +388,21 @@ def progress_bar(done: int, total: int) -> str:
     return "▰" * filled + "▱" * (PROGRESS_CELLS - filled) + f" {done}/{total}"
 
 
-def album_title(album: AlbumRecord) -> str:
-    """"Artist - Title (year)" on one line, as it is (outside text: the caller renders it).
+def album_title(album: AlbumRecord, *, name: Markup = one_line) -> str:
+    """"Artist - Title (year)" on one line.
 
     Parameters
     ----------
     album : AlbumRecord
+    name : Markup
+        Renders the artist and the title (outside text); by default on one line as they are.
 
     Returns
     -------
     str
     """
     year = f" ({album.year})" if album.year else ""
-    return one_line(f"{album.artist} - {album.title}{year}")
+    return f"{name(album.artist)} - {name(album.title)}{year}"
 
 
 def out_of_time(rated: RatedAlbum) -> str | None:

@@ -25,6 +25,7 @@ from bot import terminal
 from bot.album import AlbumService, make_album_service
 from bot.client import NeedleBot
 from bot.config import Secret, settings_from_dict
+from bot.progress import EDIT_FAILED
 from bot.service import Requester, link_key
 from bot.store import AlbumRecord, StoredTrack
 from sources import youtube
@@ -617,3 +618,25 @@ async def test_hostile_musicbrainz_names_read_as_written(harness: Harness) -> No
         assert len(picks) == 2 and len(picked) >= 2, picks
         for hostile in picked:
             assert_shown(markup.embed_text(final.embeds[0]), hostile, upper=True)
+
+
+async def test_a_refused_final_edit_answers_in_a_followup_that_says_so(harness: Harness) -> None:
+    fake, catalogue = harness.fake, harness.catalogue
+    # Each track takes over 1 s, so a progress edit shows before the answer is refused.
+    catalogue.add_album("Refused Band", "Refused Album", ["One", "Two", "Three"], seed=40, delay_s=0.5)
+
+    def answer(body: dict) -> bool:
+        return any("Listening to" not in e.get("title", "") for e in body.get("embeds") or [])
+
+    with fake.refusing_edits(answer) as refused:  # as Discord does once the message was deleted
+        inter = await fake.slash_command(
+            "album", {"artist": "Refused Band", "title": "Refused Album"}, user_id=fake.user_id + 800
+        )
+        message = await inter.wait_message(lambda m: m.kind == "followup", timeout=120)
+    assert len(refused) == 1, "the answer was not sent as an edit first"
+    assert any(m.kind == "edit" for m in inter.messages), "no progress was shown before the answer"
+    assert message.content == EDIT_FAILED and not message.ephemeral, "the answer is public, like the edit"
+    (embed,) = message.embeds
+    assert embed["title"] == "Refused Band - Refused Album (2016)"
+    assert "3 of 3 tracks rated" in text_of(message)
+    assert not any(m.kind == "edit" and is_final(m) for m in inter.messages)

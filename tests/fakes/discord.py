@@ -309,6 +309,8 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._saved: dict[str, Any] = {}
+        # (which edit bodies, the error's status, message and code): see refusing_edits.
+        self._refusals: list[tuple[Callable[[dict[str, Any]], bool], int, str, int]] = []
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -1240,12 +1242,43 @@ class FakeDiscord:
             return _error(404, "Unknown Message", 10008)
         return _json(message)
 
+    @contextlib.contextmanager
+    def refusing_edits(
+        self, which: Callable[[dict[str, Any]], bool], status: int = 404, message: str = "Unknown Message",
+        code: int = 10008,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """While in the block, an edit of an interaction's message whose JSON body ``which`` accepts is
+        answered with that error (by default: the message was deleted meanwhile) and not applied.
+
+        Yields
+        ------
+        list[dict[str, Any]]
+            The bodies of the edits refused so far.
+        """
+        refused: list[dict[str, Any]] = []
+
+        def recording(body: dict[str, Any]) -> bool:
+            if which(body):
+                refused.append(body)
+                return True
+            return False
+
+        entry = (recording, status, message, code)
+        self._refusals.append(entry)
+        try:
+            yield refused
+        finally:
+            self._refusals.remove(entry)
+
     async def _edit_webhook_message(self, request: web.Request) -> web.Response:
         rec: RecordedRequest = request[REC]
         inter = self._interaction_for(request)
         message = self._webhook_message(inter, request.match_info["message"]) if inter else None
         if inter is None or message is None:
             return _error(404, "Unknown Message", 10008)
+        for which, status, text, code in self._refusals:
+            if which(rec.json or {}):
+                return _error(status, text, code)
         self._apply_edit(message, rec.json or {}, rec)
         if message is inter._original:
             inter._thinking = False
