@@ -95,7 +95,7 @@ def album_text(rated: RatedAlbum) -> str:
     Parameters
     ----------
     rated : RatedAlbum
-        The album with every track's result, its score, picks and the thresholds it was scored with.
+        What ``bot.embeds.album_embed`` shows on Discord.
 
     Returns
     -------
@@ -127,7 +127,7 @@ def album_json(rated: RatedAlbum) -> dict[str, Any]:
     Parameters
     ----------
     rated : RatedAlbum
-        The album with every track's result, its score, picks and the thresholds it was scored with.
+        As for `album_text`.
 
     Returns
     -------

@@ -23,18 +23,17 @@ import pytest_asyncio
 
 from bot import terminal
 from bot.album import AlbumService, make_album_service
-from bot.client import NeedleBot
-from bot.config import Secret, settings_from_dict
 from bot.progress import EDIT_FAILED
 from bot.service import Requester, link_key
 from bot.store import AlbumRecord, StoredTrack
 from sources import youtube
-from tests.fakes.discord import FakeDiscord, FakeInteraction, SentMessage, running_bot
-from tests.fakes.genius import FakeAlbum, FakeGenius
+from tests.fakes.discord import FakeInteraction, SentMessage
+from tests.fakes.genius import FakeAlbum
 from tests.fakes.media import FeedItem, MediaServer, song_bytes
 from tests.fakes.musicbrainz import FakeMusicBrainz, FakeRelease
 from tests.support import markup
-from tests.support.harness import LOOPBACK_SOURCES, _Collect, album_sources
+from tests.support.harness import GENIUS_TOKEN, LOOPBACK_SOURCES, album_sources, bot_harness
+from tests.support.harness import Harness as BotHarness
 from tests.support.markup import HOSTILE, Hostile, assert_shown
 from tests.support.serving import write_config
 from tests.test_bot import DEFERRED, rows
@@ -42,7 +41,6 @@ from tests.test_cli import ROOT
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-GENIUS_TOKEN = "album-tests-genius-token"
 GENIUS_ONLY = FakeAlbum("Fallback Band", "Fallback Album", ("Alpha", "Beta"))
 
 
@@ -94,45 +92,25 @@ class Catalogue:
 
 
 @dataclasses.dataclass
-class Harness:
-    fake: FakeDiscord
-    bot: NeedleBot
+class Harness(BotHarness):
+    """The shared harness, and the catalogue of albums this module's tests add."""
+
     catalogue: Catalogue
-    logs: list[logging.LogRecord]
-    database: Path
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) -> AsyncIterator[Harness]:
-    records: list[logging.LogRecord] = []
-    handler = _Collect(records)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    with FakeMusicBrainz([]) as mb, FakeGenius(GENIUS_TOKEN, [GENIUS_ONLY]) as genius:
-        async with FakeDiscord() as fake:
-            settings = settings_from_dict(
-                {
-                    "discord": {"owner_ids": [fake.owner_id], "dev_guild_id": fake.guild_id},
-                    "genius": {"token": GENIUS_TOKEN},
-                    "storage": {"data_dir": str(tmp_path_factory.mktemp("album-data"))},
-                    "sources": LOOPBACK_SOURCES | album_sources(media.base_url, mb.url, genius.api_root),
-                    "limits": {"max_audio_seconds": 20.0},
-                    "jobs": {"workers": 2, "cooldown_seconds": 0},
-                    "albums": {"concurrency": 3, "max_tracks": 6},
-                }
-            )
-            settings = dataclasses.replace(
-                settings, discord=dataclasses.replace(settings.discord, token=Secret(fake.token))
-            )
-            catalogue = Catalogue(media, mb)
-            async with NeedleBot(settings) as bot, running_bot(fake, bot, timeout=30):
-                await bot.tree.sync()  # global commands too, as for a user-installed app
-                await bot.jobs.warm()  # numba compiled: no test's first track pays for it
-                yield Harness(fake, bot, catalogue, records, settings.storage.database_path)
-    root.removeHandler(handler)
-    assert fake.unknown_routes == []
-    text = "\n".join(r.getMessage() + str(r.exc_info or "") for r in records)
-    assert GENIUS_TOKEN not in text, "the Genius token reached a log"
+    directory = tmp_path_factory.mktemp("album")
+    # Room in line for three albums at once (the harness's own max_queue holds a burst of single songs).
+    albums = {"concurrency": 3, "max_tracks": 6}
+    async with bot_harness(directory, media, jobs={"max_queue": 60}, albums=albums,
+                           genius_albums=[GENIUS_ONLY]) as running:
+        await running.bot.tree.sync()  # global commands too, as for a user-installed app
+        await running.bot.jobs.warm()  # numba compiled: no test's first track pays for it
+        parts = {f.name: getattr(running, f.name) for f in dataclasses.fields(running)}
+        yield Harness(**parts, catalogue=Catalogue(media, running.musicbrainz))
+    assert running.fake.unknown_routes == []
+    assert GENIUS_TOKEN not in running.log_text(), "the Genius token reached a log"
 
 
 @pytest.fixture(autouse=True)
@@ -572,15 +550,15 @@ async def test_needlebot_album_cli(harness: Harness, tmp_path: Path) -> None:
         },
     )
 
-    def run() -> subprocess.CompletedProcess[str]:
+    def run(*output: str) -> subprocess.CompletedProcess[str]:
         environ = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "NEEDLEBOT_CONFIG")}
         environ["PYTHONPATH"] = str(ROOT)
         return subprocess.run(
-            [sys.executable, "-m", "bot.cli", "album", "command band", "terminal album", "--json"],
+            [sys.executable, "-m", "bot.cli", "album", "command band", "terminal album", *output],
             cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=300,
         )
 
-    first = await asyncio.to_thread(run)
+    first = await asyncio.to_thread(run, "--json")
     assert first.returncode == 0, first.stderr
     assert "▰" * 12 + " 2/2" in first.stderr
     data = json.loads(first.stdout)
@@ -592,10 +570,17 @@ async def test_needlebot_album_cli(harness: Harness, tmp_path: Path) -> None:
         assert track["video_url"].startswith(catalogue.media.base_url) and track["error"] is None
     assert data["favourites"] and data["least_favourite"] not in data["favourites"]
 
-    second = await asyncio.to_thread(run)
+    second = await asyncio.to_thread(run, "--json")
     assert second.returncode == 0, second.stderr
     again = json.loads(second.stdout)
     assert again["cached"] and again["score"] == data["score"]
+
+    text = await asyncio.to_thread(run)
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0] == "Command Band - Terminal Album (2016)" and lines[1] == f"{data['score']}/10"
+    assert "*" not in text.stdout and "#" not in text.stdout, "Discord markdown in a terminal"
+    assert "XNNPACK" not in text.stdout + text.stderr + first.stderr, "LiteRT's INFO line in the terminal"
 
 
 async def test_hostile_musicbrainz_names_read_as_written(harness: Harness) -> None:

@@ -30,6 +30,7 @@ from tests.fakes.media import FeedItem, song_bytes
 from tests.fakes.musicbrainz import FakeRelease
 from tests.support.audio import square_wave, synth_song
 from tests.support.harness import MAX_ALBUM_TRACKS, Harness
+from tests.support.markup import Hostile, Reading, assert_shown, embed_text
 
 LIMIT_BYTES = 2_000_000  # the harness's max_attachment_bytes
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
@@ -154,6 +155,7 @@ def _feed(harness: Harness) -> str:
 
 
 SQL_TITLE = "Robert'); DROP TABLE ratings; --"
+MARKDOWN_TITLE = "**[free nitro](https:⁄⁄evil.example)**"  # no "/": a URL's last part is the title
 
 
 def album(artist: str, title: str) -> Send:
@@ -253,6 +255,8 @@ CASES: tuple[Case, ...] = (
          "rated", "'; DROP TABLE songs; --"),
     Case("sql-title", "a link whose title (its file name) is SQL",
          link(_served(f"{SQL_TITLE}.wav", song(5.0, 150), "audio/wav")), "rated", SQL_TITLE),
+    Case("markdown-title", "a link whose title (its file name) is a masked link in bold: shown as written",
+         link(_served(f"{MARKDOWN_TITLE}.wav", song(5.0, 151), "audio/wav")), "rated", MARKDOWN_TITLE),
     Case("dot-dot-name", "a file named ../../etc/passwd.mp3",
          upload("../../etc/passwd.mp3", song(5.0, 109, "mp3"), "audio/mpeg"), "rated", "passwd"),
     Case("absolute-name", "a file named /tmp/evil.wav", upload("/tmp/evil.wav", song(5.0, 110), "audio/wav"),
@@ -280,12 +284,13 @@ CASES: tuple[Case, ...] = (
 
 
 def shown_text(message: SentMessage) -> str:
-    """The text a user reads in a reply: its content, and each embed's title, description and footer."""
+    """The text a user reads in a reply: its content, and each embed's title, description and footer
+    (markdown escapes read as Discord reads them)."""
     parts = [message.content]
     for embed in message.embeds:
         footer = embed.get("footer", {}).get("text", "")
         parts += [embed.get("title", ""), embed.get("description", ""), footer]
-    return " ".join(" ".join(part.split()) for part in parts if part)
+    return " ".join(" ".join(Reading.of(part).visible.split()) for part in parts if part)
 
 
 def summary(message: SentMessage) -> str:
@@ -293,7 +298,8 @@ def summary(message: SentMessage) -> str:
     footer."""
     if not message.embeds:
         return " ".join(message.content.split())
-    embed = message.embeds[0]
+    embed = {key: Reading.of(value).visible if isinstance(value, str) else value
+             for key, value in message.embeds[0].items()}
     description = [line.strip("#* ") for line in embed.get("description", "").splitlines() if line.strip()]
     footer = embed.get("footer", {}).get("text", "")
     if message.files or "tracks rated" in footer:  # a song's picture is attached; an album counts tracks
@@ -371,6 +377,10 @@ async def run_case(harness: Harness, case: Case, timeout: float = 120.0) -> Outc
             problems.append("the rating was private")
         if _counts(harness)["ratings"] != counts["ratings"] + 1:
             problems.append("the rating was not recorded exactly once")
+        try:
+            assert_shown(embed_text(reply.embeds[0]), Hostile(case.says))
+        except AssertionError as error:
+            problems.append(f"the title was not shown as written: {error}")
     if left := sorted(_scratch(harness) - before):
         problems.append(f"left temporary files behind: {left}")
     return outcome

@@ -16,7 +16,7 @@ import logging
 import os
 import sqlite3
 import tempfile
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 from bot.client import NeedleBot
 from bot.config import Secret, settings_from_dict
 from tests.fakes.discord import FakeDiscord, running_bot
-from tests.fakes.genius import FakeGenius
+from tests.fakes.genius import FakeAlbum, FakeGenius
 from tests.fakes.media import MediaServer
 from tests.fakes.musicbrainz import FakeMusicBrainz
 
@@ -55,6 +55,11 @@ def album_sources(media_url: str, musicbrainz_url: str, genius_url: str | None =
 
 # /album's cap in tests: a few tracks, so a cut album costs seconds (the shipped default is 30).
 MAX_ALBUM_TRACKS = 4
+
+
+def discord_settings(fake: FakeDiscord) -> dict[str, Any]:
+    """``[discord]`` settings of a bot under test: the fake's owner, and its guild as the dev guild."""
+    return {"owner_ids": [fake.owner_id], "dev_guild_id": fake.guild_id}
 
 
 @dataclasses.dataclass
@@ -107,12 +112,19 @@ def _tmpdir(path: Path) -> Iterator[None]:
 
 @contextlib.asynccontextmanager
 async def bot_harness(
-    directory: Path, media: MediaServer, *, jobs: Mapping[str, Any] | None = None, **limits: Any
+    directory: Path,
+    media: MediaServer,
+    *,
+    jobs: Mapping[str, Any] | None = None,
+    albums: Mapping[str, Any] | None = None,
+    genius_albums: Sequence[FakeAlbum] = (),
+    **limits: Any,
 ) -> AsyncIterator[Harness]:
     """Run the bot with the test configuration; ``limits`` override ``[limits]`` settings.
 
-    /album asks a fake MusicBrainz (``harness.musicbrainz``) and an empty fake Genius, and searches a
-    track as an RSS feed on the media server at ``search/ARTIST TRACK.rss``.
+    /album asks a fake MusicBrainz (``harness.musicbrainz``) and a fake Genius that knows
+    ``genius_albums``, and searches a track as an RSS feed on the media server at
+    ``search/ARTIST TRACK.rss``.
 
     Parameters
     ----------
@@ -122,6 +134,10 @@ async def bot_harness(
         The started media server that links point to.
     jobs : Mapping, optional
         Overrides of ``[jobs]`` settings, e.g. ``{"per_user": 4}``.
+    albums : Mapping, optional
+        Overrides of ``[albums]`` settings, e.g. ``{"concurrency": 3}``.
+    genius_albums : Sequence[FakeAlbum]
+        What the fake Genius knows.
     **limits
         E.g. ``max_attachment_bytes=2_000_000``.
     """
@@ -134,17 +150,18 @@ async def bot_harness(
     scratch = directory / "tmp"
     scratch.mkdir()
     try:
-        with _tmpdir(scratch), FakeMusicBrainz([]) as mb, FakeGenius(GENIUS_TOKEN, []) as genius:
+        genius_fake = FakeGenius(GENIUS_TOKEN, list(genius_albums))
+        with _tmpdir(scratch), FakeMusicBrainz([]) as mb, genius_fake as genius:
             async with FakeDiscord() as fake:
                 settings = settings_from_dict(
                     {
-                        "discord": {"owner_ids": [fake.owner_id], "dev_guild_id": fake.guild_id},
+                        "discord": discord_settings(fake),
                         "storage": {"data_dir": str(directory / "data")},
                         "sources": LOOPBACK_SOURCES | album_sources(media.base_url, mb.url, genius.api_root),
                         "limits": {"max_attachment_bytes": 2_000_000, "max_audio_seconds": 20.0} | limits,
                         # Room in line for a burst of 12 users on 2 workers, and no more.
                         "jobs": {"workers": 2, "cooldown_seconds": 0, "max_queue": 10} | dict(jobs or {}),
-                        "albums": {"max_tracks": MAX_ALBUM_TRACKS},
+                        "albums": {"max_tracks": MAX_ALBUM_TRACKS} | dict(albums or {}),
                     }
                 )
                 settings = dataclasses.replace(

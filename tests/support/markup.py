@@ -131,6 +131,7 @@ def assert_shown(raw: str, hostile: Hostile, *, upper: bool = False, at_least: i
 
 
 def embed_text(embed: dict) -> str:
-    """What an embed (as sent: a dict) shows that markdown can touch: title, description, fields."""
+    """What an embed (as sent: a dict) shows: title, description, fields and footer, one per line."""
     fields = [f"{f.get('name', '')}\n{f.get('value', '')}" for f in embed.get("fields", [])]
-    return "\n".join([embed.get("title", ""), embed.get("description", ""), *fields])
+    footer = embed.get("footer", {}).get("text", "")
+    return "\n".join([embed.get("title", ""), embed.get("description", ""), *fields, footer])

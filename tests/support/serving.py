@@ -24,7 +24,7 @@ import psutil
 
 from bot.client import NeedleBot
 from tests.fakes.discord import FakeDiscord
-from tests.support.harness import LOOPBACK_SOURCES
+from tests.support.harness import LOOPBACK_SOURCES, discord_settings
 
 
 def bot_settings(
@@ -35,7 +35,7 @@ def bot_settings(
     ``jobs`` and ``limits`` override ``[jobs]`` and ``[limits]`` settings.
     """
     return {
-        "discord": {"owner_ids": [fake.owner_id], "dev_guild_id": fake.guild_id},
+        "discord": discord_settings(fake),
         "storage": {"data_dir": str(data_dir)},
         "sources": dict(LOOPBACK_SOURCES),
         "limits": dict(limits),
