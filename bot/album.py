@@ -29,6 +29,7 @@ import aiohttp
 import numpy as np
 
 from bot.config import AlbumSettings, Settings
+from bot.embeds import CHOICES
 from bot.errors import BusyError, TryAgainError, UserFacingError
 from bot.service import RatingService, Requester, album_review
 from bot.store import AlbumRecord, SongRecord, StoredTrack, TrackOutcome
@@ -267,7 +268,7 @@ class AlbumService:
         )
         return rated
 
-    async def artists(self, prefix: str, limit: int = 25) -> list[str]:
+    async def artists(self, prefix: str, limit: int = CHOICES) -> list[str]:
         """Artists for autocomplete: those Fantano reviewed, then those users had rated, without repeats.
 
         Parameters
@@ -275,7 +276,7 @@ class AlbumService:
         prefix : str
             What the user typed so far.
         limit : int
-            At most this many names (Discord shows 25).
+            At most this many names (Discord shows `bot.embeds.CHOICES`).
 
         Returns
         -------
@@ -285,7 +286,7 @@ class AlbumService:
         names = self.fantano.artists(prefix, limit) + await self.store.rated_artists(prefix, limit)
         return _distinct(names, limit)
 
-    async def titles(self, artist: str, prefix: str, limit: int = 25) -> list[str]:
+    async def titles(self, artist: str, prefix: str, limit: int = CHOICES) -> list[str]:
         """Album titles of ``artist`` for autocomplete, from the same two sources as :meth:`artists`.
 
         Parameters
@@ -295,7 +296,7 @@ class AlbumService:
         prefix : str
             What the user typed so far.
         limit : int
-            At most this many titles (Discord shows 25).
+            At most this many titles (Discord shows `bot.embeds.CHOICES`).
 
         Returns
         -------

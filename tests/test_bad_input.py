@@ -14,13 +14,13 @@ import stat
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import discord
 import pytest
 import pytest_asyncio
 
 from tests.fakes.media import MediaServer, song_bytes
 from tests.reliability.bad_input import CASES, SQL_TITLE, Case, run_case
 from tests.support.harness import Harness, bot_harness
+from tests.support.markup import Hostile, assert_shown, embed_text
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -67,9 +67,8 @@ async def test_hostile_titles_come_back_intact_from_history_and_top(harness: Har
     history = await (await fake.slash_command("history", user_id=user, guild_id=guild)).wait_reply(timeout=5)
     top = await (await fake.slash_command("top", user_id=user, guild_id=guild)).wait_reply(timeout=5)
     for title in [*hostile, SQL_TITLE]:
-        shown = discord.utils.escape_markdown(title)
-        assert shown in history.embeds[0]["description"], title
-        assert shown in top.embeds[0]["description"], title
+        assert_shown(embed_text(history.embeds[0]), Hostile(title))
+        assert_shown(embed_text(top.embeds[0]), Hostile(title))
 
 
 async def test_secrets_never_reach_logs_or_replies(harness: Harness) -> None:
