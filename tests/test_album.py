@@ -6,6 +6,7 @@ One bot runs for the whole module; each test rates its own album, so the cache s
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
 import itertools
 import json
@@ -26,7 +27,7 @@ from bot.album import AlbumService, make_album_service
 from bot.progress import EDIT_FAILED
 from bot.service import Requester, link_key
 from bot.store import AlbumRecord, StoredTrack
-from sources import youtube
+from sources import fantano, youtube
 from tests.fakes.discord import FakeInteraction, SentMessage
 from tests.fakes.genius import FakeAlbum
 from tests.fakes.media import FeedItem, MediaServer, song_bytes
@@ -42,6 +43,8 @@ from tests.test_cli import ROOT
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 GENIUS_ONLY = FakeAlbum("Fallback Band", "Fallback Album", ("Alpha", "Beta"))
+REVIEWED = ("Reviewed Band", "Reviewed Album")  # in the test's copy of Fantano's table, with these picks:
+HOSTILE_PICKS = tuple(h for h in HOSTILE if "|" not in h.name)[:6]  # "|" separates picks in the table
 
 
 @dataclasses.dataclass
@@ -101,10 +104,17 @@ class Harness(BotHarness):
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def harness(tmp_path_factory: pytest.TempPathFactory, media: MediaServer) -> AsyncIterator[Harness]:
     directory = tmp_path_factory.mktemp("album")
+    # The bundled table, and his review of an album whose picks are hostile names.
+    table = directory / "fantano_scores.csv"
+    with table.open("w", encoding="utf-8", newline="") as f:
+        f.write(fantano.BUNDLED.read_text(encoding="utf-8"))
+        picks = fantano.PICK_SEPARATOR.join(h.name for h in HOSTILE_PICKS[:-1])
+        csv.writer(f, lineterminator="\n").writerow(
+            [*REVIEWED, 2016, 7, picks, HOSTILE_PICKS[-1].name, "2016-06-01", "art pop"])
     # Room in line for three albums at once (the harness's own max_queue holds a burst of single songs).
     albums = {"concurrency": 3, "max_tracks": 6}
     async with bot_harness(directory, media, jobs={"max_queue": 60}, albums=albums,
-                           genius_albums=[GENIUS_ONLY]) as running:
+                           sources={"fantano_scores": str(table)}, genius_albums=[GENIUS_ONLY]) as running:
         await running.bot.tree.sync()  # global commands too, as for a user-installed app
         await running.bot.jobs.warm()  # numba compiled: no test's first track pays for it
         parts = {f.name: getattr(running, f.name) for f in dataclasses.fields(running)}
@@ -625,3 +635,15 @@ async def test_a_refused_final_edit_answers_in_a_followup_that_says_so(harness: 
     assert embed["title"] == "Refused Band - Refused Album (2016)"
     assert "3 of 3 tracks rated" in text_of(message)
     assert not any(m.kind == "edit" and is_final(m) for m in inter.messages)
+
+
+async def test_fantanos_hostile_picks_read_as_written(harness: Harness) -> None:
+    fake, catalogue = harness.fake, harness.catalogue
+    catalogue.add_album(*REVIEWED, [h.name for h in HOSTILE_PICKS], seed=50)
+    inter = await fake.slash_command("album", {"artist": REVIEWED[0], "title": REVIEWED[1]},
+                                     user_id=fake.user_id + 900)
+    final = await album_reply(inter)
+    (field,) = final.embeds[0]["fields"]
+    assert field["name"] == "Fantano's actual review" and field["value"].startswith("**7/10**\nFAV TRACKS: ")
+    for hostile in HOSTILE_PICKS:
+        assert_shown(field["value"], hostile, upper=True)

@@ -117,6 +117,7 @@ async def bot_harness(
     *,
     jobs: Mapping[str, Any] | None = None,
     albums: Mapping[str, Any] | None = None,
+    sources: Mapping[str, Any] | None = None,
     genius_albums: Sequence[FakeAlbum] = (),
     **limits: Any,
 ) -> AsyncIterator[Harness]:
@@ -136,6 +137,8 @@ async def bot_harness(
         Overrides of ``[jobs]`` settings, e.g. ``{"per_user": 4}``.
     albums : Mapping, optional
         Overrides of ``[albums]`` settings, e.g. ``{"concurrency": 3}``.
+    sources : Mapping, optional
+        Overrides of ``[sources]`` settings, e.g. ``{"fantano_scores": path}``.
     genius_albums : Sequence[FakeAlbum]
         What the fake Genius knows.
     **limits
@@ -157,7 +160,8 @@ async def bot_harness(
                     {
                         "discord": discord_settings(fake),
                         "storage": {"data_dir": str(directory / "data")},
-                        "sources": LOOPBACK_SOURCES | album_sources(media.base_url, mb.url, genius.api_root),
+                        "sources": LOOPBACK_SOURCES | album_sources(media.base_url, mb.url, genius.api_root)
+                        | dict(sources or {}),
                         "limits": {"max_attachment_bytes": 2_000_000, "max_audio_seconds": 20.0} | limits,
                         # Room in line for a burst of 12 users on 2 workers, and no more.
                         "jobs": {"workers": 2, "cooldown_seconds": 0, "max_queue": 10} | dict(jobs or {}),
