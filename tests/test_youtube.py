@@ -7,7 +7,10 @@ import logging
 import re
 import subprocess
 import sys
+import tempfile
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -455,3 +458,60 @@ def test_private_ip_literals_are_refused_before_any_request(host: str) -> None:
     )
     with pytest.raises(UnsupportedLinkError, match="private or local network"):
         check_url(f"http://{host}/song.wav", opts)
+
+
+# The operator's cookie file ---------------------------------------------------------------------------
+
+
+def _cookie_file(path: Path, count: int) -> Path:
+    """A Netscape cookies file for 127.0.0.1 with ``count`` cookies (a big file widens any race)."""
+    lines = ["# Netscape HTTP Cookie File", ""]
+    lines += [f"127.0.0.1\tFALSE\t/\tFALSE\t2000000000\tc{i}\t{'v' * 60}" for i in range(count)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_concurrent_runs_read_private_copies_of_the_cookie_file(
+    media: MediaServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # yt-dlp rewrote the cookie file in place after every run: runs in parallel threads (album searches)
+    # and processes (workers) then read it half-written and failed. Here 48 runs share one file.
+    cookies = _cookie_file(tmp_path / "cookies.txt", 600)
+    before = (cookies.read_bytes(), cookies.stat().st_mtime_ns)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where the private copies go
+    opts = replace(LOOPBACK, cookiefile=str(cookies))
+    media.add_feed("feed song.rss", [FeedItem("song.wav", "Feed - Song", 3)])
+    template = f"{media.base_url}/{{query}}.rss"
+    sent = len(media.cookies())
+
+    def run(number: int) -> str:
+        try:
+            if number % 8 == 7:  # a failing run removes its copy too
+                download_audio(media.url("missing.wav"), tmp_path / f"d{number}", opts)
+            find_track("feed", "song", None, opts, template)
+            return "ok"
+        except SourceError as error:
+            return type(error).__name__
+
+    for number in range(48):
+        (tmp_path / f"d{number}").mkdir()
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = Counter(pool.map(run, range(48)))
+    assert outcomes == {"ok": 42, "VideoUnavailableError": 6}
+    assert (cookies.read_bytes(), cookies.stat().st_mtime_ns) == before  # read, never written
+    assert list(temp.iterdir()) == []  # every copy removed
+    received = media.cookies()[sent:]
+    # Every run sent the operator's cookies: the searches' feeds and the failing downloads' requests.
+    assert len(received) >= 48 and all(header.count("=") == 600 for header in received)
+
+
+def test_an_unreadable_cookie_file_is_logged_and_the_run_goes_on(
+    media: MediaServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = tmp_path / "gone" / "cookies.txt"
+    caplog.set_level(logging.WARNING, logger="sources.youtube")
+    path, _ = download_audio(media.url("song.wav"), tmp_path, replace(LOOPBACK, cookiefile=str(missing)))
+    assert path.exists() and not missing.parent.exists()  # yt-dlp used to create it
+    assert f"cannot read [sources] cookiefile {missing}" in caplog.text
