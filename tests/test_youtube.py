@@ -451,7 +451,20 @@ def test_names_resolving_to_loopback_need_allow_loopback(media: MediaServer, tmp
     assert path.exists()
 
 
-@pytest.mark.parametrize("host", ["10.1.2.3", "192.168.0.10", "169.254.169.254", "[::1]", "[fd00::1]"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "10.1.2.3",
+        "192.168.0.10",
+        "169.254.169.254",
+        "[::1]",
+        "[fd00::1]",
+        "[64:ff9b::a9fe:a9fe]",  # NAT64 of the metadata address
+        "[::10.0.0.1]",  # IPv4-compatible
+        "[2002:c0a8:1::1]",  # 6to4 of 192.168.0.1
+        "[::ffff:192.168.0.10]",  # IPv4-mapped
+    ],
+)
 def test_private_ip_literals_are_refused_before_any_request(host: str) -> None:
     opts = YouTubeOptions(
         allowed_hosts=(host.strip("[]"),), allowed_extractors=("generic",), allow_loopback=False
