@@ -99,8 +99,10 @@ class YouTubeOptions:
         "youtu.be",
     )
     allowed_extractors: tuple[str, ...] = ("youtube",)
-    max_duration_s: float = 900.0
-    max_filesize: int = 50_000_000
+    # Videos longer than this are refused before downloading; up to it, a song is rated on its first part
+    # (the audio cap, `[limits] max_audio_seconds`). The defaults of `[limits]` come from here.
+    max_duration_s: float = 1800.0
+    max_filesize: int = 100_000_000
     socket_timeout: float = 15.0
     # The whole download, in seconds: a host trickling bytes never trips the socket timeout.
     download_timeout: float = 120.0

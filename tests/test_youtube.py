@@ -57,7 +57,7 @@ def media() -> Iterator[MediaServer]:
         server.add_song("second.wav", seconds=3.0, seed=4)
         server.add_page("page.html", "song.wav")
         server.add_feed("feed.rss", ["song.wav", "second.wav"])
-        server.add_hls("long.m3u8", seconds=1200)
+        server.add_hls("long.m3u8", seconds=2400)
         server.add_hls("live.m3u8", seconds=30, live=True)
         server.add("slow.wav", b"RIFF", "audio/wav", delay_s=10)
         server.add("text.html", b"<html><body>No media here.</body></html>", "text/html")
@@ -103,7 +103,7 @@ def test_html_page_needs_an_allowed_extractor(media: MediaServer, tmp_path: Path
     [
         ("missing.wav", VideoUnavailableError, "unavailable"),
         ("text.html", UnsupportedLinkError, "can't fetch anything"),
-        ("long.m3u8", TooLongError, "20:00 long; I rate up to 15:00"),
+        ("long.m3u8", TooLongError, "40:00 long; I rate up to 30:00"),
         ("live.m3u8", LiveStreamError, "live stream"),
         ("slow.wav", DownloadFailedError, "did not answer in time"),
     ],
