@@ -13,8 +13,13 @@ No proxy is ever used, not even one from the environment: through a proxy the ad
 the proxy's, and the proxy would go wherever the request says.
 
 yt-dlp's other handlers (requests, curl_cffi, websockets) are left out: YouTube works over urllib, and
-one handler means one place to guard. The handler classes come from yt-dlp's private modules
-(``yt_dlp.networking._urllib``, ``_helper``); tests/test_netguard.py fails loudly if they change.
+one handler means one place to guard. yt-dlp has no public API for any of this: its public pieces
+(``Request``, ``RequestHandler``, ``build_request_director``) cannot reach a redirect or a socket. So the
+guard builds on private names: the urllib handler and its opener's classes
+(``yt_dlp.networking._urllib``), the connect loop (``_helper.create_connection``, ``_socket_connect``),
+``YoutubeDL._request_director`` and http.client's ``_create_connection``. tests/test_netguard.py pins
+each of them, and where a change could still slip past, the guard refuses requests instead of sending
+them unchecked.
 """
 
 from __future__ import annotations
@@ -197,12 +202,17 @@ class GuardedUrllibRH(UrllibRH):
         opener = super()._create_instance(proxies, cookiejar, legacy_ssl_support)
         # Swap the classes of yt-dlp's own handler instances for subclasses that add the checks: the
         # opener looks methods up by name at call time, and yt-dlp's construction code stays its own.
+        swapped = set()
         for handler in opener.handlers:
             if type(handler) is RedirectHandler:
                 handler.__class__ = _GuardedRedirectHandler
+                swapped.add(RedirectHandler)
             elif type(handler) is HTTPHandler:
                 handler.__class__ = _GuardedHTTPHandler
+                swapped.add(HTTPHandler)
             handler.policy = self.policy
+        if swapped != {RedirectHandler, HTTPHandler}:  # yt-dlp builds its opener otherwise now
+            raise BlockedRequestError("yt-dlp's urllib opener changed: the request guard cannot check it")
         return opener
 
 
@@ -220,6 +230,8 @@ class _GuardedHTTPHandler(HTTPHandler):
     def do_open(self, http_class: Callable[..., Any], req: Any, **kwargs: Any) -> Any:
         def make_connection(*args: Any, **kw: Any) -> Any:
             connection = http_class(*args, **kw)
+            if not hasattr(connection, "_create_connection"):  # http.client's hook, as yt-dlp uses it
+                raise BlockedRequestError("http.client changed: the request guard cannot check connections")
             connect = functools.partial(create_connection, _create_socket_func=self._connect)
             connection._create_connection = connect
             return connection

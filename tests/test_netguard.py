@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import http.client
+import inspect
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yt_dlp
 from yt_dlp.networking import Request
+from yt_dlp.networking._helper import _socket_connect, create_connection
+from yt_dlp.networking._urllib import HTTPHandler, RedirectHandler, UrllibRH
 
+from sources import netguard
 from sources.netguard import BlockedRequestError, HostPolicy, guarded_ydl
 from tests.fakes.media import MediaServer
 from tests.fakes.proxy import RecordingProxy
@@ -95,6 +102,32 @@ def test_urls_on_allowed_hosts_pass(url: str) -> None:
 def test_other_urls_are_blocked(url: str) -> None:
     with pytest.raises(BlockedRequestError):
         POLICY.check_url(url)
+
+
+def test_the_yt_dlp_internals_the_guard_builds_on_are_still_there() -> None:
+    # yt-dlp offers no public API for these (see sources/netguard.py); a change to any fails here first.
+    def parameters(function: Any) -> list[str]:
+        return list(inspect.signature(function).parameters)
+
+    assert "_create_socket_func" in parameters(create_connection)
+    assert parameters(_socket_connect) == ["ip_addr", "timeout", "source_address"]
+    assert parameters(UrllibRH._create_instance)[:4] == ["self", "proxies", "cookiejar", "legacy_ssl_support"]
+    assert parameters(HTTPHandler.do_open)[:3] == ["self", "http_class", "req"]
+    redirect = ["self", "req", "fp", "code", "msg", "headers", "newurl"]
+    assert parameters(RedirectHandler.redirect_request) == redirect
+    # The property we replace is the one urlopen sends through.
+    director = inspect.getattr_static(yt_dlp.YoutubeDL, "_request_director")
+    assert isinstance(director, functools.cached_property)
+    assert "self._request_director.send(" in inspect.getsource(yt_dlp.YoutubeDL.urlopen)
+    assert hasattr(http.client.HTTPConnection("example.com"), "_create_connection")
+
+
+def test_an_opener_the_guard_cannot_check_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As if yt-dlp built its opener from another redirect class: no request goes out unchecked.
+    monkeypatch.setattr(netguard, "RedirectHandler", type("OtherRedirectHandler", (RedirectHandler,), {}))
+    with guarded_ydl({"quiet": True}, POLICY) as ydl:
+        with pytest.raises(BlockedRequestError, match="opener changed"):
+            ydl.urlopen(Request("https://www.youtube.com/"))
 
 
 def test_guarded_ydl_sends_everything_through_the_guarded_handler() -> None:
