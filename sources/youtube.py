@@ -478,8 +478,9 @@ def _youtube_dl(params: dict[str, Any], opts: YouTubeOptions) -> Iterator[yt_dlp
     yt-dlp writes its cookie jar back to the cookie file when it closes, truncating the file first, so
     runs sharing the operator's file (worker processes, search threads) read it half-written ("does not
     look like a Netscape format cookies file") and the operator's cookies get rewritten. Each run reads
-    its own copy instead, removed afterwards whatever happens; cookies YouTube sets during a run are
-    dropped with it, and the operator's file is only ever read.
+    its own copy instead, removed afterwards whatever happens (in a worker it sits in the worker's
+    scratch directory, which goes with a killed worker); cookies YouTube sets during a run are dropped
+    with it, and the operator's file is only ever read.
     """
     with _private_cookies(opts.cookiefile) as cookiefile:
         if cookiefile is not None:
