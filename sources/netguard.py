@@ -127,10 +127,10 @@ class HostPolicy:
 
 # RFC 6052's well-known NAT64 prefix: a translator connects to the IPv4 address in the last 32 bits.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-# The only IPv6 space IANA allocates for global unicast. Outside it, besides the forms above, nothing is
-# refused for a reason Python 3.11 knows: IPv4-compatible ::a.b.c.d (deprecated since RFC 4291, which
-# some stacks still route to the IPv4 address), NAT64's local-use 64:ff9b:1::/48 (an operator's own
-# translator, where the IPv4 sits where its prefix length says), SIIT's ::ffff:0:a.b.c.d, site-local.
+# The only IPv6 space IANA allocates for global unicast. NAT64 aside, everything outside it is refused
+# outright, also what Python 3.11 calls global there: IPv4-compatible ::a.b.c.d (deprecated by RFC 4291;
+# some stacks still route it to the IPv4 address), NAT64's local-use 64:ff9b:1::/48 (an operator's own
+# translator, which places the IPv4 address by its prefix length), SIIT's ::ffff:0:a.b.c.d, site-local.
 _GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
 _DOCUMENTATION = ipaddress.IPv6Network("3fff::/20")  # RFC 9637 (2024): Python 3.11 calls it global
 
@@ -202,7 +202,7 @@ class GuardedUrllibRH(UrllibRH):
         opener = super()._create_instance(proxies, cookiejar, legacy_ssl_support)
         # Swap the classes of yt-dlp's own handler instances for subclasses that add the checks: the
         # opener looks methods up by name at call time, and yt-dlp's construction code stays its own.
-        swapped = set()
+        swapped: set[type] = set()
         for handler in opener.handlers:
             if type(handler) is RedirectHandler:
                 handler.__class__ = _GuardedRedirectHandler
