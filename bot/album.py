@@ -29,12 +29,13 @@ import aiohttp
 import numpy as np
 
 from bot.config import AlbumSettings, Settings
-from bot.errors import BusyError, TryAgainError, UserFacingError
+from bot.errors import BusyError, OutageError, UserFacingError, VerdictError, for_user
 from bot.service import RatingService, Requester, album_review
 from bot.store import AlbumRecord, SongRecord, StoredTrack, TrackOutcome
 from model.album import album_expected, album_score, picks
 from model.taste import anchored
 from sources import youtube
+from sources.failures import TryAgainLater
 from sources.names import album_key, normalize_title
 from sources.tracklists import TracklistError, find_tracklist
 
@@ -315,10 +316,7 @@ class AlbumService:
             return TrackResult(number, track, song, video_title, video_url, None, cached=True)
         try:
             if video_url is None:
-                # In the searches' own threads: never where discord.py looks up host names.
-                video = await self.ratings.jobs.search(
-                    self._find_track, album.artist, track.title, track.seconds
-                )
+                video = await self._search(album, track)
                 video_url, video_title = video.url, video.title
                 # Kept before rating, so a crash during the download does not repeat the search.
                 await self.store.save_track_outcome(
@@ -328,18 +326,28 @@ class AlbumService:
                 rated = await self.ratings.rate_link(video_url, asker, artist=album.artist)
         except BusyError:
             raise  # not the track's fault: nothing is remembered about it
-        except (UserFacingError, youtube.SourceError) as error:
-            if isinstance(error, TryAgainError) or getattr(error, "transient", False):
-                # Says nothing about the track (a network error, say): listed now, tried again next time.
-                return TrackResult(number, track, None, video_title, video_url, str(error), cached=False)
+        except VerdictError as error:
+            # The song's own (not audio, removed, no video found): asking again would say the same.
             await self.store.save_track_outcome(
                 album.release_id, number, TrackOutcome(video_url, video_title, None, str(error))
             )
+            return TrackResult(number, track, None, video_title, video_url, str(error), cached=False)
+        except UserFacingError as error:
+            # Our side or a host, for now (workers offline, the database locked, a job past its time):
+            # listed now, tried again next time.
             return TrackResult(number, track, None, video_title, video_url, str(error), cached=False)
         await self.store.save_track_outcome(
             album.release_id, number, TrackOutcome(video_url, video_title, rated.song.key, None)
         )
         return TrackResult(number, track, rated.song, video_title, video_url, None, rated.cached)
+
+    async def _search(self, album: AlbumRecord, track: StoredTrack) -> youtube.VideoInfo:
+        """The track's video, searched in the searches' own threads (never where discord.py looks up
+        host names); a failed search is the bot's error of its kind."""
+        try:
+            return await self.ratings.jobs.search(self._find_track, album.artist, track.title, track.seconds)
+        except youtube.SourceError as error:
+            raise for_user(error) from None
 
     def _capped(self, album: AlbumRecord) -> AlbumRecord:
         """The album cut to ``max_tracks`` tracks and ``max_minutes`` of music, with a note saying so."""
@@ -434,7 +442,8 @@ def make_album_service(settings: Settings, ratings: RatingService) -> AlbumServi
             try:
                 tracklist = await find_tracklist(artist, title, options, session)
             except TracklistError as error:
-                raise AlbumError(str(error)) from None
+                kind = OutageError if isinstance(error, TryAgainLater) else AlbumError
+                raise kind(str(error)) from None
         # Genius has no release ids: its albums key on their names.
         release = tracklist.release_id or "/".join(album_key(tracklist.artist, tracklist.album))
         return AlbumRecord(

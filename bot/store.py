@@ -27,7 +27,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.errors import TryAgainError
+from bot.errors import OutageError
 from model.scorer import Rating, SectionRating
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ class HistoryRow:
 class Store:
     """An open database. Use `open`; call `close` when done.
 
-    Any method raises `TryAgainError` (saying the database is locked) when another program keeps the
+    Any method raises `OutageError` (saying the database is locked) when another program keeps the
     database locked past the busy timeout; a write then leaves nothing behind.
 
     Parameters
@@ -323,7 +323,7 @@ class Store:
 
         Raises
         ------
-        TryAgainError
+        OutageError
             The database stayed locked for the whole busy timeout; nothing was written.
         """
         now = _now()
@@ -581,7 +581,7 @@ class Store:
         except sqlite3.OperationalError as error:
             if _locked(error):
                 log.warning("the database stayed locked for a read: %s", error)
-                raise TryAgainError(_locked_message("look that up")) from None
+                raise OutageError(_locked_message("look that up")) from None
             raise
 
     @contextlib.asynccontextmanager
@@ -599,7 +599,7 @@ class Store:
 
         Raises
         ------
-        TryAgainError
+        OutageError
             The database stayed locked for the whole busy timeout; nothing was written.
         """
         db = self._writer
@@ -609,7 +609,7 @@ class Store:
                 await self._writing.acquire()
         except TimeoutError:
             log.warning("this bot's own writes held the database past the busy timeout; could not %s", doing)
-            raise TryAgainError(_locked_message(doing)) from None
+            raise OutageError(_locked_message(doing)) from None
         try:
             # SQLite's own wait for another program's lock gets what is left of the busy timeout.
             await db.execute(f"PRAGMA busy_timeout = {max(1, round(1000 * (deadline - time.monotonic())))}")
@@ -620,7 +620,7 @@ class Store:
             await _uncancellable(_rollback(db))
             if isinstance(error, sqlite3.OperationalError) and _locked(error):
                 log.warning("the database stayed locked, could not %s: %s", doing, error)
-                raise TryAgainError(_locked_message(doing)) from None
+                raise OutageError(_locked_message(doing)) from None
             raise
         finally:
             self._writing.release()

@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from bot import replies
+from bot import dask_backend, replies
 from bot.album import AlbumService, make_album_service
 from bot.client import NeedleBot
 from bot.config import Secret, settings_from_dict
+from bot.dask_backend import DaskBackend
 from bot.service import Requester, link_key
 from bot.store import AlbumRecord, StoredTrack
 from sources import youtube
@@ -248,6 +249,52 @@ async def test_a_track_that_failed_for_now_is_tried_again(harness: Harness) -> N
     again = await fake.slash_command("album", {"artist": "Flaky Band", "title": "Flaky Album"})
     text = text_of(await album_reply(again))
     assert "3 of 3 tracks rated" in text and "~~Flaky Host~~" not in text
+
+
+async def test_a_track_past_the_job_time_limit_is_tried_again(harness: Harness) -> None:
+    bot, fake, catalogue = harness.bot, harness.fake, harness.catalogue
+    tracks = ["Quick Take", "Long Take"]
+    mbid = catalogue.add_album("Timeout Band", "Timeout Album", tracks, seed=16)
+    late = catalogue.audio(mbid, 1)
+    data = song_bytes(5.0, seed=1601)
+    # Every request for it waits past the job's time limit: the worker is stopped mid-download.
+    catalogue.media.add(late, data, "audio/wav", delay_s=8.0)
+    limit, bot.jobs.timeout = bot.jobs.timeout, 5.0
+    try:
+        inter = await fake.slash_command("album", {"artist": "Timeout Band", "title": "Timeout Album"})
+        text = text_of(await album_reply(inter))
+    finally:
+        bot.jobs.timeout = limit
+    assert "1 of 2 tracks rated" in text and "~~Long Take~~ · That took longer than 5 seconds" in text
+
+    # The limit says nothing about the song (the machine was slow): asked again, it is rated.
+    catalogue.media.add(late, data, "audio/wav")
+    again = await fake.slash_command("album", {"artist": "Timeout Band", "title": "Timeout Album"})
+    text = text_of(await album_reply(again))
+    assert "2 of 2 tracks rated" in text and "~~Long Take~~" not in text and "/10" in text
+
+
+async def test_an_album_rated_while_the_workers_are_offline_is_rated_once_they_are_back(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot, fake, catalogue = harness.bot, harness.fake, harness.catalogue
+    catalogue.add_album("Offline Band", "Offline Album", ["Unplugged", "Powered Down"], seed=17)
+    # The cluster the operator configured is down: no scheduler answers at its address.
+    monkeypatch.setattr(dask_backend, "CONNECT_TIMEOUT", 0.5)
+    local, bot.jobs.backend = bot.jobs.backend, DaskBackend("tcp://127.0.0.1:9", capacity=2)
+    try:
+        inter = await fake.slash_command("album", {"artist": "Offline Band", "title": "Offline Album"})
+        text = text_of(await album_reply(inter))
+    finally:
+        offline, bot.jobs.backend = bot.jobs.backend, local
+        await offline.close()
+    assert "No score" in text and "0 of 2 tracks rated" in text
+    assert text.count("audio workers are offline") == 2, text
+
+    again = await fake.slash_command("album", {"artist": "Offline Band", "title": "Offline Album"})
+    text = text_of(await album_reply(again))
+    assert "2 of 2 tracks rated" in text and "offline" not in text and "/10" in text
+    assert rows(harness.database, "SELECT count(*) FROM album_tracks WHERE error LIKE '%offline%'") == [(0,)]
 
 
 async def test_non_ascii_names_and_their_ascii_spelling(harness: Harness) -> None:
