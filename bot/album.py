@@ -35,9 +35,10 @@ from bot.store import AlbumRecord, SongRecord, StoredTrack, TrackOutcome
 from model.album import album_expected, album_score, picks
 from model.taste import anchored
 from sources import youtube
+from sources.albums import AlbumNotFoundError, TracklistError, asked_album
 from sources.failures import TryAgainLater
 from sources.names import album_key, normalize_title
-from sources.tracklists import TracklistError, find_tracklist
+from sources.tracklists import find_tracklist
 
 if TYPE_CHECKING:
     from sources.fantano import FantanoReview
@@ -197,9 +198,10 @@ class AlbumService:
             The model could not be loaded.
         """
         started = time.monotonic()
-        artist, title = " ".join(artist.split()), " ".join(title.split())
-        if not artist or not title:
-            raise AlbumError("Give me both an artist and an album title.")
+        try:
+            artist, title = asked_album(artist, title)
+        except AlbumNotFoundError as error:
+            raise AlbumError(str(error)) from None
         # A missing model fails every track; say so once, and remember nothing about the album's tracks.
         thresholds = await self.ratings.album_thresholds()
         query = "\x1f".join(album_key(artist, title))

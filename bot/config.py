@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sources.albums import TracklistOptions
 from sources.tracklists import PROVIDERS as TRACKLIST_PROVIDERS
-from sources.tracklists import TracklistOptions
 from sources.youtube import SEARCH_TEMPLATE, YouTubeOptions
 
 DEFAULT_CONFIG_FILE = Path("config.toml")

@@ -35,8 +35,15 @@ from typing import Any
 
 import aiohttp
 
+from sources.albums import (
+    AlbumNotFoundError,
+    Track,
+    Tracklist,
+    TracklistError,
+    TracklistOptions,
+    TracklistUnavailableError,
+)
 from sources.names import core_title, normalize_title
-from sources.tracklists import AlbumNotFoundError, Track, Tracklist, TracklistError, TracklistOptions
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +236,7 @@ async def _get(
                         )
                         _LIMITER.defer(wait)  # every caller waits: the server refuses them all until then
                         continue
-                    raise TracklistError("MusicBrainz is busy right now. Try again in a minute.")
+                    raise TracklistUnavailableError("MusicBrainz is busy right now. Try again in a minute.")
                 if response.status == 404:
                     raise AlbumNotFoundError("MusicBrainz has no such release.")
                 if response.status != 200:
@@ -238,7 +245,7 @@ async def _get(
                 document = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as e:
             log.info("MusicBrainz request failed: %s", type(e).__name__)
-            raise TracklistError("I couldn't reach MusicBrainz. Try again later.") from None
+            raise TracklistUnavailableError("I couldn't reach MusicBrainz. Try again later.") from None
         except ValueError:
             raise TracklistError("MusicBrainz sent an answer I couldn't read.") from None
         if not isinstance(document, dict):

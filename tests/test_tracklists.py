@@ -16,16 +16,10 @@ import aiohttp
 import lyricsgenius
 import pytest
 
-from sources.tracklists import (
-    AlbumNotFoundError,
-    GeniusTracklists,
-    Track,
-    Tracklist,
-    TracklistError,
-    TracklistOptions,
-    find_tracklist,
-    normalize_title,
-)
+from sources.albums import AlbumNotFoundError, Track, Tracklist, TracklistError, TracklistOptions
+from sources.genius import GeniusTracklists
+from sources.names import normalize_title
+from sources.tracklists import find_tracklist
 from tests.fakes.genius import FakeAlbum, FakeGenius
 from tests.fakes.musicbrainz import JPEG, FakeMusicBrainz, FakeRelease
 

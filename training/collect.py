@@ -40,8 +40,9 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from model.features import FEATURE_NAMES, AudioError, extract_features
+from sources.albums import Tracklist, TracklistError, TracklistOptions
 from sources.names import core_title
-from sources.tracklists import Tracklist, TracklistError, TracklistOptions, find_tracklist
+from sources.tracklists import find_tracklist
 from sources.youtube import SEARCH_TEMPLATE, SourceError, YouTubeOptions, download_audio, find_track
 from training.reviews import DataError, Review, read_reviews
 
