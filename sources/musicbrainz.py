@@ -5,8 +5,8 @@ and it speaks the XML service. We need two read-only calls, both plain JSON, and
 installed with discord.py and already drives the bot's event loop:
 
 1. ``GET /ws/2/release/?query=release:"T" AND artist:"A"&fmt=json`` (Lucene search, with scores);
-2. ``GET /ws/2/release/<mbid>?inc=recordings+artist-credits&fmt=json`` (media -> tracks with title,
-   position and length in ms).
+2. ``GET /ws/2/release/<mbid>?inc=recordings+artist-credits+release-groups+genres&fmt=json`` (media ->
+   tracks with title, position and length in ms; the release group with its genres and their votes).
 
 MusicBrainz's rules are kept here: at most one request per second from this process (one limiter
 shared by every caller, threads and event loops included, spacing each request from the previous
@@ -61,6 +61,8 @@ _NOT_THE_ALBUM = frozenset({"compilation", "live", "remix", "dj-mix", "interview
 # Release statuses by preference; an unset one (MusicBrainz leaves it out) beats Promotion, Bootleg,
 # Pseudo-Release (a translated tracklist), Withdrawn and Cancelled.
 _STATUS_RANK = {"official": 0, "": 1}
+# The release's tracks with their credits, its release group, and the genres of both, in one lookup.
+_LOOKUP_INC = "recordings+artist-credits+release-groups+genres"
 # MusicBrainz's special-purpose title for a data track entered as an ordinary track.
 _DATA_TRACK = "[data track]"
 # Words in a title that mark a later edition rather than the original one.
@@ -136,13 +138,16 @@ async def musicbrainz_tracklist(
     TracklistError
         MusicBrainz is unreachable, busy twice in a row, refused us, or sent something unreadable.
     """
-    query = f'release:"{_lucene(album)}" AND artist:"{_lucene(artist)}"'
+    # ``artist`` is the credit as printed ("Kanye West & JAY-Z"), ``artistname`` any credited artist's own
+    # name: an album credited under a variant of the name asked for comes back too.
+    name = _lucene(artist)
+    query = f'release:"{_lucene(album)}" AND (artist:"{name}" OR artistname:"{name}")'
     found = await _get(session, options, "/ws/2/release/", {"query": query, "limit": str(_SEARCH_LIMIT)})
     candidate = choose_release(found.get("releases") or [], artist, album)
     if candidate is None:
         raise AlbumNotFoundError(f"MusicBrainz has no album “{album}” by {artist}.")
     release = await _get(
-        session, options, f"/ws/2/release/{candidate['id']}", {"inc": "recordings+artist-credits"}
+        session, options, f"/ws/2/release/{candidate['id']}", {"inc": _LOOKUP_INC}
     )
     tracks = _tracks(release)
     if not tracks:
@@ -158,18 +163,21 @@ async def musicbrainz_tracklist(
         if has_front
         else None,
         source="musicbrainz",
+        genres=_genres(release),
     )
 
 
 def choose_release(releases: list[dict[str, Any]], artist: str, album: str) -> dict[str, Any] | None:
     """The search result that is the album itself, as first released; None when none matches.
 
-    Matching: the release's artist credit equals ``artist`` and its title equals ``album``, both
+    Matching: ``artist`` names the release's artist (see :func:`_artist_rank`: the credit as printed, or
+    one credited artist's credited name, own name or sort name) and its title equals ``album``, both
     normalized, or equal once bracketed qualifiers such as "(Deluxe Edition)" are dropped. Among those,
     in order of preference: a release group of primary type Album (then EP, then anything) without
-    secondary types such as Compilation or Live; the exact title asked for; no deluxe/expanded/remaster
-    words in the title; an official release, then one without a status, then the rest (bootlegs...);
-    the earliest date; MusicBrainz's search score.
+    secondary types such as Compilation or Live; the credit as printed, then its first artist (a
+    variant name, a "feat." credit), then another of its artists (a joint album); the exact title asked
+    for; no deluxe/expanded/remaster words in the title; an official release, then one without a status,
+    then the rest (bootlegs...); the earliest date; MusicBrainz's search score.
 
     Parameters
     ----------
@@ -189,7 +197,8 @@ def choose_release(releases: list[dict[str, Any]], artist: str, album: str) -> d
     matches = []
     for release in releases:
         title = str(release.get("title") or "")
-        if normalize_title(_credit(release.get("artist-credit"))) != want_artist:
+        credited = _artist_rank(release.get("artist-credit"), want_artist)
+        if credited is None:
             continue
         if normalize_title(title) != want_title and core_title(title) != want_core:
             continue
@@ -199,6 +208,7 @@ def choose_release(releases: list[dict[str, Any]], artist: str, album: str) -> d
         matches.append(
             (
                 {"album": 0, "ep": 1}.get(primary, 2) + (3 if secondary & _NOT_THE_ALBUM else 0),
+                credited,
                 normalize_title(title) != want_title,
                 bool(_LATER_EDITION.search(title.lower())) and not _LATER_EDITION.search(album.lower()),
                 _STATUS_RANK.get(str(release.get("status") or "").lower(), 2),
@@ -273,6 +283,17 @@ def _tracks(release: dict[str, Any]) -> tuple[Track, ...]:
     return tuple(tracks)
 
 
+def _genres(release: dict[str, Any]) -> tuple[str, ...]:
+    """The release group's genre names, most voted first (the release's own when the group has none):
+    voters tag the album as a whole, so its group holds most of them."""
+    for owner in (release.get("release-group") or {}, release):
+        genres = [g for g in owner.get("genres") or [] if isinstance(g, dict) and g.get("name")]
+        if genres:
+            ranked = sorted(genres, key=lambda g: -int(g.get("count") or 0))
+            return tuple(dict.fromkeys(str(g["name"]) for g in ranked))
+    return ()
+
+
 def _credit(credits: Any) -> str:
     """An artist credit as MusicBrainz displays it: each name followed by its join phrase.
 
@@ -286,6 +307,28 @@ def _credit(credits: Any) -> str:
         for c in credits
         if isinstance(c, dict)
     )
+
+
+def _artist_rank(credits: Any, artist: str) -> int | None:
+    """How the credit names ``artist`` (normalized): 0 as printed whole, 1 its first artist, 2 another
+    of its artists; None when it does not name them.
+
+    Each credited artist answers to the name it is credited under on this release, its own name and its
+    sort name (also read "Beatles, The" as "The Beatles"), so a variant credit, a "feat." credit and a
+    joint album all match one of their artists.
+    """
+    if normalize_title(_credit(credits)) == artist:
+        return 0
+    if not isinstance(credits, list):
+        return None
+    for rank, credit in enumerate(c for c in credits if isinstance(c, dict)):
+        own = credit.get("artist") or {}
+        sort_name = str(own.get("sort-name") or "")
+        last, _, first = sort_name.partition(", ")
+        names = (credit.get("name"), own.get("name"), sort_name, f"{first} {last}" if first else "")
+        if artist in {normalize_title(str(n or "")) for n in names} - {""}:
+            return min(rank, 1) + 1
+    return None
 
 
 def _retry_after(value: str | None) -> float:
