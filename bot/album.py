@@ -325,7 +325,9 @@ class AlbumService:
                     album.release_id, number, TrackOutcome(video_url, video_title, None, None)
                 )
             with line.asking(number, requester) as asker:
-                rated = await self.ratings.rate_link(video_url, asker, artist=album.artist)
+                rated = await self.ratings.rate_link(
+                    video_url, asker, artist=album.artist, genres=album.genres
+                )
         except BusyError:
             raise  # not the track's fault: nothing is remembered about it
         except VerdictError as error:
@@ -457,6 +459,7 @@ def make_album_service(settings: Settings, ratings: RatingService) -> AlbumServi
             source=tracklist.source,
             tracks=tuple(StoredTrack(t.title, t.disc, t.position, t.seconds) for t in tracklist.tracks),
             note="",
+            genres=tracklist.genres,
         )
 
     def find_track(artist: str, title: str, seconds: float | None) -> youtube.VideoInfo:

@@ -122,6 +122,9 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX songs_by_use ON songs (used_at) WHERE used_at IS NOT NULL;
     """,
+    # An album's genres as its tracklist provider names them (a JSON list, most voted first): taste
+    # evidence for each of its tracks. Albums stored before have none.
+    "ALTER TABLE albums ADD COLUMN genres TEXT NOT NULL DEFAULT '[]';",
 )
 
 
@@ -153,7 +156,10 @@ class StoredTrack:
 
 @dataclass(frozen=True)
 class AlbumRecord:
-    """An album as resolved and stored: the tracklist after the caps, and ``note`` saying what they cut."""
+    """An album as resolved and stored: the tracklist after the caps, and ``note`` saying what they cut.
+
+    ``genres`` are the provider's genre names for the album, most voted first (MusicBrainz's).
+    """
 
     release_id: str
     artist: str
@@ -163,6 +169,7 @@ class AlbumRecord:
     source: str
     tracks: tuple[StoredTrack, ...]
     note: str
+    genres: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -430,15 +437,17 @@ class Store:
             The stored album with its tracklist, or None when the query was never saved.
         """
         rows = await self._read(
-            "SELECT a.release_id, a.artist, a.title, a.year, a.cover_url, a.source, a.tracks, a.note"
-            " FROM album_lookups l JOIN albums a ON a.release_id = l.release_id WHERE l.query = ?",
+            "SELECT a.release_id, a.artist, a.title, a.year, a.cover_url, a.source, a.tracks, a.note,"
+            " a.genres FROM album_lookups l JOIN albums a ON a.release_id = l.release_id WHERE l.query = ?",
             (query,),
         )
         if not rows:
             return None
-        ((release_id, artist, title, year, cover_url, source, tracks, note),) = rows
+        ((release_id, artist, title, year, cover_url, source, tracks, note, genres),) = rows
         stored = tuple(StoredTrack(*track) for track in json.loads(tracks))
-        return AlbumRecord(release_id, artist, title, year, cover_url, source, stored, note)
+        return AlbumRecord(
+            release_id, artist, title, year, cover_url, source, stored, note, tuple(json.loads(genres))
+        )
 
     async def save_album(self, album: AlbumRecord, query: str) -> None:
         """Store ``album`` (kept if already there, with its tracks' outcomes) and map ``query`` to it.
@@ -454,9 +463,9 @@ class Store:
         async with self._transaction(ALBUM_SAVE) as db:
             await db.execute(
                 "INSERT OR IGNORE INTO albums (release_id, artist, title, year, cover_url, source, tracks,"
-                " note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " note, genres, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (album.release_id, album.artist, album.title, album.year, album.cover_url, album.source,
-                 tracks, album.note, _now()),
+                 tracks, album.note, json.dumps(list(album.genres)), _now()),
             )
             await db.execute(
                 "INSERT OR REPLACE INTO album_lookups (query, release_id) VALUES (?, ?)",

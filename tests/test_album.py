@@ -58,11 +58,12 @@ class Catalogue:
     def add_album(
         self, artist: str, title: str, tracks: list[str], *, seed: int, missing: tuple[str, ...] = (),
         broken: tuple[str, ...] = (), seconds: float = 5.0, discs: tuple[int, ...] = (),
-        slow: tuple[str, ...] = (), delay_s: float = 0.0,
+        slow: tuple[str, ...] = (), delay_s: float = 0.0, genres: tuple[tuple[str, int], ...] = (),
     ) -> str:
         """Register an album and return its MusicBrainz id; ``missing`` tracks have no video, ``broken``
         ones a 404, ``slow`` ones answer their first request after 12 s (later ones at once), and every
-        other track's audio answers each request after ``delay_s``."""
+        other track's audio answers each request after ``delay_s``; ``genres`` are its release group's
+        (name, votes)."""
         mbid = f"mb-{len(self.mb.releases)}"
         media: dict[int, list[tuple[str, float]]] = {}
         for i, track in enumerate(tracks):
@@ -70,7 +71,7 @@ class Catalogue:
             self.add_track(artist, track, self.audio(mbid, i), seed=seed * 100 + i, missing=track in missing,
                            broken=track in broken, seconds=seconds, slow=track in slow, delay_s=delay_s)
         discs_in_order = [media[d] for d in sorted(media)]
-        self.mb.releases.append(FakeRelease(mbid, title, artist, "2016-05-01", discs_in_order))
+        self.mb.releases.append(FakeRelease(mbid, title, artist, "2016-05-01", discs_in_order, genres=genres))
         return mbid
 
     def add_track(
@@ -295,6 +296,23 @@ async def test_an_album_rated_while_the_workers_are_offline_is_rated_once_they_a
     text = text_of(await album_reply(again))
     assert "2 of 2 tracks rated" in text and "offline" not in text and "/10" in text
     assert rows(harness.database, "SELECT count(*) FROM album_tracks WHERE error LIKE '%offline%'") == [(0,)]
+
+
+async def test_the_album_genres_are_taste_evidence_for_its_tracks(harness: Harness) -> None:
+    bot, catalogue = harness.bot, harness.catalogue
+    # The same audio on two albums by artists he never reviewed; one album's release group is tagged.
+    catalogue.add_album("Tagged Band", "Tagged Album", ["Tagged Song"], seed=19, genres=(("rock", 4),))
+    catalogue.add_album("Untagged Band", "Untagged Album", ["Untagged Song"], seed=19)
+    requester = Requester(user_id=harness.fake.user_id + 1900)
+    tagged = await bot.albums.rate_album("Tagged Band", "Tagged Album", requester)
+    untagged = await bot.albums.rate_album("Untagged Band", "Untagged Album", requester)
+    assert tagged.album.genres == ("rock",) and untagged.album.genres == ()
+    (with_genre,), (without,) = ([r.song.rating for r in a.rated] for a in (tagged, untagged))
+    assert (with_genre.evidence, without.evidence) == ("some", "little")
+    assert with_genre.distribution != without.distribution
+    # Kept with the album: asked again, the stored album still has them.
+    again = await bot.albums.rate_album("tagged band", "TAGGED ALBUM", requester)
+    assert again.cached and again.album.genres == ("rock",)
 
 
 async def test_non_ascii_names_and_their_ascii_spelling(harness: Harness) -> None:
