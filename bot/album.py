@@ -204,6 +204,31 @@ class AlbumService:
             raise AlbumError(str(error)) from None
         # A missing model fails every track; say so once, and remember nothing about the album's tracks.
         thresholds = await self.ratings.album_thresholds()
+        album = await self._album(artist, title)
+        # Tracks queue as one request's batch: they take turns with other users' songs in the fair queue.
+        requester = dataclasses.replace(requester, batch=True)
+        deadline = started + self.settings.time_budget_seconds
+        results, complete = await self._rate_tracks(album, requester, progress, deadline)
+        review = self.fantano.find(album.artist, album.title) or self.fantano.find(artist, title)
+        rated = _summarize(album, results, thresholds, complete=complete, review=review)
+        rated = dataclasses.replace(rated, fantano=review)
+        if rated.score is not None:
+            await self.store.record_album(
+                album.release_id, rated.score, user_id=requester.user_id, guild_id=requester.guild_id
+            )
+        log.info(
+            "album %s: %d/%d tracks rated, score %s, in %.1f s%s",
+            album.release_id,
+            len(rated.rated),
+            len(results),
+            rated.score,
+            time.monotonic() - started,
+            "" if rated.complete else " (time budget ran out)",
+        )
+        return rated
+
+    async def _album(self, artist: str, title: str) -> AlbumRecord:
+        """The album as stored for these words, else resolved, capped and stored (AlbumError: no tracks)."""
         query = "\x1f".join(album_key(artist, title))
         album = await self.store.find_album(query)
         if album is None:
@@ -211,9 +236,14 @@ class AlbumService:
             if not album.tracks:
                 raise AlbumError(f"{album.source} lists no tracks for “{album.title}” by {album.artist}.")
             await self.store.save_album(album, query)
+        return album
+
+    async def _rate_tracks(
+        self, album: AlbumRecord, requester: Requester, progress: Progress | None, deadline: float
+    ) -> tuple[tuple[TrackResult, ...], bool]:
+        """Every track's result in tracklist order (those not reached by ``deadline``, a monotonic time,
+        marked so), and whether all were reached; at most ``concurrency`` tracks at once."""
         outcomes = await self.store.track_outcomes(album.release_id)
-        # Tracks queue as one request's batch: they take turns with other users' songs in the fair queue.
-        requester = dataclasses.replace(requester, batch=True)
         done: list[TrackResult] = []
         limit = asyncio.Semaphore(self.settings.concurrency)
 
@@ -234,9 +264,8 @@ class AlbumService:
             return result
 
         tasks = [asyncio.create_task(one(n)) for n in range(len(album.tracks))]
-        budget = self.settings.time_budget_seconds - (time.monotonic() - started)
         try:
-            finished, pending = await asyncio.wait(tasks, timeout=max(budget, 0.0))
+            finished, pending = await asyncio.wait(tasks, timeout=max(deadline - time.monotonic(), 0.0))
         finally:
             # Out of time, or cancelled ourselves: no track may go on rating (or holding a slot) unseen.
             for task in tasks:
@@ -250,23 +279,7 @@ class AlbumService:
             by_number.get(n) or TrackResult(n, track, None, None, None, NOT_REACHED, cached=False)
             for n, track in enumerate(album.tracks)
         )
-        review = self.fantano.find(album.artist, album.title) or self.fantano.find(artist, title)
-        rated = _summarize(album, results, thresholds, complete=not pending, review=review)
-        rated = dataclasses.replace(rated, fantano=review)
-        if rated.score is not None:
-            await self.store.record_album(
-                album.release_id, rated.score, user_id=requester.user_id, guild_id=requester.guild_id
-            )
-        log.info(
-            "album %s: %d/%d tracks rated, score %s, in %.1f s%s",
-            album.release_id,
-            len(rated.rated),
-            len(results),
-            rated.score,
-            time.monotonic() - started,
-            "" if rated.complete else " (time budget ran out)",
-        )
-        return rated
+        return results, not pending
 
     async def artists(self, prefix: str, limit: int = 25) -> list[str]:
         """Artists for autocomplete: those Fantano reviewed, then those users had rated, without repeats.

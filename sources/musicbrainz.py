@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import re
 import threading
 import time
@@ -83,11 +84,22 @@ class _Limiter:
         self._lock = threading.Lock()
         self._busy = False
         self._next = 0.0
+        self._held: dict[str, float] = {}
 
     def defer(self, seconds: float) -> None:
         """Hold every caller's next request until ``seconds`` from now (a server's Retry-After)."""
         with self._lock:
             self._next = max(self._next, time.monotonic() + seconds)
+
+    def hold(self, server: str, seconds: float) -> None:
+        """Refuse requests to ``server`` for ``seconds`` (a Retry-After too long for a user to wait)."""
+        with self._lock:
+            self._held[server] = max(self._held.get(server, 0.0), time.monotonic() + seconds)
+
+    def held(self, server: str) -> float:
+        """Seconds ``server`` asked us to stay away still (0 when it did not)."""
+        with self._lock:
+            return max(0.0, self._held.get(server, 0.0) - time.monotonic())
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -225,11 +237,19 @@ def choose_release(releases: list[dict[str, Any]], artist: str, album: str) -> d
 async def _get(
     session: aiohttp.ClientSession, options: TracklistOptions, path: str, params: dict[str, str]
 ) -> dict[str, Any]:
-    """GET a ``/ws/2`` JSON document, spaced by the shared limiter; one retry after a 503."""
-    url = options.musicbrainz_url.rstrip("/") + path
+    """GET a ``/ws/2`` JSON document, spaced by the shared limiter; one retry after a 503 or 429.
+
+    MusicBrainz says "too many requests" with 503, a proxy in front of a mirror with 429: both are
+    "busy, for now". A Retry-After a user can wait for is waited for (by every caller); a longer one is
+    kept, so requests to that server fail at once until it passes, and the user is told how long.
+    """
+    server = options.musicbrainz_url.rstrip("/")
+    url = server + path
     headers = {"User-Agent": options.user_agent, "Accept": "application/json"}
     timeout = aiohttp.ClientTimeout(total=options.timeout)
     for attempt in (1, 2):
+        if (left := _LIMITER.held(server)) > MAX_RETRY_AFTER_S:
+            raise TracklistUnavailableError(_busy(left))
         try:
             async with (
                 _LIMITER.slot(),
@@ -237,21 +257,28 @@ async def _get(
                     url, params={**params, "fmt": "json"}, headers=headers, timeout=timeout
                 ) as response,
             ):
-                if response.status == 503:
+                if response.status in (429, 503):
                     wait = _retry_after(response.headers.get("Retry-After"))
+                    if wait <= MAX_RETRY_AFTER_S:
+                        _LIMITER.defer(wait)  # every caller waits: the server refuses them all until then
+                    else:
+                        _LIMITER.hold(server, wait)
                     if attempt == 1 and wait <= MAX_RETRY_AFTER_S:
                         log.info(
-                            "MusicBrainz answered 503 (rate limit or load); retrying once in %.0f s",
+                            "MusicBrainz answered %s (rate limit or load); retrying once in %.0f s",
+                            response.status,
                             max(wait, MIN_INTERVAL_S),
                         )
-                        _LIMITER.defer(wait)  # every caller waits: the server refuses them all until then
                         continue
-                    raise TracklistUnavailableError("MusicBrainz is busy right now. Try again in a minute.")
+                    raise TracklistUnavailableError(_busy(wait))
                 if response.status == 404:
                     raise AlbumNotFoundError("MusicBrainz has no such release.")
                 if response.status != 200:
                     log.warning("MusicBrainz answered %s for %s", response.status, path)
-                    raise TracklistError(f"MusicBrainz answered with an error ({response.status}).")
+                    message = f"MusicBrainz answered with an error ({response.status})."
+                    # A server error may pass; a refusal of the request itself (4xx) will not.
+                    kind = TracklistUnavailableError if response.status >= 500 else TracklistError
+                    raise kind(message)
                 document = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as e:
             log.info("MusicBrainz request failed: %s", type(e).__name__)
@@ -268,6 +295,8 @@ def _tracks(release: dict[str, Any]) -> tuple[Track, ...]:
     """Every audio track of every medium, media in their ``position`` order, numbered over the album.
 
     Videos (the DVD of a CD+DVD edition) and data tracks are not songs to rate: beets skips them too.
+    A medium's hidden ``pregap`` track (before track 1, found by rewinding the CD) is left out on
+    purpose: it is not part of the album as listed or streamed, and its search would find other songs.
     """
     tracks: list[Track] = []
     media = sorted(release.get("media") or [], key=lambda m: int(m.get("position") or 0))
@@ -329,6 +358,14 @@ def _artist_rank(credits: Any, artist: str) -> int | None:
         if artist in {normalize_title(str(n or "")) for n in names} - {""}:
             return min(rank, 1) + 1
     return None
+
+
+def _busy(seconds: float) -> str:
+    """What the user hears when MusicBrainz is busy and asked us to wait ``seconds``."""
+    if seconds <= 60:
+        return "MusicBrainz is busy right now. Try again in a minute."
+    minutes = math.ceil(seconds / 60)
+    return f"MusicBrainz is busy right now and asked me to wait {minutes} minutes. Try again then."
 
 
 def _retry_after(value: str | None) -> float:

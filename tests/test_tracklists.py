@@ -17,6 +17,7 @@ import lyricsgenius
 import pytest
 
 from sources.albums import AlbumNotFoundError, Track, Tracklist, TracklistError, TracklistOptions
+from sources.failures import TryAgainLater
 from sources.genius import GeniusTracklists
 from sources.musicbrainz import choose_release
 from sources.names import normalize_title
@@ -469,6 +470,25 @@ async def test_retry_after_is_waited_for(mb: FakeMusicBrainz, session: aiohttp.C
 
 async def test_a_long_retry_after_fails_at_once(mb: FakeMusicBrainz, session: aiohttp.ClientSession) -> None:
     mb.fail_next, mb.retry_after = 1, 120
-    with pytest.raises(TracklistError, match="MusicBrainz is busy"):
+    with pytest.raises(TracklistError, match="MusicBrainz is busy") as info:
         await find_tracklist("Death Grips", "The Money Store", _options(mb), session)
+    assert isinstance(info.value, TryAgainLater) and "asked me to wait 2 minutes" in str(info.value)
     assert [r.status for r in mb.hits()] == [503]  # retrying sooner than asked would only be refused
+    # Respected: until it passes, the next album is refused without asking MusicBrainz again.
+    with pytest.raises(TracklistError, match="asked me to wait 2 minutes"):
+        await find_tracklist("Radiohead", "Kid A", _options(mb), session)
+    assert [r.status for r in mb.hits()] == [503]
+
+
+async def test_a_429_is_busy_for_now_and_its_retry_after_waited_for(
+    mb: FakeMusicBrainz, session: aiohttp.ClientSession
+) -> None:
+    mb.busy_status, mb.fail_next, mb.retry_after = 429, 1, 2
+    result = await find_tracklist("Death Grips", "The Money Store", _options(mb), session)
+    busy, retried, _ = mb.hits()
+    assert (busy.status, retried.status) == (429, 200) and retried.at - busy.at >= 2.0
+    assert result.release_id == "mb-original"
+    mb.unavailable = True
+    with pytest.raises(TracklistError, match="MusicBrainz is busy") as info:
+        await find_tracklist("Death Grips", "The Money Store", _options(mb), session)
+    assert isinstance(info.value, TryAgainLater), "a 429 says nothing about the album"

@@ -27,7 +27,8 @@ What MusicBrainz enforces, this enforces: a request less than ``min_interval_s``
 gets 503 with MusicBrainz's rate-limit body, and a User-Agent without a contact in parentheses (as
 aiohttp's and python-requests' defaults are) gets 403. ``unavailable = True`` answers 503 to everything,
 ``fail_next = N`` to the next N requests (with the body of an overloaded server); ``retry_after`` adds a
-Retry-After header (seconds) to every 503. ``old_search = True`` writes search results as a response
+Retry-After header (seconds) to every 503; ``busy_status = 429`` answers those as a rate-limiting proxy
+in front of a mirror does. ``old_search = True`` writes search results as a response
 captured in 2017 has them (lachlan-00/MusicBrainz tests/MusicBrainz/Tests/MusicBrainzTest.php), and as
 mb-solr's writer test still expects: the score a string, credits without their own ``"name"``.
 Every request is recorded (path, time, User-Agent) so tests can check what was asked and when.
@@ -105,6 +106,7 @@ class FakeMusicBrainz:
     unavailable: bool = False
     fail_next: int = 0  # the next N MusicBrainz requests get 503, as an overloaded server answers
     retry_after: int | None = None  # seconds, sent in a Retry-After header with every 503
+    busy_status: int = 503
     old_search: bool = False
     requests: list[Request] = field(default_factory=list)
 
@@ -172,10 +174,12 @@ class FakeMusicBrainz:
             overloaded = self.unavailable or self.fail_next > 0
             self.fail_next = max(0, self.fail_next - 1)
         if overloaded or (previous and now - previous[-1] < self.min_interval_s):
-            entry.status = 503
+            entry.status = self.busy_status
             headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
             message = OVERLOADED if overloaded else RATE_LIMITED
-            return web.json_response({"error": message, "help": HELP}, status=503, headers=headers)
+            return web.json_response(
+                {"error": message, "help": HELP}, status=self.busy_status, headers=headers
+            )
         if not re.search(r"\(.*\S.*\)", agent):
             entry.status = 403
             return web.json_response(
