@@ -294,7 +294,7 @@ async def test_an_album_rated_while_the_workers_are_offline_is_rated_once_they_a
 
     again = await fake.slash_command("album", {"artist": "Offline Band", "title": "Offline Album"})
     text = text_of(await album_reply(again))
-    assert "2 of 2 tracks rated" in text and "offline" not in text and "/10" in text
+    assert "2 of 2 tracks rated" in text and "workers are offline" not in text and "/10" in text
     assert rows(harness.database, "SELECT count(*) FROM album_tracks WHERE error LIKE '%offline%'") == [(0,)]
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import psutil
 
+from bot import dask_backend
 from sources.youtube import DownloadFailedError, NetworkError, YouTubeOptions, download_audio
 from tests.fakes.discord import OP_RESUME, Callback, FakeDiscord, FakeInteraction, SentMessage
 from tests.fakes.media import FeedItem, song_bytes
@@ -61,6 +62,13 @@ Scenario = Callable[[Harness, Path], Awaitable[Survived]]
 async def answer(inter: FakeInteraction, timeout: float = 120.0) -> SentMessage:  # noqa: ASYNC109
     """The message that carries the rating or the error (both are embeds)."""
     return await inter.wait_message(lambda m: bool(m.embeds), timeout=timeout)
+
+
+async def album_answer(inter: FakeInteraction, timeout: float = 120.0) -> SentMessage:  # noqa: ASYNC109
+    """An /album's final message: its rating or its error, not a progress edit."""
+    return await inter.wait_message(
+        lambda m: bool(m.embeds) and "Listening to" not in m.embeds[0].get("title", ""), timeout=timeout
+    )
 
 
 async def rate_file(fake: FakeDiscord, name: str, data: bytes, user_id: int) -> FakeInteraction:
@@ -397,9 +405,7 @@ async def bot_killed_mid_album(harness: Harness, tmp: Path) -> Survived:
         with bot_process(fake, config, scratch):
             await fake.wait_gateway(lambda f: f.identifies == 2 and f.connected, timeout=120)
             again = await fake.slash_command("album", {"artist": artist, "title": title})
-            final = await again.wait_message(
-                lambda m: bool(m.embeds) and "Listening to" not in m.embeds[0].get("title", ""), timeout=120
-            )
+            final = await album_answer(again)
         (embed,) = final.embeds
         text = " ".join([embed.get("description", ""), str(embed.get("fields", "")),
                          embed.get("footer", {}).get("text", "")])
@@ -482,9 +488,7 @@ async def album_saved_while_locked(harness: Harness, tmp: Path) -> Survived:
     assert "database is locked" in str(error.embeds) and error.ephemeral, error
     assert inter.shown_to_channel() == [], "the channel still shows the album's thinking message"
     again = await fake.slash_command("album", {"artist": artist, "title": title}, user_id=user)
-    final = await again.wait_message(
-        lambda m: bool(m.embeds) and "Listening to" not in m.embeds[0].get("title", ""), timeout=120
-    )
+    final = await album_answer(again)
     assert "2 of 2 tracks rated" in str(final.embeds), final
     return Survived(
         f"Another process holds the database's write lock past the bot's wait ({DATABASE_TIMEOUT:g} s) as"
@@ -492,6 +496,39 @@ async def album_saved_while_locked(harness: Harness, tmp: Path) -> Survived:
         "the user alone was told the database is locked (not \"something went wrong\"); asking again"
         " afterwards rated the album",
         inter.elapsed(),
+    )
+
+
+async def album_while_workers_offline(harness: Harness, tmp: Path) -> Survived:
+    fake, media = harness.fake, harness.media
+    artist, title = "Offline Band", "Offline Album"
+    tracks = ["Dark", "Quiet"]
+    for n, track in enumerate(tracks):
+        name = f"offline-album-{n}.wav"
+        media.add(name, song_bytes(5.0, seed=5600 + n), "audio/wav")
+        media.add_feed(f"search/{artist} {track}.rss", [FeedItem(name, f"{artist} - {track}", 200.0)])
+    harness.musicbrainz.releases.append(
+        FakeRelease("mb-offline", title, artist, "2022-01-01", [[(track, 200.0) for track in tracks]])
+    )
+    jobs, user = harness.bot.jobs, fake.user_id + 56
+    # The configured Dask cluster is down: nothing answers at the scheduler's address.
+    connect, dask_backend.CONNECT_TIMEOUT = dask_backend.CONNECT_TIMEOUT, 0.5
+    local, jobs.backend = jobs.backend, dask_backend.DaskBackend("tcp://127.0.0.1:9", capacity=2)
+    try:
+        inter = await fake.slash_command("album", {"artist": artist, "title": title}, user_id=user)
+        offline = await album_answer(inter)
+    finally:
+        down, jobs.backend, dask_backend.CONNECT_TIMEOUT = jobs.backend, local, connect
+        await down.close()
+    assert str(offline.embeds).count("audio workers are offline") == 2, offline
+    again = await fake.slash_command("album", {"artist": artist, "title": title}, user_id=user)
+    back = await album_answer(again)
+    assert "2 of 2 tracks rated" in str(back.embeds) and "workers are offline" not in str(back.embeds), back
+    return Survived(
+        "The audio workers are offline (no Dask scheduler answers) as an /album is rated, then come back",
+        "each track said the workers are offline and nothing was remembered of it; asked again once they"
+        " were back, both tracks were rated (not \"No score\" from the cache)",
+        offline.at + back.at,
     )
 
 
@@ -507,6 +544,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     bot_killed_mid_album,
     reads_while_saves_wait,
     album_saved_while_locked,
+    album_while_workers_offline,
 )
 
 
