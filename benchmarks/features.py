@@ -61,6 +61,7 @@ def run_ours(path: str) -> tuple[float, float]:
 def _worker_job(path: str, *, tagged: bool) -> tuple[float, float]:
     """(featurize seconds, score + picture seconds) of one worker job, tagged or as before the tagger."""
     from bot import worker
+    from model import DEFAULT_MAX_SECONDS
     from model.decode import MIN_RATED_SECONDS, QUIET_FLOOR_DBFS
     from model.features import extract_features
     from model.scorer import Scorer
@@ -68,9 +69,9 @@ def _worker_job(path: str, *, tagged: bool) -> tuple[float, float]:
     scorer = Scorer.load()
     start = time.perf_counter()
     if tagged:
-        features = worker.featurize(path, 900.0, None)
+        features = worker.featurize(path, DEFAULT_MAX_SECONDS, None)
     else:
-        features = extract_features(path, max_seconds=900.0, min_seconds=MIN_RATED_SECONDS,
+        features = extract_features(path, max_seconds=DEFAULT_MAX_SECONDS, min_seconds=MIN_RATED_SECONDS,
                                     floor_dbfs=QUIET_FLOOR_DBFS)  # fmt: skip
     featurized = time.perf_counter()
     rating = scorer.rate(features.values, features.variances)

@@ -52,12 +52,11 @@ from bot.dask_backend import DaskBackend
 from bot.jobs import Jobs
 from bot.pool import LocalPool
 from bot.worker import featurize, render
-from model import MODEL_DIR
+from model import DEFAULT_MAX_SECONDS, MODEL_DIR
 from model.scorer import Scorer
 from tests.fakes.discord import FakeDiscord, running_bot
 from tests.support.cluster import DaskCluster
 
-MAX_SECONDS = 900.0
 TARGET_OVERHEAD_S = 0.030
 TARGET_SPEEDUP = 1.7
 
@@ -81,7 +80,7 @@ async def rate(jobs: Jobs, scorer: Scorer, data: bytes) -> tuple[float, float]:
     from benchmarks.scale import timed
 
     started = time.perf_counter()
-    features, featurizing = await jobs.run(timed, featurize, data, MAX_SECONDS, "")
+    features, featurizing = await jobs.run(timed, featurize, data, DEFAULT_MAX_SECONDS, "")
     rating = scorer.rate(features.values, features.variances)
     sections = scorer.rate_sections(features.sections)
     _, rendering = await jobs.run(timed, render, features.mel_db, rating, sections, features.seconds, "song")

@@ -38,10 +38,11 @@ def decoded_16k(path: Path) -> np.ndarray:
     """The file as the worker hears it (model.decode at 22,050 Hz), resampled to 16 kHz."""
     import soxr
 
+    from model import DEFAULT_MAX_SECONDS
     from model.decode import SAMPLE_RATE, decode
 
     blocks: list[np.ndarray] = []
-    decode(path, blocks.append, max_seconds=900.0)
+    decode(path, blocks.append, max_seconds=DEFAULT_MAX_SECONDS)
     return soxr.resample(np.concatenate(blocks), SAMPLE_RATE, 16_000, quality="HQ")
 
 

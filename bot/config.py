@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from model import DEFAULT_MAX_SECONDS
 from sources.albums import TracklistOptions
 from sources.tracklists import PROVIDERS as TRACKLIST_PROVIDERS
 from sources.youtube import SEARCH_TEMPLATE, YouTubeOptions
@@ -82,11 +83,11 @@ class StorageSettings:
 @dataclass(frozen=True)
 class LimitSettings:
     max_attachment_bytes: int = 25_000_000
-    max_audio_seconds: float = 900.0
-    max_video_seconds: float = 1800.0
-    max_download_bytes: int = 100_000_000
-    socket_timeout_seconds: float = 15.0
-    download_timeout_seconds: float = 120.0
+    max_audio_seconds: float = DEFAULT_MAX_SECONDS
+    max_video_seconds: float = YouTubeOptions.max_duration_s
+    max_download_bytes: int = YouTubeOptions.max_filesize
+    socket_timeout_seconds: float = YouTubeOptions.socket_timeout
+    download_timeout_seconds: float = YouTubeOptions.download_timeout
     database_timeout_seconds: float = 30.0
     job_timeout_seconds: float = 300.0
 
@@ -176,6 +177,31 @@ class SourceSettings:
             genius_url=self.genius_url,
             genius_token=genius_token.reveal(),
             timeout=timeout,
+        )
+
+    def youtube_options(self, limits: LimitSettings) -> YouTubeOptions:
+        """yt-dlp's options from these settings and the download limits.
+
+        Parameters
+        ----------
+        limits : LimitSettings
+            The video length cap (seconds), the download size cap (bytes) and the timeouts (seconds).
+
+        Returns
+        -------
+        YouTubeOptions
+            What every link, search and download obeys.
+        """
+        return YouTubeOptions(
+            allowed_hosts=self.allowed_hosts,
+            allowed_extractors=self.allowed_extractors,
+            max_duration_s=limits.max_video_seconds,
+            max_filesize=limits.max_download_bytes,
+            socket_timeout=limits.socket_timeout_seconds,
+            download_timeout=limits.download_timeout_seconds,
+            cookiefile=self.cookiefile or None,
+            media_hosts=self.media_hosts,
+            allow_loopback=self.allow_loopback,
         )
 
 

@@ -268,6 +268,9 @@ def dask_setup(server: Worker | Nanny) -> None:
 
     if isinstance(server, Nanny):
         # The nanny keeps the variable twice: as set before spawning, and in the worker's environment.
+        # Both are Nanny attributes, not documented API: Dask's public pre-spawn-environ setting can set a
+        # variable but not unset it, and any value turns glibc's adaptive thresholds off. tests/test_dask.py
+        # fails loudly (without a cluster) if Dask stops keeping the variable there.
         server.pre_spawn_env.pop(MALLOC_TRIM, None)
         server.env.pop(MALLOC_TRIM, None)
         return

@@ -98,18 +98,7 @@ class RatingService:
         self.store = store
         self.fantano = fantano
         self._scorer = scorer
-        limits, sources = settings.limits, settings.sources
-        self.youtube_options = youtube.YouTubeOptions(
-            allowed_hosts=sources.allowed_hosts,
-            allowed_extractors=sources.allowed_extractors,
-            max_duration_s=limits.max_video_seconds,
-            max_filesize=limits.max_download_bytes,
-            socket_timeout=limits.socket_timeout_seconds,
-            download_timeout=limits.download_timeout_seconds,
-            cookiefile=sources.cookiefile or None,
-            media_hosts=sources.media_hosts,
-            allow_loopback=sources.allow_loopback,
-        )
+        self.youtube_options = settings.sources.youtube_options(settings.limits)
 
     @classmethod
     async def open(cls, settings: Settings, jobs: Jobs) -> RatingService:

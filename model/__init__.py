@@ -9,6 +9,10 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "needlebot
 
 MODEL_DIR = Path(__file__).resolve().parent
 
+# Seconds of audio analysed (after the 1 s offset); a longer song is rated on its first part. The one
+# default of `[limits] max_audio_seconds` and `extract_features`; here, so the settings need no librosa.
+DEFAULT_MAX_SECONDS = 900.0
+
 # The 26 features of the original research, in this order (the `_mean` columns of the GTZAN feature table):
 # their per-song means are what `needlebot features` prints and the bundled model's input. A model card may
 # also name `<feature>_var` inputs, the per-frame variances (see model.scorer). Defined here, not in

@@ -12,6 +12,10 @@ Applying: score = 1 + #{k : e >= t_k}, i.e. score k for t_{k-1} <= e < t_k (t_0 
 
 Over the reference set the integer scores then reproduce Fantano's histogram (up to ties), and a song
 the model likes more never gets a lower score. The nine thresholds are stored in the model card.
+
+The taste model (``model.taste``) answers with a whole distribution, and reads its integer from that
+distribution instead (`fit_offsets`, `score_from_distribution`): thresholds on one number can follow his
+histogram only by spreading a rank, which costs absolute error on every song the model is unsure about.
 """
 
 import numpy as np
@@ -87,3 +91,78 @@ def calibrate(expected: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """
     steps = np.searchsorted(np.asarray(thresholds, dtype=np.float64), np.asarray(expected), side="right")
     return (MIN_SCORE + steps).astype(np.int64)
+
+
+def expected_errors(distributions: np.ndarray) -> np.ndarray:
+    """Expected absolute error of answering each integer 1..10 under each distribution.
+
+    Parameters
+    ----------
+    distributions : np.ndarray
+        P(score 0..10), shape (n, 11) (or (11,) for one).
+
+    Returns
+    -------
+    np.ndarray
+        E|k - Y| for k = 1..10, shape (n, 10) (or (10,)).
+    """
+    dist = np.asarray(distributions, dtype=np.float64)
+    gaps = np.abs(np.arange(MIN_SCORE, MAX_SCORE + 1)[:, None] - np.arange(dist.shape[-1])[None, :])
+    return dist @ gaps.T
+
+
+def fit_offsets(distributions: np.ndarray, histogram: np.ndarray, *, steps: int = 3000) -> np.ndarray:
+    """Ten per-score offsets so that `score_from_distribution` follows ``histogram`` over a reference set.
+
+    The integer that minimizes the expected absolute error is the distribution's median, which bunches
+    on 6-8; asking for a histogram as well is a transport problem whose dual gives one offset per score:
+    answer the k minimizing E|k - Y| - offset_k. Unlike thresholds on the expected score, this reads
+    each distribution's whole shape: the offsets move the answers whose expected error changes least
+    between neighbouring scores, and a distribution sure of one score keeps it (while neighbouring offsets
+    differ by less than 1). Fitted by dual ascent (shares below target raise their offset), with a step
+    that shrinks to zero.
+
+    Parameters
+    ----------
+    distributions : np.ndarray
+        The model's P(score 0..10) over the reference set, shape (n, 11).
+    histogram : np.ndarray
+        Target shares of scores 1..10, shape (10,); normalised here.
+    steps : int, optional
+        Dual-ascent steps; the fit is deterministic.
+
+    Returns
+    -------
+    np.ndarray
+        Offsets for scores 1..10, shape (10,), float64.
+    """
+    shares = np.asarray(histogram, dtype=np.float64)
+    if shares.shape != (MAX_SCORE - MIN_SCORE + 1,) or np.any(shares < 0) or shares.sum() <= 0:
+        raise ValueError("histogram must hold 10 non-negative shares for scores 1..10")
+    shares = shares / shares.sum()
+    errors = expected_errors(distributions)
+    offsets = np.zeros(MAX_SCORE - MIN_SCORE + 1)
+    for step in range(steps):
+        answers = np.argmin(errors - offsets, axis=1)
+        got = np.bincount(answers, minlength=offsets.size) / len(answers)
+        offsets += 0.05 * (1 - step / steps) * (shares - got)
+    return offsets - offsets.mean()
+
+
+def score_from_distribution(distributions: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Integer scores 1..10: the k minimizing E|k - Y| - offsets[k] under each distribution.
+
+    Parameters
+    ----------
+    distributions : np.ndarray
+        P(score 0..10), shape (n, 11).
+    offsets : np.ndarray
+        Offsets for scores 1..10, shape (10,), as `fit_offsets` returns them.
+
+    Returns
+    -------
+    np.ndarray
+        Scores 1..10, shape (n,), int64.
+    """
+    errors = expected_errors(np.atleast_2d(distributions)) - np.asarray(offsets, dtype=np.float64)
+    return (MIN_SCORE + np.argmin(errors, axis=1)).astype(np.int64)

@@ -40,7 +40,7 @@ import numpy as np
 import scipy.fft
 from librosa.core.pitch import _parabolic_interpolation
 
-from model import FEATURE_NAMES
+from model import DEFAULT_MAX_SECONDS, FEATURE_NAMES
 from model.decode import (
     OFFSET_S,
     SAMPLE_RATE,
@@ -76,8 +76,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MAX_SECONDS = 900.0
 
 N_FFT = 2048
 HOP = 512

@@ -18,10 +18,13 @@ vector was built (so no review ever sees itself or a later one); serving uses th
 review up to the build, stored in the card. His score for a reviewed album overrides the network
 (`anchored`): it anchors the album and its tracks, his FAV TRACKS go up a point, his LEAST FAV TRACK down.
 
-The integer score is the expected score through nine thresholds fitted so that, over held-out reviews
-rated with the evidence the bot would have had, the integers follow his histogram. Weak evidence leaves
-the distribution near his overall histogram, so its expected score stays in the middle bands: nothing
-stretches a narrow band over 1..10.
+The integer score is read off the whole distribution: the k of least expected absolute error after ten
+per-score offsets (``model.calibration.score_from_distribution``), fitted so that over reviews rated with
+the evidence the bot would have had the integers follow his histogram. Weak evidence leaves the
+distribution near his overall histogram, which peaks at 7, so its integer stays at 6-7 (measured in
+training/reports/stability.md): nothing stretches a narrow band over 1..10.
+The nine thresholds on the expected score still place it in its band for the verdict's words and
+calibrate albums (``model.album``).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model import MODEL_DIR
-from model.calibration import calibrate
+from model.calibration import score_from_distribution
 from model.scorer import N_SCORES, ModelError, Rating, SectionRating, sha256_file
 
 if TYPE_CHECKING:
@@ -444,6 +447,7 @@ class Taste:
         self.sound = sound
         self.thresholds: tuple[float, ...] = tuple(card["calibration"]["thresholds"])
         self.album_thresholds: tuple[float, ...] = tuple(card["calibration"]["album_thresholds"])
+        self._offsets = np.asarray(card["calibration"]["offsets"], dtype=np.float64)
         details = interpreter.get_input_details()
         if len(details) != 1 or int(details[0]["shape"][-1]) != len(FEATURE_NAMES):
             raise ModelError(f"The taste model does not take the {len(FEATURE_NAMES)} inputs. {REBUILD_HINT}")
@@ -523,7 +527,7 @@ class Taste:
             basis = ("review", *basis)
         else:
             dist = self.distribution(row)
-            score = int(calibrate(np.array([dist @ np.arange(N_SCORES)]), np.asarray(self.thresholds))[0])
+            score = int(score_from_distribution(dist, self._offsets)[0])
         rating = Rating(
             score=score,
             expected=float(dist @ np.arange(N_SCORES)),
@@ -587,6 +591,10 @@ def read_card(directory: Path) -> dict:
         values = card.get("calibration", {}).get(key)
         if not isinstance(values, list) or len(values) != 9 or np.any(np.diff(values) < 0):
             raise ModelError(f"The taste card's {key} are not 9 monotone thresholds. {REBUILD_HINT}")
+    offsets = card.get("calibration", {}).get("offsets")
+    if not isinstance(offsets, list) or len(offsets) != 10 or not all(
+            isinstance(v, int | float) and math.isfinite(v) for v in offsets):
+        raise ModelError(f"The taste card's offsets are not 10 numbers. {REBUILD_HINT}")
     if "stats" not in card:
         raise ModelError(f"The taste card {path} holds no review statistics. {REBUILD_HINT}")
     return card

@@ -14,7 +14,9 @@ cause, whose ``str`` is the user's message; the bot check also tells the owner's
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+import yt_dlp
 from yt_dlp.extractor import get_info_extractor
 from yt_dlp.networking.exceptions import HTTPError, NoSupportingHandlers, TransportError
 from yt_dlp.utils import (
@@ -97,8 +100,10 @@ class YouTubeOptions:
         "youtu.be",
     )
     allowed_extractors: tuple[str, ...] = ("youtube",)
-    max_duration_s: float = 900.0
-    max_filesize: int = 50_000_000
+    # Videos longer than this are refused before downloading; up to it, a song is rated on its first part
+    # (the audio cap, `[limits] max_audio_seconds`). The defaults of `[limits]` come from here.
+    max_duration_s: float = 1800.0
+    max_filesize: int = 100_000_000
     socket_timeout: float = 15.0
     # The whole download, in seconds: a host trickling bytes never trips the socket timeout.
     download_timeout: float = 120.0
@@ -326,7 +331,7 @@ def _search(query: str, opts: YouTubeOptions, template: str) -> list[VideoInfo]:
     extractors = (*opts.allowed_extractors, *(f"{name}:search" for name in opts.allowed_extractors))
     params = {**ydl_params(opts), "allowed_extractors": list(extractors), "extract_flat": "in_playlist"}
     try:
-        with guarded_ydl(params, opts.policy) as ydl:
+        with _youtube_dl(params, opts) as ydl:
             result = ydl.extract_info(url, download=False)
     except YoutubeDLError as e:
         error = _user_error(e, opts)
@@ -404,7 +409,7 @@ def _download(url: str, work: Path, opts: YouTubeOptions) -> tuple[Path, VideoIn
         "logger": logger,
     }
     try:
-        with guarded_ydl(params, opts.policy) as ydl:
+        with _youtube_dl(params, opts) as ydl:
             info = ydl.extract_info(url, download=True)
     except _SizeCapReached:
         raise TooLargeError(_too_large_message(opts)) from None
@@ -433,10 +438,12 @@ def _download(url: str, work: Path, opts: YouTubeOptions) -> tuple[Path, VideoIn
 def ydl_params(opts: YouTubeOptions) -> dict[str, Any]:
     """The ``YoutubeDL`` parameters every call starts from: quiet, logged, timed out, deno for YouTube.
 
+    The cookie file is not among them: :func:`_youtube_dl` hands yt-dlp a private copy of it.
+
     Parameters
     ----------
     opts : YouTubeOptions
-        The socket timeout (seconds) and an optional cookie file.
+        The socket timeout (seconds).
 
     Returns
     -------
@@ -456,9 +463,48 @@ def ydl_params(opts: YouTubeOptions) -> dict[str, Any]:
         # YouTube's challenges need (tests/test_youtube.py checks deno and the EJS scripts are found).
         "js_runtimes": {"deno": {}},
     }
-    if opts.cookiefile:
-        params["cookiefile"] = opts.cookiefile
     return params
+
+
+@contextlib.contextmanager
+def _youtube_dl(params: dict[str, Any], opts: YouTubeOptions) -> Iterator[yt_dlp.YoutubeDL]:
+    """A guarded ``YoutubeDL`` with ``params`` that reads a private copy of ``opts.cookiefile``.
+
+    yt-dlp writes its cookie jar back to the cookie file when it closes, truncating the file first, so
+    runs sharing the operator's file (worker processes, search threads) read it half-written ("does not
+    look like a Netscape format cookies file") and the operator's cookies get rewritten. Each run reads
+    its own copy instead, removed afterwards whatever happens (in a worker it sits in the worker's
+    scratch directory, which goes with a killed worker); cookies YouTube sets during a run are dropped
+    with it, and the operator's file is only ever read.
+    """
+    with _private_cookies(opts.cookiefile) as cookiefile:
+        if cookiefile is not None:
+            params = {**params, "cookiefile": cookiefile}
+        with guarded_ydl(params, opts.policy) as ydl:
+            yield ydl
+
+
+@contextlib.contextmanager
+def _private_cookies(cookiefile: str | None) -> Iterator[str | None]:
+    """A temporary copy of ``cookiefile`` (owner-only), or None when there is none to copy."""
+    if not cookiefile:
+        yield None
+        return
+    handle, copy = tempfile.mkstemp(prefix="needlebot-cookies-", suffix=".txt")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            try:
+                with open(os.path.expanduser(cookiefile), "rb") as source:
+                    shutil.copyfileobj(source, out)
+                readable = True
+            except OSError as error:
+                # yt-dlp itself runs without cookies when the file is missing; say so: YouTube may refuse.
+                log.warning("cannot read [sources] cookiefile %s (%s); running yt-dlp without cookies",
+                            cookiefile, error.strerror or error)  # fmt: skip
+                readable = False
+        yield copy if readable else None
+    finally:
+        os.unlink(copy)
 
 
 def _rejection(info: dict[str, Any], opts: YouTubeOptions) -> SourceError | None:

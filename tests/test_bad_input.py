@@ -90,10 +90,12 @@ async def test_temporary_directories_are_private(harness: Harness) -> None:
     inter = await harness.fake.slash_command("rate", {"url": url})
     modes: dict[str, int] = {}
     while not inter.messages:  # the job's folder lives while the song is downloaded and featurized
-        for path in harness.scratch.rglob("needlebot-*"):
-            with contextlib.suppress(FileNotFoundError):  # gone between listing and stat
-                if path.is_dir():
-                    modes[str(path.relative_to(harness.scratch))] = stat.S_IMODE(path.stat().st_mode)
+        # Folders come and go while they are listed (rglob walks into one that is gone) and statted.
+        with contextlib.suppress(FileNotFoundError):
+            for path in harness.scratch.rglob("needlebot-*"):
+                with contextlib.suppress(FileNotFoundError):
+                    if path.is_dir():
+                        modes[str(path.relative_to(harness.scratch))] = stat.S_IMODE(path.stat().st_mode)
         await asyncio.sleep(0.002)
     jobs = [name for name in modes if not Path(name).name.startswith("needlebot-worker-")]
     assert jobs, f"no job folder seen: {modes}"

@@ -1,8 +1,12 @@
+import inspect
 from pathlib import Path
 
 import pytest
 
 from bot.config import ConfigError, Secret, Settings, as_dict, load_settings
+from model import DEFAULT_MAX_SECONDS
+from model.features import extract_features
+from sources.youtube import YouTubeOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,3 +90,31 @@ def test_tracklist_options_from_settings(tmp_path: Path) -> None:
         ("genius",), "Me/1 ( me@x.org )", "tok", 7.0
     )
     assert "tok" not in repr(options)
+
+
+def test_youtube_options_from_settings(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        "[limits]\nmax_video_seconds = 600\nmax_download_bytes = 5000000\nsocket_timeout_seconds = 3\n"
+        'download_timeout_seconds = 30\n[sources]\ncookiefile = "/srv/cookies.txt"\nallow_loopback = true\n'
+    )
+    settings = load_settings(path, environ={})
+    options = settings.sources.youtube_options(settings.limits)
+    assert options == YouTubeOptions(
+        max_duration_s=600.0,
+        max_filesize=5_000_000,
+        socket_timeout=3.0,
+        download_timeout=30.0,
+        cookiefile="/srv/cookies.txt",
+        allow_loopback=True,
+    )
+    assert Settings().sources.youtube_options(Settings().limits).cookiefile is None  # "": no cookies
+
+
+def test_one_home_for_each_limit() -> None:
+    # yt-dlp's own defaults are the settings' defaults (they disagreed: 900 s and 50 MB against 1800 s and
+    # 100 MB), and one audio cap serves the settings and the feature extractor alike.
+    defaults = Settings()
+    assert defaults.sources.youtube_options(defaults.limits) == YouTubeOptions()
+    assert defaults.limits.max_audio_seconds == DEFAULT_MAX_SECONDS == 900.0
+    assert inspect.signature(extract_features).parameters["max_seconds"].default == DEFAULT_MAX_SECONDS

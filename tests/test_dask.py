@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import importlib.util
+import inspect
 import os
 import shutil
 import signal
@@ -71,6 +72,20 @@ async def test_workers_are_set_up_by_the_preload(harness: Harness) -> None:
     assert await harness.jobs.run(blas_threads) == 1
     # Dask's nanny would set it; glibc then makes featurizing much slower (see bot.dask_backend).
     assert await harness.jobs.run(environment, MALLOC_TRIM) is None
+
+
+async def test_the_nanny_preload_finds_the_variable_where_dask_keeps_it() -> None:
+    # dask_setup edits two Nanny attributes that are not documented API. Without a cluster: if Dask
+    # renames them or stops keeping the variable there, this fails here, not as a slower worker.
+    from distributed import Nanny
+    from distributed.nanny import WorkerProcess
+
+    nanny = Nanny("tcp://127.0.0.1:1", nthreads=1)  # never started: nothing connects
+    assert MALLOC_TRIM in nanny.pre_spawn_env and MALLOC_TRIM in nanny.env, "Dask moved the variable"
+    dask_backend.dask_setup(nanny)
+    assert MALLOC_TRIM not in nanny.pre_spawn_env and MALLOC_TRIM not in nanny.env
+    # ... and the worker process is still spawned from exactly these two.
+    assert {"env", "pre_spawn_env"} <= set(inspect.signature(WorkerProcess).parameters)
 
 
 async def test_rate_an_upload_on_the_cluster(harness: Harness) -> None:

@@ -5,7 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from model.calibration import calibrate, fit_thresholds, target_histogram
+from model.calibration import (
+    calibrate,
+    expected_errors,
+    fit_offsets,
+    fit_thresholds,
+    score_from_distribution,
+    target_histogram,
+)
 from training.evaluate import (
     baselines,
     confusion,
@@ -121,9 +128,45 @@ def test_calibration_survives_round_off_in_the_cumulative_shares() -> None:
     assert calibrate(np.array([5.0, 6.0]), thresholds).tolist() == [1, 6]
 
 
+def _distributions(n: int, seed: int) -> np.ndarray:
+    """Peaked around a centre near 6.5, some sharp and some broad: like the taste model's answers."""
+    rng = np.random.default_rng(seed)
+    centre, width = rng.normal(6.5, 0.8, n), rng.uniform(0.8, 3.0, n)
+    dist = np.exp(-0.5 * ((np.arange(11)[None, :] - centre[:, None]) / width[:, None]) ** 2)
+    return dist / dist.sum(axis=1, keepdims=True)
+
+
+def test_expected_errors_by_hand() -> None:
+    certain_seven = np.eye(11)[7]
+    assert expected_errors(certain_seven).tolist() == [6, 5, 4, 3, 2, 1, 0, 1, 2, 3]
+    half = 0.5 * (np.eye(11)[2] + np.eye(11)[8])
+    assert expected_errors(half)[[0, 3, 6, 9]].tolist() == [4.0, 3.0, 3.0, 5.0]  # k = 1, 4, 7, 10
+
+
+def test_offsets_follow_the_histogram_and_leave_sure_answers_alone() -> None:
+    dist = _distributions(2000, 0)
+    target = np.array([1, 2, 4, 7, 15, 20, 25, 22, 3.5, 0.5]) / 100
+    offsets = fit_offsets(dist, target)
+    scores = score_from_distribution(dist, offsets)
+    got = np.bincount(scores - 1, minlength=10) / len(scores)
+    assert 0.5 * np.abs(got - target).sum() < 0.03
+    # without offsets the rule is the median (of least absolute error), which bunches
+    medians = np.argmax(np.cumsum(dist, axis=1) >= 0.5, axis=1)
+    assert score_from_distribution(dist, np.zeros(10)).tolist() == np.clip(medians, 1, 10).tolist()
+    assert len(set(medians.tolist())) < len(set(scores.tolist()))
+    # a model sure of k answers k: the offsets only move answers the model is unsure about
+    assert score_from_distribution(np.eye(11)[1:], offsets).tolist() == list(range(1, 11))
+    # fitted again on new answers, the same histogram: deterministic, and it carries over
+    assert np.array_equal(fit_offsets(dist, target), offsets)
+    again = score_from_distribution(_distributions(2000, 1), offsets)
+    assert 0.5 * np.abs(np.bincount(again - 1, minlength=10) / 2000 - target).sum() < 0.06
+
+
 def test_calibration_rejects_a_bad_histogram() -> None:
     with pytest.raises(ValueError, match="10 non-negative"):
         fit_thresholds(np.arange(5.0), np.ones(11))
+    with pytest.raises(ValueError, match="10 non-negative"):
+        fit_offsets(np.full((3, 11), 1 / 11), -np.ones(10))
 
 
 def test_soft_labels_split_fractions_between_neighbours() -> None:

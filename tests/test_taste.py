@@ -153,6 +153,11 @@ def test_card_and_files_belong_together(tmp_path: Path) -> None:
     (tmp_path / TASTE_CARD).write_text(json.dumps(card), encoding="utf-8")
     with pytest.raises(ModelError, match="monotone"):
         Taste.load(tmp_path)
+    card["calibration"]["thresholds"] = card["calibration"]["thresholds"][::-1]
+    card["calibration"]["offsets"] = card["calibration"]["offsets"][:9]
+    (tmp_path / TASTE_CARD).write_text(json.dumps(card), encoding="utf-8")
+    with pytest.raises(ModelError, match="offsets"):
+        Taste.load(tmp_path)
 
 
 def test_committed_card_records_the_honest_test() -> None:
@@ -162,6 +167,12 @@ def test_committed_card_records_the_honest_test() -> None:
     # what issue 16 asks, as reached; a rebuild that loses them fails here
     assert metrics["taste: artist + genre"]["spearman"] >= 0.45
     assert metrics["taste: artist, repeat artists only"]["spearman"] >= 0.35
+    assert metrics["taste: artist + genre"]["mae"] <= 1.22
+    assert card["metrics"]["tv"]["taste: artist + genre"] <= 0.10
+    # the backtest two years back: the rule beats the previous one there on both counts
+    back = card["metrics"]["backtest"]["figures"]
+    rule, previous = back["taste: artist + genre"], back["taste: artist + genre (previous rule)"]
+    assert rule["mae"] < previous["mae"] and rule["tv"] < previous["tv"]
     assert card["tflite_max_abs_diff"] < 1e-4
 
 

@@ -7,7 +7,10 @@ import logging
 import re
 import subprocess
 import sys
+import tempfile
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -55,7 +58,7 @@ def media() -> Iterator[MediaServer]:
         server.add_song("second.wav", seconds=3.0, seed=4)
         server.add_page("page.html", "song.wav")
         server.add_feed("feed.rss", ["song.wav", "second.wav"])
-        server.add_hls("long.m3u8", seconds=1200)
+        server.add_hls("long.m3u8", seconds=2400)
         server.add_hls("live.m3u8", seconds=30, live=True)
         server.add("slow.wav", b"RIFF", "audio/wav", delay_s=10)
         server.add("text.html", b"<html><body>No media here.</body></html>", "text/html")
@@ -101,7 +104,7 @@ def test_html_page_needs_an_allowed_extractor(media: MediaServer, tmp_path: Path
     [
         ("missing.wav", VideoUnavailableError, "unavailable"),
         ("text.html", UnsupportedLinkError, "can't fetch anything"),
-        ("long.m3u8", TooLongError, "20:00 long; I rate up to 15:00"),
+        ("long.m3u8", TooLongError, "40:00 long; I rate up to 30:00"),
         ("live.m3u8", LiveStreamError, "live stream"),
         ("slow.wav", DownloadFailedError, "did not answer in time"),
     ],
@@ -451,10 +454,80 @@ def test_names_resolving_to_loopback_need_allow_loopback(media: MediaServer, tmp
     assert path.exists()
 
 
-@pytest.mark.parametrize("host", ["10.1.2.3", "192.168.0.10", "169.254.169.254", "[::1]", "[fd00::1]"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "10.1.2.3",
+        "192.168.0.10",
+        "169.254.169.254",
+        "[::1]",
+        "[fd00::1]",
+        "[64:ff9b::a9fe:a9fe]",  # NAT64 of the metadata address
+        "[::10.0.0.1]",  # IPv4-compatible
+        "[2002:c0a8:1::1]",  # 6to4 of 192.168.0.1
+        "[::ffff:192.168.0.10]",  # IPv4-mapped
+    ],
+)
 def test_private_ip_literals_are_refused_before_any_request(host: str) -> None:
     opts = YouTubeOptions(
         allowed_hosts=(host.strip("[]"),), allowed_extractors=("generic",), allow_loopback=False
     )
     with pytest.raises(UnsupportedLinkError, match="private or local network"):
         check_url(f"http://{host}/song.wav", opts)
+
+
+# The operator's cookie file ---------------------------------------------------------------------------
+
+
+def _cookie_file(path: Path, count: int) -> Path:
+    """A Netscape cookies file for 127.0.0.1 with ``count`` cookies (a big file widens any race)."""
+    lines = ["# Netscape HTTP Cookie File", ""]
+    lines += [f"127.0.0.1\tFALSE\t/\tFALSE\t2000000000\tc{i}\t{'v' * 60}" for i in range(count)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_concurrent_runs_read_private_copies_of_the_cookie_file(
+    media: MediaServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # yt-dlp rewrote the cookie file in place after every run: runs in parallel threads (album searches)
+    # and processes (workers) then read it half-written and failed. Here 48 runs share one file.
+    cookies = _cookie_file(tmp_path / "cookies.txt", 600)
+    before = (cookies.read_bytes(), cookies.stat().st_mtime_ns)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where the private copies go
+    opts = replace(LOOPBACK, cookiefile=str(cookies))
+    media.add_feed("feed song.rss", [FeedItem("song.wav", "Feed - Song", 3)])
+    template = f"{media.base_url}/{{query}}.rss"
+    sent = len(media.cookies())
+
+    def run(number: int) -> str:
+        try:
+            if number % 8 == 7:  # a failing run removes its copy too
+                download_audio(media.url("missing.wav"), tmp_path / f"d{number}", opts)
+            find_track("feed", "song", None, opts, template)
+            return "ok"
+        except SourceError as error:
+            return type(error).__name__
+
+    for number in range(48):
+        (tmp_path / f"d{number}").mkdir()
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = Counter(pool.map(run, range(48)))
+    assert outcomes == {"ok": 42, "VideoUnavailableError": 6}
+    assert (cookies.read_bytes(), cookies.stat().st_mtime_ns) == before  # read, never written
+    assert list(temp.iterdir()) == []  # every copy removed
+    received = media.cookies()[sent:]
+    # Every run sent the operator's cookies: the searches' feeds and the failing downloads' requests.
+    assert len(received) >= 48 and all(header.count("=") == 600 for header in received)
+
+
+def test_an_unreadable_cookie_file_is_logged_and_the_run_goes_on(
+    media: MediaServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = tmp_path / "gone" / "cookies.txt"
+    caplog.set_level(logging.WARNING, logger="sources.youtube")
+    path, _ = download_audio(media.url("song.wav"), tmp_path, replace(LOOPBACK, cookiefile=str(missing)))
+    assert path.exists() and not missing.parent.exists()  # yt-dlp used to create it
+    assert f"cannot read [sources] cookiefile {missing}" in caplog.text

@@ -5,7 +5,7 @@ bodies that trickle a few bytes at a time or stall after the headers,
 an HTML page embedding audio, an RSS feed of several enclosures (also a search backend: each item has
 a title and an iTunes duration, which yt-dlp's flat extraction reads without downloading), HTTP
 redirects, HLS playlists with a known duration or none (live). Unknown names are 404. Every request
-is counted, so a test can prove what was fetched.
+is counted, and the cookies it sent kept, so a test can prove what was fetched and with which cookies.
 
     with MediaServer() as media:
         url = media.add_song("song.wav", seconds=3.0)
@@ -66,6 +66,7 @@ class MediaServer:
     def __init__(self) -> None:
         self._resources: dict[str, _Resource] = {}
         self._hits: Counter[str] = Counter()
+        self._cookies: list[str] = []  # the Cookie header of every request that sent one
         self._abandoned: Counter[str] = Counter()  # bodies the client stopped reading before the end
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -197,6 +198,11 @@ class MediaServer:
         with self._lock:
             return self._hits[name] if name is not None else sum(self._hits.values())
 
+    def cookies(self) -> list[str]:
+        """The ``Cookie`` headers requests sent, in order (requests without cookies left out)."""
+        with self._lock:
+            return list(self._cookies)
+
     def start(self) -> MediaServer:
         self._thread.start()
         return self
@@ -213,11 +219,13 @@ class MediaServer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _lookup(self, path: str) -> tuple[_Resource | None, int]:
+    def _lookup(self, path: str, cookie: str | None) -> tuple[_Resource | None, int]:
         """The resource at ``path`` and which request for it this is (1 for the first)."""
         name = unquote(urlsplit(path).path.lstrip("/"))
         with self._lock:
             self._hits[name] += 1
+            if cookie:
+                self._cookies.append(cookie)
             return self._resources.get(name), self._hits[name]
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -231,7 +239,7 @@ class MediaServer:
                 self._respond(body=False)
 
             def _respond(self, *, body: bool) -> None:
-                res, number = server._lookup(self.path)
+                res, number = server._lookup(self.path, self.headers.get("Cookie"))
                 if res is None:
                     self.send_error(404, "Not Found")
                     return

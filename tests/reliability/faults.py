@@ -31,6 +31,7 @@ from sources.youtube import DownloadFailedError, NetworkError, YouTubeOptions, d
 from tests.fakes.discord import OP_RESUME, Callback, FakeDiscord, FakeInteraction, SentMessage
 from tests.fakes.media import FeedItem, song_bytes
 from tests.fakes.musicbrainz import FakeRelease
+from tests.fakes.proxy import RecordingProxy
 from tests.support.harness import Harness, album_sources, bot_harness
 from tests.support.serving import bot_process, bot_settings, write_config
 from tests.test_bot import DEFERRED, assert_rating, rows
@@ -505,12 +506,12 @@ async def album_while_workers_offline(harness: Harness, tmp: Path) -> Survived:
     tracks = ["Dark", "Quiet"]
     for n, track in enumerate(tracks):
         name = f"offline-album-{n}.wav"
-        media.add(name, song_bytes(5.0, seed=5600 + n), "audio/wav")
+        media.add(name, song_bytes(5.0, seed=5700 + n), "audio/wav")
         media.add_feed(f"search/{artist} {track}.rss", [FeedItem(name, f"{artist} - {track}", 200.0)])
     harness.musicbrainz.releases.append(
         FakeRelease("mb-offline", title, artist, "2022-01-01", [[(track, 200.0) for track in tracks]])
     )
-    jobs, user = harness.bot.jobs, fake.user_id + 56
+    jobs, user = harness.bot.jobs, fake.user_id + 57
     # The configured Dask cluster is down: nothing answers at the scheduler's address.
     connect, dask_backend.CONNECT_TIMEOUT = dask_backend.CONNECT_TIMEOUT, 0.5
     local, jobs.backend = jobs.backend, dask_backend.DaskBackend("tcp://127.0.0.1:9", capacity=2)
@@ -532,6 +533,58 @@ async def album_while_workers_offline(harness: Harness, tmp: Path) -> Survived:
     )
 
 
+# --- a proxy in the bot's environment (issue 17) ------------------------------------------------------
+
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+@contextlib.contextmanager
+def proxy_environment(url: str) -> Iterator[None]:
+    """Every proxy variable set to ``url`` (and no NO_PROXY) in this process, restored afterwards."""
+    names = (*_PROXY_VARIABLES, "NO_PROXY", "no_proxy")
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        for name in names:
+            os.environ.pop(name, None)
+        for name in _PROXY_VARIABLES:
+            os.environ[name] = url
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+async def proxy_in_the_environment(harness: Harness, tmp: Path) -> Survived:
+    fake, media = harness.fake, harness.media
+    artist, title = "Proxied Band", "Proxied Album"
+    tracks = ["Direct", "Route"]
+    for n, track in enumerate(tracks):
+        name = f"proxied-album-{n}.wav"
+        media.add(name, song_bytes(5.0, seed=5600 + n), "audio/wav")
+        media.add_feed(f"search/{artist} {track}.rss", [FeedItem(name, f"{artist} - {track}", 200.0)])
+    harness.musicbrainz.releases.append(
+        FakeRelease("mb-proxied", title, artist, "2023-01-01", [[(track, 200.0) for track in tracks]])
+    )
+    # A SOCKS proxy would resolve names and connect for yt-dlp, past the guard's connect-time check.
+    with RecordingProxy() as proxy, proxy_environment(proxy.url("socks5h")):
+        asked = {"artist": artist, "title": title}
+        inter = await fake.slash_command("album", asked, user_id=fake.user_id + 56)
+        final = await album_answer(inter)
+        contacted = proxy.connections
+    # The searches ran in the bot's own threads, MusicBrainz through its aiohttp session: all direct.
+    assert "2 of 2 tracks rated" in str(final.embeds), final
+    assert contacted == 0, f"the proxy from the environment was contacted {contacted} times"
+    return Survived(
+        "HTTP_PROXY, HTTPS_PROXY and ALL_PROXY point at a SOCKS proxy of ours while an /album is looked up,"
+        " searched and rated",
+        "the album was rated; neither yt-dlp's searches nor the MusicBrainz session ever contacted the proxy",
+        inter.elapsed(),
+    )
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     trickling_download,
     stalled_download,
@@ -545,6 +598,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     reads_while_saves_wait,
     album_saved_while_locked,
     album_while_workers_offline,
+    proxy_in_the_environment,
 )
 
 
