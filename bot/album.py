@@ -194,8 +194,9 @@ class AlbumService:
             An empty artist or title, no tracklist, or a tracklist with no tracks.
         BusyError
             The request queue is full.
-        UserFacingError
-            The model could not be loaded.
+        OutageError
+            The model could not be loaded, the database stayed locked, or the tracklist provider could not
+            answer for now.
         """
         started = time.monotonic()
         try:
