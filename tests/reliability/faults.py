@@ -471,17 +471,22 @@ async def reads_while_saves_wait(harness: Harness, tmp: Path) -> Survived:
     )
 
 
+def add_album(harness: Harness, mbid: str, artist: str, title: str, tracks: list[str], *, seed: int) -> None:
+    """An album the fake MusicBrainz knows, each track's search finding one 5-s song of its own."""
+    for n, track in enumerate(tracks):
+        name = f"{mbid}-{n}.wav"
+        harness.media.add(name, song_bytes(5.0, seed=seed + n), "audio/wav")
+        item = FeedItem(name, f"{artist} - {track}", 200.0)
+        harness.media.add_feed(f"search/{artist} {track}.rss", [item])
+    discs = [[(track, 200.0) for track in tracks]]
+    harness.musicbrainz.releases.append(FakeRelease(mbid, title, artist, "2022-01-01", discs))
+
+
 async def album_saved_while_locked(harness: Harness, tmp: Path) -> Survived:
-    fake, media = harness.fake, harness.media
+    fake = harness.fake
     artist, title = "Locked Band", "Locked Album"
     tracks = ["Shut", "Bolted"]
-    for n, track in enumerate(tracks):
-        name = f"locked-album-{n}.wav"
-        media.add(name, song_bytes(5.0, seed=5500 + n), "audio/wav")
-        media.add_feed(f"search/{artist} {track}.rss", [FeedItem(name, f"{artist} - {track}", 200.0)])
-    harness.musicbrainz.releases.append(
-        FakeRelease("mb-locked", title, artist, "2022-01-01", [[(track, 200.0) for track in tracks]])
-    )
+    add_album(harness, "mb-locked", artist, title, tracks, seed=5500)
     user = fake.user_id + 55
     with database_locked(harness.database):
         inter = await fake.slash_command("album", {"artist": artist, "title": title}, user_id=user)
@@ -501,16 +506,10 @@ async def album_saved_while_locked(harness: Harness, tmp: Path) -> Survived:
 
 
 async def album_while_workers_offline(harness: Harness, tmp: Path) -> Survived:
-    fake, media = harness.fake, harness.media
+    fake = harness.fake
     artist, title = "Offline Band", "Offline Album"
     tracks = ["Dark", "Quiet"]
-    for n, track in enumerate(tracks):
-        name = f"offline-album-{n}.wav"
-        media.add(name, song_bytes(5.0, seed=5700 + n), "audio/wav")
-        media.add_feed(f"search/{artist} {track}.rss", [FeedItem(name, f"{artist} - {track}", 200.0)])
-    harness.musicbrainz.releases.append(
-        FakeRelease("mb-offline", title, artist, "2022-01-01", [[(track, 200.0) for track in tracks]])
-    )
+    add_album(harness, "mb-offline", artist, title, tracks, seed=5700)
     jobs, user = harness.bot.jobs, fake.user_id + 57
     # The configured Dask cluster is down: nothing answers at the scheduler's address.
     connect, dask_backend.CONNECT_TIMEOUT = dask_backend.CONNECT_TIMEOUT, 0.5
@@ -558,16 +557,10 @@ def proxy_environment(url: str) -> Iterator[None]:
 
 
 async def proxy_in_the_environment(harness: Harness, tmp: Path) -> Survived:
-    fake, media = harness.fake, harness.media
+    fake = harness.fake
     artist, title = "Proxied Band", "Proxied Album"
     tracks = ["Direct", "Route"]
-    for n, track in enumerate(tracks):
-        name = f"proxied-album-{n}.wav"
-        media.add(name, song_bytes(5.0, seed=5600 + n), "audio/wav")
-        media.add_feed(f"search/{artist} {track}.rss", [FeedItem(name, f"{artist} - {track}", 200.0)])
-    harness.musicbrainz.releases.append(
-        FakeRelease("mb-proxied", title, artist, "2023-01-01", [[(track, 200.0) for track in tracks]])
-    )
+    add_album(harness, "mb-proxied", artist, title, tracks, seed=5600)
     # A SOCKS proxy would resolve names and connect for yt-dlp, past the guard's connect-time check.
     with RecordingProxy() as proxy, proxy_environment(proxy.url("socks5h")):
         asked = {"artist": artist, "title": title}
