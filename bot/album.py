@@ -30,14 +30,16 @@ import numpy as np
 
 from bot.config import AlbumSettings, Settings
 from bot.embeds import CHOICES
-from bot.errors import BusyError, TryAgainError, UserFacingError
+from bot.errors import BusyError, OutageError, UserFacingError, VerdictError, for_user
 from bot.service import RatingService, Requester, album_review
 from bot.store import AlbumRecord, SongRecord, StoredTrack, TrackOutcome
 from model.album import album_expected, album_score, picks
 from model.taste import anchored
 from sources import youtube
+from sources.albums import AlbumNotFoundError, TracklistError, asked_album
+from sources.failures import TryAgainLater
 from sources.names import album_key, normalize_title
-from sources.tracklists import TracklistError, find_tracklist
+from sources.tracklists import find_tracklist
 
 if TYPE_CHECKING:
     from sources.fantano import FantanoReview
@@ -195,15 +197,42 @@ class AlbumService:
             An empty artist or title, no tracklist, or a tracklist with no tracks.
         BusyError
             The request queue is full.
-        UserFacingError
-            The model could not be loaded.
+        OutageError
+            The model could not be loaded, the database stayed locked, or the tracklist provider could not
+            answer for now.
         """
         started = time.monotonic()
-        artist, title = " ".join(artist.split()), " ".join(title.split())
-        if not artist or not title:
-            raise AlbumError("Give me both an artist and an album title.")
+        try:
+            artist, title = asked_album(artist, title)
+        except AlbumNotFoundError as error:
+            raise AlbumError(str(error)) from None
         # A missing model fails every track; say so once, and remember nothing about the album's tracks.
         thresholds = await self.ratings.album_thresholds()
+        album = await self._album(artist, title)
+        # Tracks queue as one request's batch: they take turns with other users' songs in the fair queue.
+        requester = dataclasses.replace(requester, batch=True)
+        deadline = started + self.settings.time_budget_seconds
+        results, complete = await self._rate_tracks(album, requester, progress, deadline)
+        review = self.fantano.find(album.artist, album.title) or self.fantano.find(artist, title)
+        rated = _summarize(album, results, thresholds, complete=complete, review=review)
+        rated = dataclasses.replace(rated, fantano=review)
+        if rated.score is not None:
+            await self.store.record_album(
+                album.release_id, rated.score, user_id=requester.user_id, guild_id=requester.guild_id
+            )
+        log.info(
+            "album %s: %d/%d tracks rated, score %s, in %.1f s%s",
+            album.release_id,
+            len(rated.rated),
+            len(results),
+            rated.score,
+            time.monotonic() - started,
+            "" if rated.complete else " (time budget ran out)",
+        )
+        return rated
+
+    async def _album(self, artist: str, title: str) -> AlbumRecord:
+        """The album as stored for these words, else resolved, capped and stored (AlbumError: no tracks)."""
         query = "\x1f".join(album_key(artist, title))
         album = await self.store.find_album(query)
         if album is None:
@@ -211,9 +240,14 @@ class AlbumService:
             if not album.tracks:
                 raise AlbumError(f"{album.source} lists no tracks for “{album.title}” by {album.artist}.")
             await self.store.save_album(album, query)
+        return album
+
+    async def _rate_tracks(
+        self, album: AlbumRecord, requester: Requester, progress: Progress | None, deadline: float
+    ) -> tuple[tuple[TrackResult, ...], bool]:
+        """Every track's result in tracklist order (those not reached by ``deadline``, a monotonic time,
+        marked so), and whether all were reached; at most ``concurrency`` tracks at once."""
         outcomes = await self.store.track_outcomes(album.release_id)
-        # Tracks queue as one request's batch: they take turns with other users' songs in the fair queue.
-        requester = dataclasses.replace(requester, batch=True)
         done: list[TrackResult] = []
         limit = asyncio.Semaphore(self.settings.concurrency)
 
@@ -234,9 +268,8 @@ class AlbumService:
             return result
 
         tasks = [asyncio.create_task(one(n)) for n in range(len(album.tracks))]
-        budget = self.settings.time_budget_seconds - (time.monotonic() - started)
         try:
-            finished, pending = await asyncio.wait(tasks, timeout=max(budget, 0.0))
+            finished, pending = await asyncio.wait(tasks, timeout=max(deadline - time.monotonic(), 0.0))
         finally:
             # Out of time, or cancelled ourselves: no track may go on rating (or holding a slot) unseen.
             for task in tasks:
@@ -250,23 +283,7 @@ class AlbumService:
             by_number.get(n) or TrackResult(n, track, None, None, None, NOT_REACHED, cached=False)
             for n, track in enumerate(album.tracks)
         )
-        review = self.fantano.find(album.artist, album.title) or self.fantano.find(artist, title)
-        rated = _summarize(album, results, thresholds, complete=not pending, review=review)
-        rated = dataclasses.replace(rated, fantano=review)
-        if rated.score is not None:
-            await self.store.record_album(
-                album.release_id, rated.score, user_id=requester.user_id, guild_id=requester.guild_id
-            )
-        log.info(
-            "album %s: %d/%d tracks rated, score %s, in %.1f s%s",
-            album.release_id,
-            len(rated.rated),
-            len(results),
-            rated.score,
-            time.monotonic() - started,
-            "" if rated.complete else " (time budget ran out)",
-        )
-        return rated
+        return results, not pending
 
     async def artists(self, prefix: str, limit: int = CHOICES) -> list[str]:
         """Artists for autocomplete: those Fantano reviewed, then those users had rated, without repeats.
@@ -318,31 +335,40 @@ class AlbumService:
             return TrackResult(number, track, song, video_title, video_url, None, cached=True)
         try:
             if video_url is None:
-                # In the searches' own threads: never where discord.py looks up host names.
-                video = await self.ratings.jobs.search(
-                    self._find_track, album.artist, track.title, track.seconds
-                )
+                video = await self._search(album, track)
                 video_url, video_title = video.url, video.title
                 # Kept before rating, so a crash during the download does not repeat the search.
                 await self.store.save_track_outcome(
                     album.release_id, number, TrackOutcome(video_url, video_title, None, None)
                 )
             with line.asking(number, requester) as asker:
-                rated = await self.ratings.rate_link(video_url, asker, artist=album.artist)
+                rated = await self.ratings.rate_link(
+                    video_url, asker, artist=album.artist, genres=album.genres
+                )
         except BusyError:
             raise  # not the track's fault: nothing is remembered about it
-        except (UserFacingError, youtube.SourceError) as error:
-            if isinstance(error, TryAgainError) or getattr(error, "transient", False):
-                # Says nothing about the track (a network error, say): listed now, tried again next time.
-                return TrackResult(number, track, None, video_title, video_url, str(error), cached=False)
+        except VerdictError as error:
+            # The song's own (not audio, removed, no video found): asking again would say the same.
             await self.store.save_track_outcome(
                 album.release_id, number, TrackOutcome(video_url, video_title, None, str(error))
             )
+            return TrackResult(number, track, None, video_title, video_url, str(error), cached=False)
+        except UserFacingError as error:
+            # Our side or a host, for now (workers offline, the database locked, a job past its time):
+            # listed now, tried again next time.
             return TrackResult(number, track, None, video_title, video_url, str(error), cached=False)
         await self.store.save_track_outcome(
             album.release_id, number, TrackOutcome(video_url, video_title, rated.song.key, None)
         )
         return TrackResult(number, track, rated.song, video_title, video_url, None, rated.cached)
+
+    async def _search(self, album: AlbumRecord, track: StoredTrack) -> youtube.VideoInfo:
+        """The track's video, searched in the searches' own threads (never where discord.py looks up
+        host names); a failed search is the bot's error of its kind."""
+        try:
+            return await self.ratings.jobs.search(self._find_track, album.artist, track.title, track.seconds)
+        except youtube.SourceError as error:
+            raise for_user(error) from None
 
     def _capped(self, album: AlbumRecord) -> AlbumRecord:
         """The album cut to ``max_tracks`` tracks and ``max_minutes`` of music, with a note saying so."""
@@ -438,7 +464,8 @@ def make_album_service(settings: Settings, ratings: RatingService) -> AlbumServi
             try:
                 tracklist = await find_tracklist(artist, title, options, session)
             except TracklistError as error:
-                raise AlbumError(str(error)) from None
+                kind = OutageError if isinstance(error, TryAgainLater) else AlbumError
+                raise kind(str(error)) from None
         # Genius has no release ids: its albums key on their names.
         release = tracklist.release_id or "/".join(album_key(tracklist.artist, tracklist.album))
         return AlbumRecord(
@@ -450,6 +477,7 @@ def make_album_service(settings: Settings, ratings: RatingService) -> AlbumServi
             source=tracklist.source,
             tracks=tuple(StoredTrack(t.title, t.disc, t.position, t.seconds) for t in tracklist.tracks),
             note="",
+            genres=tracklist.genres,
         )
 
     def find_track(artist: str, title: str, seconds: float | None) -> youtube.VideoInfo:

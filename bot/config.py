@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from model import DEFAULT_MAX_SECONDS
+from sources.albums import TracklistOptions
 from sources.tracklists import PROVIDERS as TRACKLIST_PROVIDERS
-from sources.tracklists import TracklistOptions
 from sources.youtube import SEARCH_TEMPLATE, YouTubeOptions
 
 DEFAULT_CONFIG_FILE = Path("config.toml")

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from bot import worker
 from bot.backend import WorkerLost
 from bot.config import ConfigError, JobSettings
-from bot.errors import UserFacingError
+from bot.errors import OutageError
 
 if TYPE_CHECKING:
     from distributed import Client, Future, Nanny, Worker
@@ -108,7 +108,7 @@ class DaskBackend:
         """Connect to the scheduler and log the cluster's size (the workers warm themselves)."""
         try:
             client = await self._connected()
-        except UserFacingError:
+        except OutageError:
             return  # logged by _connected; every job retries
         info = client.scheduler_info()
         log.info(
@@ -132,7 +132,7 @@ class DaskBackend:
 
         Raises
         ------
-        UserFacingError
+        OutageError
             The cluster is offline.
         """
         from dask.utils import funcname
@@ -149,7 +149,7 @@ class DaskBackend:
             raise
         except FutureCancelledError:
             log.warning("lost the Dask scheduler %s during a job", self.scheduler)
-            raise UserFacingError(OFFLINE_MESSAGE) from None
+            raise OutageError(OFFLINE_MESSAGE) from None
         except KilledWorker:
             raise WorkerLost(f"a Dask worker died running {future.key}") from None
 
@@ -176,7 +176,7 @@ class DaskBackend:
                     await client.close()
                     if isinstance(error, OSError | TimeoutError):
                         log.warning("the Dask scheduler %s is unreachable: %s", self.scheduler, error)
-                        raise UserFacingError(OFFLINE_MESSAGE) from None
+                        raise OutageError(OFFLINE_MESSAGE) from None
                     raise
                 self._client = client
         # "connecting": the scheduler went away and the client is trying to get it back. The worker
@@ -185,7 +185,7 @@ class DaskBackend:
             client.scheduler_info().get("n_workers") or await client.nthreads()
         ):
             log.warning("no Dask workers available at %s (client %s)", self.scheduler, client.status)
-            raise UserFacingError(OFFLINE_MESSAGE)
+            raise OutageError(OFFLINE_MESSAGE)
         return client
 
     async def _stop(self, client: Client, future: Future) -> None:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from bot.backend import Backend, WorkerLost
 from bot.config import AlbumSettings, JobSettings, Settings
 from bot.dask_backend import DaskBackend
-from bot.errors import UserFacingError
+from bot.errors import OutageError, VerdictError
 from bot.pool import LocalPool
 from bot.queue import FairQueue, OnPosition
 
@@ -205,18 +205,20 @@ class Jobs:
 
         Raises
         ------
-        UserFacingError
-            The job took longer than ``timeout`` (its work was stopped), needed more memory than a worker
-            may use (``[jobs] worker_memory_mb``), or lost its worker twice.
+        VerdictError
+            The job needed more memory than a worker may use (``[jobs] worker_memory_mb``).
+        OutageError
+            The job took longer than ``timeout`` (its work was stopped) or lost its worker twice.
         """
         for attempt in range(2):
             try:
                 return await self.backend.run(function, *args, time_limit=self.timeout)
             except MemoryError as error:
                 log.warning("%s ran out of a worker's memory: %s", function.__name__, error)
-                raise UserFacingError(MEMORY_MESSAGE) from None
+                raise VerdictError(MEMORY_MESSAGE) from None
             except TimeoutError:
-                raise UserFacingError(
+                # The machine's load as much as the song's length: not the song's verdict.
+                raise OutageError(
                     f"That took longer than {self.timeout:.0f} seconds, so I gave up. Try a shorter song."
                 ) from None
             except WorkerLost as lost:
@@ -224,4 +226,4 @@ class Jobs:
                     log.error("%s again, giving up on %s", lost, function.__name__)
                 else:
                     log.warning("%s; trying %s once more on a fresh worker", lost, function.__name__)
-        raise UserFacingError("My audio worker crashed on that file twice. Try another file.")
+        raise OutageError("My audio worker crashed on that file twice. Try another file.")

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from yt_dlp.extractor import get_info_extractor
 
 from bot.config import Settings
-from bot.errors import TryAgainError, UserFacingError
+from bot.errors import OutageError, UserFacingError, for_user
 from bot.jobs import Jobs
 from bot.queue import OnPosition
 from bot.store import HistoryRow, SongRecord, Store
@@ -175,7 +175,7 @@ class RatingService:
 
         Raises
         ------
-        UserFacingError
+        OutageError
             The model could not be loaded.
         """
         return (await self._model()).album_thresholds
@@ -185,7 +185,7 @@ class RatingService:
             return await asyncio.shield(self._scorer)
         except ModelError:
             # Logged once where the model is loaded; the user only needs to know it is not their fault.
-            raise UserFacingError(
+            raise OutageError(
                 "My model isn't loaded, so I can't rate anything right now."
                 " The bot's owner can see why in the log."
             ) from None
@@ -282,7 +282,7 @@ class RatingService:
         try:
             return youtube.check_url(url, self.youtube_options)
         except youtube.SourceError as error:
-            raise UserFacingError(str(error)) from None
+            raise for_user(error) from None
 
     async def history(self, user_id: int) -> list[HistoryRow]:
         """A user's latest ratings (for /history).
@@ -396,8 +396,7 @@ class RatingService:
                 self.settings.audio.ffmpeg,
             )
         except (youtube.SourceError, AudioError) as error:
-            retry = isinstance(error, youtube.SourceError) and error.transient
-            raise (TryAgainError if retry else UserFacingError)(str(error)) from None
+            raise for_user(error) from None
 
     async def _featurize(self, source: bytes | str) -> FeatureResult:
         try:
@@ -405,7 +404,7 @@ class RatingService:
                 featurize, source, self.settings.limits.max_audio_seconds, self.settings.audio.ffmpeg
             )
         except AudioError as error:
-            raise UserFacingError(str(error)) from None
+            raise for_user(error) from None
 
 
 def model_id(directory: Path) -> str:

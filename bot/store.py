@@ -27,7 +27,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.errors import TryAgainError
+from bot.errors import OutageError
 from model.scorer import Rating, SectionRating
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,9 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX songs_by_use ON songs (used_at) WHERE used_at IS NOT NULL;
     """,
+    # An album's genres as its tracklist provider names them (a JSON list, most voted first): taste
+    # evidence for each of its tracks. Albums stored before have none.
+    "ALTER TABLE albums ADD COLUMN genres TEXT NOT NULL DEFAULT '[]';",
 )
 
 
@@ -153,7 +156,10 @@ class StoredTrack:
 
 @dataclass(frozen=True)
 class AlbumRecord:
-    """An album as resolved and stored: the tracklist after the caps, and ``note`` saying what they cut."""
+    """An album as resolved and stored: the tracklist after the caps, and ``note`` saying what they cut.
+
+    ``genres`` are the provider's genre names for the album, most voted first (MusicBrainz's).
+    """
 
     release_id: str
     artist: str
@@ -163,6 +169,7 @@ class AlbumRecord:
     source: str
     tracks: tuple[StoredTrack, ...]
     note: str
+    genres: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,7 +195,7 @@ class HistoryRow:
 class Store:
     """An open database. Use `open`; call `close` when done.
 
-    Any method raises `TryAgainError` (saying the database is locked) when another program keeps the
+    Any method raises `OutageError` (saying the database is locked) when another program keeps the
     database locked past the busy timeout; a write then leaves nothing behind.
 
     Parameters
@@ -323,7 +330,7 @@ class Store:
 
         Raises
         ------
-        TryAgainError
+        OutageError
             The database stayed locked for the whole busy timeout; nothing was written.
         """
         now = _now()
@@ -430,15 +437,17 @@ class Store:
             The stored album with its tracklist, or None when the query was never saved.
         """
         rows = await self._read(
-            "SELECT a.release_id, a.artist, a.title, a.year, a.cover_url, a.source, a.tracks, a.note"
-            " FROM album_lookups l JOIN albums a ON a.release_id = l.release_id WHERE l.query = ?",
+            "SELECT a.release_id, a.artist, a.title, a.year, a.cover_url, a.source, a.tracks, a.note,"
+            " a.genres FROM album_lookups l JOIN albums a ON a.release_id = l.release_id WHERE l.query = ?",
             (query,),
         )
         if not rows:
             return None
-        ((release_id, artist, title, year, cover_url, source, tracks, note),) = rows
+        ((release_id, artist, title, year, cover_url, source, tracks, note, genres),) = rows
         stored = tuple(StoredTrack(*track) for track in json.loads(tracks))
-        return AlbumRecord(release_id, artist, title, year, cover_url, source, stored, note)
+        return AlbumRecord(
+            release_id, artist, title, year, cover_url, source, stored, note, tuple(json.loads(genres))
+        )
 
     async def save_album(self, album: AlbumRecord, query: str) -> None:
         """Store ``album`` (kept if already there, with its tracks' outcomes) and map ``query`` to it.
@@ -454,9 +463,9 @@ class Store:
         async with self._transaction(ALBUM_SAVE) as db:
             await db.execute(
                 "INSERT OR IGNORE INTO albums (release_id, artist, title, year, cover_url, source, tracks,"
-                " note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " note, genres, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (album.release_id, album.artist, album.title, album.year, album.cover_url, album.source,
-                 tracks, album.note, _now()),
+                 tracks, album.note, json.dumps(list(album.genres)), _now()),
             )
             await db.execute(
                 "INSERT OR REPLACE INTO album_lookups (query, release_id) VALUES (?, ?)",
@@ -581,7 +590,7 @@ class Store:
         except sqlite3.OperationalError as error:
             if _locked(error):
                 log.warning("the database stayed locked for a read: %s", error)
-                raise TryAgainError(_locked_message("look that up")) from None
+                raise OutageError(_locked_message("look that up")) from None
             raise
 
     @contextlib.asynccontextmanager
@@ -599,7 +608,7 @@ class Store:
 
         Raises
         ------
-        TryAgainError
+        OutageError
             The database stayed locked for the whole busy timeout; nothing was written.
         """
         db = self._writer
@@ -609,7 +618,7 @@ class Store:
                 await self._writing.acquire()
         except TimeoutError:
             log.warning("this bot's own writes held the database past the busy timeout; could not %s", doing)
-            raise TryAgainError(_locked_message(doing)) from None
+            raise OutageError(_locked_message(doing)) from None
         try:
             # SQLite's own wait for another program's lock gets what is left of the busy timeout.
             await db.execute(f"PRAGMA busy_timeout = {max(1, round(1000 * (deadline - time.monotonic())))}")
@@ -620,7 +629,7 @@ class Store:
             await _uncancellable(_rollback(db))
             if isinstance(error, sqlite3.OperationalError) and _locked(error):
                 log.warning("the database stayed locked, could not %s: %s", doing, error)
-                raise TryAgainError(_locked_message(doing)) from None
+                raise OutageError(_locked_message(doing)) from None
             raise
         finally:
             self._writing.release()

@@ -38,6 +38,7 @@ from yt_dlp.utils import (
     unsmuggle_url,
 )
 
+from sources.failures import TryAgainLater
 from sources.names import normalize_title
 from sources.netguard import BlockedRequestError, HostPolicy, guarded_ydl
 from sources.text import clock
@@ -122,21 +123,17 @@ class YouTubeOptions:
 class SourceError(Exception):
     """A link or search we cannot use; ``str(e)`` is meant for the user.
 
-    ``transient`` failures say nothing about the video (the host or YouTube refused for now): asking
-    again later may work, so they are not remembered as the video's outcome.
+    Those that are also :class:`~sources.failures.TryAgainLater` say nothing about the video (the host or
+    YouTube refused for now); the rest are the video's own verdict.
     """
-
-    transient = False
 
 
 class UnsupportedLinkError(SourceError):
     pass
 
 
-class BotCheckError(SourceError):
+class BotCheckError(SourceError, TryAgainLater):
     """YouTube asked this server to sign in to prove it is not a bot (common on datacenter IPs)."""
-
-    transient = True
 
 
 class VideoUnavailableError(SourceError):
@@ -175,10 +172,8 @@ class NoResultsError(SourceError):
     pass
 
 
-class DownloadFailedError(SourceError):
+class DownloadFailedError(SourceError, TryAgainLater):
     """The download failed for a reason YouTube did not name; another try may work."""
-
-    transient = True
 
 
 class NetworkError(DownloadFailedError):

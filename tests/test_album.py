@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from bot import terminal
+from bot import dask_backend, terminal
 from bot.album import AlbumService, make_album_service
+from bot.dask_backend import DaskBackend
 from bot.progress import EDIT_FAILED
 from bot.service import Requester, link_key
 from bot.store import AlbumRecord, StoredTrack
@@ -61,11 +62,12 @@ class Catalogue:
     def add_album(
         self, artist: str, title: str, tracks: list[str], *, seed: int, missing: tuple[str, ...] = (),
         broken: tuple[str, ...] = (), seconds: float = 5.0, discs: tuple[int, ...] = (),
-        slow: tuple[str, ...] = (), delay_s: float = 0.0,
+        slow: tuple[str, ...] = (), delay_s: float = 0.0, genres: tuple[tuple[str, int], ...] = (),
     ) -> str:
         """Register an album and return its MusicBrainz id; ``missing`` tracks have no video, ``broken``
         ones a 404, ``slow`` ones answer their first request after 12 s (later ones at once), and every
-        other track's audio answers each request after ``delay_s``."""
+        other track's audio answers each request after ``delay_s``; ``genres`` are its release group's
+        (name, votes)."""
         mbid = f"mb-{len(self.mb.releases)}"
         media: dict[int, list[tuple[str, float]]] = {}
         for i, track in enumerate(tracks):
@@ -73,7 +75,7 @@ class Catalogue:
             self.add_track(artist, track, self.audio(mbid, i), seed=seed * 100 + i, missing=track in missing,
                            broken=track in broken, seconds=seconds, slow=track in slow, delay_s=delay_s)
         discs_in_order = [media[d] for d in sorted(media)]
-        self.mb.releases.append(FakeRelease(mbid, title, artist, "2016-05-01", discs_in_order))
+        self.mb.releases.append(FakeRelease(mbid, title, artist, "2016-05-01", discs_in_order, genres=genres))
         return mbid
 
     def add_track(
@@ -239,6 +241,70 @@ async def test_a_track_that_failed_for_now_is_tried_again(harness: Harness) -> N
     again = await fake.slash_command("album", {"artist": "Flaky Band", "title": "Flaky Album"})
     text = text_of(await album_reply(again))
     assert "3 of 3 tracks rated" in text and "~~Flaky Host~~" not in text
+
+
+async def test_a_track_past_the_job_time_limit_is_tried_again(harness: Harness) -> None:
+    bot, fake, catalogue = harness.bot, harness.fake, harness.catalogue
+    tracks = ["Quick Take", "Long Take"]
+    mbid = catalogue.add_album("Timeout Band", "Timeout Album", tracks, seed=16)
+    late = catalogue.audio(mbid, 1)
+    data = song_bytes(5.0, seed=1601)
+    # Every request for it waits past the job's time limit: the worker is stopped mid-download. The
+    # limit leaves the quick track room on a loaded machine.
+    catalogue.media.add(late, data, "audio/wav", delay_s=15.0)
+    limit, bot.jobs.timeout = bot.jobs.timeout, 8.0
+    try:
+        inter = await fake.slash_command("album", {"artist": "Timeout Band", "title": "Timeout Album"})
+        text = text_of(await album_reply(inter))
+    finally:
+        bot.jobs.timeout = limit
+    assert "1 of 2 tracks rated" in text and "~~Long Take~~ · That took longer than 8 seconds" in text
+
+    # The limit says nothing about the song (the machine was slow): asked again, it is rated.
+    catalogue.media.add(late, data, "audio/wav")
+    again = await fake.slash_command("album", {"artist": "Timeout Band", "title": "Timeout Album"})
+    text = text_of(await album_reply(again))
+    assert "2 of 2 tracks rated" in text and "~~Long Take~~" not in text and "/10" in text
+
+
+async def test_an_album_rated_while_the_workers_are_offline_is_rated_once_they_are_back(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot, fake, catalogue = harness.bot, harness.fake, harness.catalogue
+    catalogue.add_album("Offline Band", "Offline Album", ["Unplugged", "Powered Down"], seed=17)
+    # The cluster the operator configured is down: no scheduler answers at its address.
+    monkeypatch.setattr(dask_backend, "CONNECT_TIMEOUT", 0.5)
+    local, bot.jobs.backend = bot.jobs.backend, DaskBackend("tcp://127.0.0.1:9", capacity=2)
+    try:
+        inter = await fake.slash_command("album", {"artist": "Offline Band", "title": "Offline Album"})
+        text = text_of(await album_reply(inter))
+    finally:
+        offline, bot.jobs.backend = bot.jobs.backend, local
+        await offline.close()
+    assert "No score" in text and "0 of 2 tracks rated" in text
+    assert text.count("audio workers are offline") == 2, text
+
+    again = await fake.slash_command("album", {"artist": "Offline Band", "title": "Offline Album"})
+    text = text_of(await album_reply(again))
+    assert "2 of 2 tracks rated" in text and "workers are offline" not in text and "/10" in text
+    assert rows(harness.database, "SELECT count(*) FROM album_tracks WHERE error LIKE '%offline%'") == [(0,)]
+
+
+async def test_the_album_genres_are_taste_evidence_for_its_tracks(harness: Harness) -> None:
+    bot, catalogue = harness.bot, harness.catalogue
+    # The same audio on two albums by artists he never reviewed; one album's release group is tagged.
+    catalogue.add_album("Tagged Band", "Tagged Album", ["Tagged Song"], seed=19, genres=(("rock", 4),))
+    catalogue.add_album("Untagged Band", "Untagged Album", ["Untagged Song"], seed=19)
+    requester = Requester(user_id=harness.fake.user_id + 1900)
+    tagged = await bot.albums.rate_album("Tagged Band", "Tagged Album", requester)
+    untagged = await bot.albums.rate_album("Untagged Band", "Untagged Album", requester)
+    assert tagged.album.genres == ("rock",) and untagged.album.genres == ()
+    (with_genre,), (without,) = ([r.song.rating for r in a.rated] for a in (tagged, untagged))
+    assert (with_genre.evidence, without.evidence) == ("some", "little")
+    assert with_genre.distribution != without.distribution
+    # Kept with the album: asked again, the stored album still has them.
+    again = await bot.albums.rate_album("tagged band", "TAGGED ALBUM", requester)
+    assert again.cached and again.album.genres == ("rock",)
 
 
 async def test_non_ascii_names_and_their_ascii_spelling(harness: Harness) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from model.features import FEATURE_NAMES
 from model.scorer import Scorer
-from sources.tracklists import TracklistOptions
+from sources.albums import TracklistOptions
 from sources.youtube import YouTubeOptions
 from tests.fakes.genius import FakeAlbum, FakeGenius
 from tests.fakes.media import MediaServer

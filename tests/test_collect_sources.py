@@ -11,7 +11,7 @@ import csv
 import json
 from pathlib import Path
 
-from sources.tracklists import TracklistOptions
+from sources.albums import TracklistOptions
 from sources.youtube import YouTubeOptions
 from tests.fakes.media import FeedItem, MediaServer
 from tests.fakes.musicbrainz import FakeMusicBrainz, FakeRelease

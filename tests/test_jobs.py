@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from bot.album import _Line
-from bot.errors import BusyError, UserFacingError
+from bot.errors import BusyError, OutageError, VerdictError
 from bot.jobs import MEMORY_MESSAGE, Jobs
 from bot.pool import LocalPool
 from bot.service import Requester
@@ -193,7 +193,7 @@ async def test_a_killed_worker_is_replaced_and_its_job_retried(jobs: Jobs, tmp_p
 
 
 async def test_a_job_that_kills_its_worker_twice_fails_clearly(jobs: Jobs) -> None:
-    with pytest.raises(UserFacingError, match="crashed"):
+    with pytest.raises(OutageError, match="crashed"):  # our side: never a song's remembered outcome
         await jobs.run(workload.die)
     assert await jobs.run(os.getpid) != os.getpid()
 
@@ -208,7 +208,7 @@ async def test_a_timed_out_job_stops_its_worker_and_its_ffmpeg(jobs: Jobs, tmp_p
     worker, ffmpeg, spool = line.split()
     assert int(worker) == before and exists(spool)
     assert Path(spool).parent != Path(tempfile.gettempdir()), "worker temp files go in its own directory"
-    with pytest.raises(UserFacingError, match="longer than 3 seconds"):
+    with pytest.raises(OutageError, match="longer than 3 seconds"):  # the load as much as the song
         await job
     # The next job runs on the replacement, which starts once the killed worker is reaped.
     assert await jobs.run(os.getpid) not in (before, os.getpid())
@@ -298,7 +298,7 @@ async def test_a_job_past_the_memory_ceiling_is_refused_and_its_worker_lives_on(
         pool = jobs.backend
         assert isinstance(pool, LocalPool)
         (pid,) = pool.pids
-        with pytest.raises(UserFacingError) as refused:
+        with pytest.raises(VerdictError) as refused:  # the file's own size: a verdict on it
             await jobs.run(workload.allocate, 2048)  # 2 GB: maps fine without a ceiling
         assert str(refused.value) == MEMORY_MESSAGE and "more memory than I allow" in MEMORY_MESSAGE
         assert await jobs.run(workload.allocate, 64) == 64 << 20

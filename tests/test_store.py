@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import TryAgainError
+from bot.errors import OutageError
 from bot.store import MIGRATIONS, SongRecord, Store, TrackOutcome
 from model.scorer import Rating
 from tests.reliability.faults import database_locked
@@ -211,7 +211,7 @@ async def test_a_locked_album_save_says_the_database_is_locked(tmp_path: Path) -
     path = tmp_path / "db.sqlite3"
     async with opened(path, busy_timeout=0.5) as store:
         with database_locked(path):
-            with pytest.raises(TryAgainError, match="database is locked"):
+            with pytest.raises(OutageError, match="database is locked"):
                 await store.save_track_outcome("mb-1", 0, TrackOutcome("u", "t", None, None))
             # Reads go on while another program holds the write lock.
             assert await store.history(1) == []

@@ -16,16 +16,12 @@ import aiohttp
 import lyricsgenius
 import pytest
 
-from sources.tracklists import (
-    AlbumNotFoundError,
-    GeniusTracklists,
-    Track,
-    Tracklist,
-    TracklistError,
-    TracklistOptions,
-    find_tracklist,
-    normalize_title,
-)
+from sources.albums import AlbumNotFoundError, Track, Tracklist, TracklistError, TracklistOptions
+from sources.failures import TryAgainLater
+from sources.genius import GeniusTracklists
+from sources.musicbrainz import choose_release
+from sources.names import normalize_title
+from sources.tracklists import find_tracklist
 from tests.fakes.genius import FakeAlbum, FakeGenius
 from tests.fakes.musicbrainz import JPEG, FakeMusicBrainz, FakeRelease
 
@@ -192,10 +188,11 @@ async def test_two_disc_album_in_order_with_lengths_and_cover(
     searched, looked_up = mb.hits()
     assert searched.path == "/ws/2/release/" and searched.query["fmt"] == "json"
     assert searched.query["query"] == (
-        'release:"Mellon Collie and the Infinite Sadness" AND artist:"the smashing pumpkins"'
+        'release:"Mellon Collie and the Infinite Sadness"'
+        ' AND (artist:"the smashing pumpkins" OR artistname:"the smashing pumpkins")'
     )
     assert looked_up.path == "/ws/2/release/mb-twodisc"
-    assert looked_up.query == {"inc": "recordings+artist-credits", "fmt": "json"}
+    assert looked_up.query == {"inc": "recordings+artist-credits+release-groups+genres", "fmt": "json"}
     assert {r.user_agent for r in mb.hits()} == {AGENT}
     async with session.get(result.cover_url) as cover:  # type: ignore[arg-type]
         assert cover.status == 200 and cover.content_type == "image/jpeg" and await cover.read() == JPEG
@@ -344,7 +341,9 @@ async def test_null_lengths_partial_dates_empty_media_and_hidden_tracks(
         assert (found.release_id, found.year, _titles(found)) == ("mb-undated", None, ("Tape Hiss",))
 
 
-async def test_collaboration_credit_is_matched_whole(session: aiohttp.ClientSession) -> None:
+async def test_collaboration_credit_is_matched_whole_or_by_one_of_its_artists(
+    session: aiohttp.ClientSession,
+) -> None:
     throne = FakeRelease(
         "mb-throne", "Watch the Throne", "Kanye West & JAY‐Z", "2011-08-08",
         [[("No Church in the Wild", 272.0)]], credit=(("Kanye West", " & "), ("JAY‐Z", "")),
@@ -352,9 +351,75 @@ async def test_collaboration_credit_is_matched_whole(session: aiohttp.ClientSess
     with FakeMusicBrainz([throne]) as mb:
         result = await find_tracklist("Kanye West & Jay-Z", "Watch the Throne", _options(mb), session)
         assert (result.release_id, result.artist) == ("mb-throne", "Kanye West & JAY‐Z")
-        # The search finds the collaboration for one of its artists; it is not that artist's album.
-        with pytest.raises(AlbumNotFoundError):
-            await find_tracklist("Kanye West", "Watch the Throne", _options(mb), session)
+        # A joint album asked for by either of its artists is that album (issue 17).
+        for one in ("Kanye West", "Jay-Z"):
+            found = await find_tracklist(one, "Watch the Throne", _options(mb), session)
+            assert (found.release_id, found.artist) == ("mb-throne", "Kanye West & JAY‐Z")
+    # The artist's own album of the same title wins over a collaboration.
+    solo = FakeRelease("mb-solo", "Watch the Throne", "Kanye West", "2012-01-01", [[("Alone", 200.0)]])
+    with FakeMusicBrainz([throne, solo]) as mb:
+        found = await find_tracklist("Kanye West", "Watch the Throne", _options(mb), session)
+        assert found.release_id == "mb-solo"
+
+
+# As the real service writes them: the credit under the name printed on the release, and the artist's
+# own name and sort name beside it.
+VARIANT = FakeRelease(
+    "mb-variant", "Vultures 1", "¥$", "2024-02-10", [[("Stars", 113.0)]],
+    credit=(("¥$", ""),), artists=(("¥$", "¥$"),),
+)  # fmt: skip
+CREDITED_AS = FakeRelease(
+    "mb-ye", "Donda 2", "Ye", "2022-02-23", [[("True Love", 160.0)]],
+    credit=(("Ye", ""),), artists=(("Kanye West", "West, Kanye"),),
+)  # fmt: skip
+FEATURING = FakeRelease(
+    "mb-feat", "Love Me More", "Mitski feat. Some Guest", "2022-02-04", [[("Love Me More", 212.0)]],
+    credit=(("Mitski", " feat. "), ("Some Guest", "")),
+)  # fmt: skip
+SORTED = FakeRelease(
+    "mb-sorted", "async", "坂本龍一", "2017-03-29", [[("andata", 275.0)]],
+    artists=(("坂本龍一", "Sakamoto, Ryuichi"),),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("artist", "album", "mbid"),
+    [
+        ("Kanye West", "Donda 2", "mb-ye"),  # credited under a variant: found by the artist's own name
+        ("ye", "Donda 2", "mb-ye"),  # and by the name as printed
+        ("Mitski", "Love Me More", "mb-feat"),  # a "feat." credit, by its main artist
+        ("Some Guest", "Love Me More", "mb-feat"),  # and by its guest
+    ],
+)
+async def test_each_credited_artist_answers_to_its_own_names(
+    session: aiohttp.ClientSession, artist: str, album: str, mbid: str
+) -> None:
+    with FakeMusicBrainz([VARIANT, CREDITED_AS, FEATURING, SORTED]) as mb:
+        found = await find_tracklist(artist, album, _options(mb), session)
+    assert found.release_id == mbid
+
+
+async def test_a_sort_name_matches_as_written_and_turned(session: aiohttp.ClientSession) -> None:
+    # Search documents as the service sends them (the search itself matches the printed credit).
+    with FakeMusicBrainz([SORTED]) as mb:
+        query = {"query": 'release:"async" AND artist:"坂本龍一"', "fmt": "json"}
+        async with session.get(f"{mb.url}/ws/2/release/", params=query, headers={"User-Agent": AGENT}) as r:
+            releases = (await r.json())["releases"]
+    for asked in ("Sakamoto, Ryuichi", "Ryuichi Sakamoto", "坂本龍一"):
+        assert (choose_release(releases, asked, "async") or {}).get("id") == "mb-sorted", asked
+    assert choose_release(releases, "Sakamoto", "async") is None
+
+
+async def test_release_group_genres_come_most_voted_first(session: aiohttp.ClientSession) -> None:
+    tagged = FakeRelease(
+        "mb-tagged", "Tagged", "Genre Band", "2020-01-01", [[("One", 100.0)]],
+        genres=(("shoegaze", 2), ("dream pop", 5), ("noise pop", 1)),
+    )  # fmt: skip
+    with FakeMusicBrainz([tagged, VARIANT]) as mb:
+        found = await find_tracklist("Genre Band", "Tagged", _options(mb), session)
+        assert found.genres == ("dream pop", "shoegaze", "noise pop")
+        untagged = await find_tracklist("¥$", "Vultures 1", _options(mb), session)
+        assert untagged.genres == ()
 
 
 async def test_old_search_documents_still_match(mb: FakeMusicBrainz, session: aiohttp.ClientSession) -> None:
@@ -405,6 +470,25 @@ async def test_retry_after_is_waited_for(mb: FakeMusicBrainz, session: aiohttp.C
 
 async def test_a_long_retry_after_fails_at_once(mb: FakeMusicBrainz, session: aiohttp.ClientSession) -> None:
     mb.fail_next, mb.retry_after = 1, 120
-    with pytest.raises(TracklistError, match="MusicBrainz is busy"):
+    with pytest.raises(TracklistError, match="MusicBrainz is busy") as info:
         await find_tracklist("Death Grips", "The Money Store", _options(mb), session)
+    assert isinstance(info.value, TryAgainLater) and "asked me to wait 2 minutes" in str(info.value)
     assert [r.status for r in mb.hits()] == [503]  # retrying sooner than asked would only be refused
+    # Respected: until it passes, the next album is refused without asking MusicBrainz again.
+    with pytest.raises(TracklistError, match="asked me to wait 2 minutes"):
+        await find_tracklist("Radiohead", "Kid A", _options(mb), session)
+    assert [r.status for r in mb.hits()] == [503]
+
+
+async def test_a_429_is_busy_for_now_and_its_retry_after_waited_for(
+    mb: FakeMusicBrainz, session: aiohttp.ClientSession
+) -> None:
+    mb.busy_status, mb.fail_next, mb.retry_after = 429, 1, 2
+    result = await find_tracklist("Death Grips", "The Money Store", _options(mb), session)
+    busy, retried, _ = mb.hits()
+    assert (busy.status, retried.status) == (429, 200) and retried.at - busy.at >= 2.0
+    assert result.release_id == "mb-original"
+    mb.unavailable = True
+    with pytest.raises(TracklistError, match="MusicBrainz is busy") as info:
+        await find_tracklist("Death Grips", "The Money Store", _options(mb), session)
+    assert isinstance(info.value, TryAgainLater), "a 429 says nothing about the album"

@@ -20,6 +20,7 @@ import yt_dlp
 from yt_dlp.extractor.common import InfoExtractor
 
 from sources import youtube
+from sources.failures import TryAgainLater
 from sources.youtube import (
     AgeRestrictedError,
     BotCheckError,
@@ -115,6 +116,7 @@ def test_failures_are_user_errors_and_leave_nothing(
     with pytest.raises(error, match=message) as info:
         download_audio(media.url(name), tmp_path, opts)
     assert "127.0.0.1" not in str(info.value)  # our words, not yt-dlp's
+    assert isinstance(info.value, TryAgainLater) == (error is DownloadFailedError), "only the timeout passes"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -402,6 +404,7 @@ def test_youtube_refusals_map_to_one_message_each(
     caplog.set_level(logging.INFO, logger="sources.youtube")
     mapped = youtube._user_error(_real_error(kind), YouTubeOptions())
     assert type(mapped) is error and re.search(message, str(mapped))
+    assert isinstance(mapped, TryAgainLater) == (kind == "bot"), "only the bot check passes by itself"
     assert "--cookies" not in str(mapped) and "youtube.com" not in str(mapped)  # our words, not yt-dlp's
     ours = [r for r in caplog.records if r.name == "sources.youtube"]
     warnings = [r for r in ours if r.levelno >= logging.WARNING]

@@ -33,15 +33,16 @@ import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 import aiohttp
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from model.features import FEATURE_NAMES, AudioError, extract_features
+from sources.albums import Tracklist, TracklistError, TracklistOptions
 from sources.names import core_title
-from sources.tracklists import Tracklist, TracklistError, TracklistOptions, find_tracklist
+from sources.tracklists import find_tracklist
 from sources.youtube import SEARCH_TEMPLATE, SourceError, YouTubeOptions, download_audio, find_track
 from training.reviews import DataError, Review, read_reviews
 
@@ -131,19 +132,7 @@ def run_collect(
             missing = [r for r in reviews if r.album_id not in known and (r.album_id, "") not in done]
             if missing:
                 options = tracklist_options or TracklistOptions(genius_token=genius_token)
-                for review, result in _each(pool, missing, lambda r: _tracklist(options, r), "tracklists"):
-                    if isinstance(result, _Failure):
-                        failures_out.write(_failure_row(review, "", result))
-                    else:
-                        known[review.album_id] = tuple(t.title for t in result.tracks)
-                        seconds[review.album_id] = {t.title: t.seconds for t in result.tracks}
-                        line = {
-                            "album_id": review.album_id,
-                            "tracks": list(known[review.album_id]),
-                            "seconds": [t.seconds for t in result.tracks],
-                        }
-                        lists_out.write(json.dumps(line, ensure_ascii=False) + "\n")
-                        lists_out.flush()
+                _collect_tracklists(pool, missing, options, (known, seconds), lists_out, failures_out)
             todo = [
                 (review, track)
                 for review in reviews
@@ -156,18 +145,57 @@ def run_collect(
                 for track, length in seconds.get(r.album_id, {}).items()
             }
             find = finder or _youtube_finder(opts, search_template, lengths)
-            for (review, track), result in _each(
-                pool, todo, lambda item: _collect_track(item[0], item[1], find, opts), "tracks"
-            ):
-                if isinstance(result, _Failure):
-                    failures_out.write(_failure_row(review, track, result))
-                else:
-                    tracks_out.write(result)
+            _collect_tracks(pool, todo, find, opts, tracks_out, failures_out)
     finally:
         lists_out.close()
         tracks_out.close()
         failures_out.close()
     return tracks_path
+
+
+def _collect_tracklists(
+    pool: ThreadPoolExecutor,
+    missing: list[Review],
+    options: TracklistOptions,
+    into: tuple[dict[str, tuple[str, ...]], dict[str, dict[str, float | None]]],
+    lists_out: IO[str],
+    failures_out: _Appender,
+) -> None:
+    """The first phase: fetch each album's tracklist, adding its titles and lengths to ``into`` (the
+    known titles and seconds by album id) and a line to tracklists.jsonl, or a row to failures.csv."""
+    known, seconds = into
+    for review, result in _each(pool, missing, lambda r: _tracklist(options, r), "tracklists"):
+        if isinstance(result, _Failure):
+            failures_out.write(_failure_row(review, "", result))
+            continue
+        known[review.album_id] = tuple(t.title for t in result.tracks)
+        seconds[review.album_id] = {t.title: t.seconds for t in result.tracks}
+        line = {
+            "album_id": review.album_id,
+            "tracks": list(known[review.album_id]),
+            "seconds": [t.seconds for t in result.tracks],
+        }
+        lists_out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        lists_out.flush()
+
+
+def _collect_tracks(
+    pool: ThreadPoolExecutor,
+    todo: list[tuple[Review, str]],
+    find: Finder,
+    opts: YouTubeOptions,
+    tracks_out: _Appender,
+    failures_out: _Appender,
+) -> None:
+    """The second phase: search, download and featurize each (review, track), writing its row to
+    tracks.csv or failures.csv as it completes."""
+    for (review, track), result in _each(
+        pool, todo, lambda item: _collect_track(item[0], item[1], find, opts), "tracks"
+    ):
+        if isinstance(result, _Failure):
+            failures_out.write(_failure_row(review, track, result))
+        else:
+            tracks_out.write(result)
 
 
 def _each(

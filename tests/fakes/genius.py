@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sources.tracklists import normalize_title
+from sources.names import normalize_title
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ What MusicBrainz enforces, this enforces: a request less than ``min_interval_s``
 gets 503 with MusicBrainz's rate-limit body, and a User-Agent without a contact in parentheses (as
 aiohttp's and python-requests' defaults are) gets 403. ``unavailable = True`` answers 503 to everything,
 ``fail_next = N`` to the next N requests (with the body of an overloaded server); ``retry_after`` adds a
-Retry-After header (seconds) to every 503. ``old_search = True`` writes search results as a response
+Retry-After header (seconds) to every 503; ``busy_status = 429`` answers those as a rate-limiting proxy
+in front of a mirror does. ``old_search = True`` writes search results as a response
 captured in 2017 has them (lachlan-00/MusicBrainz tests/MusicBrainz/Tests/MusicBrainzTest.php), and as
 mb-solr's writer test still expects: the score a string, credits without their own ``"name"``.
 Every request is recorded (path, time, User-Agent) so tests can check what was asked and when.
@@ -66,7 +67,10 @@ class FakeRelease:
     several artists share the credit (``artist`` is then the whole credit as displayed); empty means
     ``artist`` alone. ``formats`` gives each medium's format (default "CD", None unknown); the
     recordings on a "DVD-Video" medium are videos. ``pregap`` is a hidden track before track 1 of the
-    first medium, ``data_tracks`` come after the last medium's tracks.
+    first medium, ``data_tracks`` come after the last medium's tracks. ``artists`` gives each credited
+    artist's own name and sort name, in the order of the credit, when they differ from the name it is
+    credited under (a variant: credited "Ye", the artist "Kanye West", sorted "West, Kanye").
+    ``genres`` are the release group's genres with their vote counts.
     """
 
     mbid: str
@@ -82,6 +86,8 @@ class FakeRelease:
     formats: tuple[str | None, ...] = ()
     pregap: tuple[str, float] | None = None
     data_tracks: tuple[tuple[str, float], ...] = ()
+    artists: tuple[tuple[str, str], ...] = ()
+    genres: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass
@@ -100,6 +106,7 @@ class FakeMusicBrainz:
     unavailable: bool = False
     fail_next: int = 0  # the next N MusicBrainz requests get 503, as an overloaded server answers
     retry_after: int | None = None  # seconds, sent in a Retry-After header with every 503
+    busy_status: int = 503
     old_search: bool = False
     requests: list[Request] = field(default_factory=list)
 
@@ -167,10 +174,12 @@ class FakeMusicBrainz:
             overloaded = self.unavailable or self.fail_next > 0
             self.fail_next = max(0, self.fail_next - 1)
         if overloaded or (previous and now - previous[-1] < self.min_interval_s):
-            entry.status = 503
+            entry.status = self.busy_status
             headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
             message = OVERLOADED if overloaded else RATE_LIMITED
-            return web.json_response({"error": message, "help": HELP}, status=503, headers=headers)
+            return web.json_response(
+                {"error": message, "help": HELP}, status=self.busy_status, headers=headers
+            )
         if not re.search(r"\(.*\S.*\)", agent):
             entry.status = 403
             return web.json_response(
@@ -189,11 +198,12 @@ class FakeMusicBrainz:
             or not limit.isdigit() or not 1 <= int(limit) <= 100 or not offset.isdigit()
         ):  # fmt: skip
             return web.json_response({"error": "Invalid query", "help": HELP}, status=400)
-        # Lucene finds the artist phrase anywhere in the credit (so collaborations too), and every word
-        # of the title.
+        # Lucene finds the artist phrase anywhere in the credit (so collaborations too), the artistname
+        # phrase in any credited artist's own name, and every word of the title.
+        name = _phrase(query, "artistname")
         found = [
             r for r in self.releases
-            if f" {artist} " in f" {normalize_title(r.artist)} "
+            if (f" {artist} " in f" {normalize_title(r.artist)} " or (name is not None and _named(r, name)))
             and set(title.split()) <= set(normalize_title(r.title).split())
         ]  # fmt: skip
         found.sort(key=lambda r: len(r.title))  # the closest titles score highest, as Lucene's would
@@ -214,7 +224,7 @@ class FakeMusicBrainz:
         release = next((r for r in self.releases if r.mbid == request.match_info["mbid"]), None)
         if release is None:
             return web.json_response({"error": "Not Found", "help": HELP}, status=404)
-        return web.json_response(_lookup(release))
+        return web.json_response(_lookup(release, set(request.query.get("inc", "").split("+"))))
 
     async def _cover(self, request: web.Request) -> web.Response:
         self._record(request)
@@ -235,12 +245,23 @@ def _phrase(query: str, name: str) -> str | None:
     return normalize_title(re.sub(r"\\(.)", r"\1", match.group(1))) if match else None
 
 
-def _credits(release: FakeRelease) -> tuple[tuple[str, str], ...]:
-    return release.credit or ((release.artist, ""),)
+def _named(release: FakeRelease, phrase: str) -> bool:
+    """Whether one credited artist's own name holds the normalized ``phrase``."""
+    return any(f" {phrase} " in f" {normalize_title(c[2])} " for c in _credits(release))
 
 
-def _artist(name: str) -> dict[str, Any]:
-    return {"id": f"artist-{normalize_title(name)}", "name": name, "sort-name": name, "disambiguation": ""}
+def _credits(release: FakeRelease) -> list[tuple[str, str, str, str]]:
+    """(credited name, join phrase, the artist's own name, its sort name) for each credited artist."""
+    credits = release.credit or ((release.artist, ""),)
+    own = list(release.artists) + [(name, name) for name, _ in credits[len(release.artists) :]]
+    return [(name, join, *artist) for (name, join), artist in zip(credits, own, strict=True)]
+
+
+def _artist(credit: tuple[str, str, str, str]) -> dict[str, Any]:
+    _, _, name, sort_name = credit
+    return {
+        "id": f"artist-{normalize_title(name)}", "name": name, "sort-name": sort_name, "disambiguation": "",
+    }
 
 
 def _events(release: FakeRelease) -> dict[str, Any]:
@@ -260,11 +281,11 @@ def _search_result(release: FakeRelease, score: int, old: bool) -> dict[str, Any
         group["secondary-types"] = list(release.secondary_types)
     credit = [
         {
-            **({} if old else {"name": name}),
-            "artist": _artist(name),
-            **({"joinphrase": join} if join else {}),
+            **({} if old else {"name": c[0]}),
+            "artist": _artist(c),
+            **({"joinphrase": c[1]} if c[1] else {}),
         }
-        for name, join in _credits(release)
+        for c in _credits(release)
     ]
     formats = release.formats or ("CD",) * len(release.discs)
     return {
@@ -284,9 +305,11 @@ def _search_result(release: FakeRelease, score: int, old: bool) -> dict[str, Any
     }
 
 
-def _lookup(release: FakeRelease) -> dict[str, Any]:
-    """The release as ``/ws/2/release/<mbid>?inc=recordings+artist-credits`` returns it."""
-    credit = [{"name": name, "joinphrase": join, "artist": _artist(name)} for name, join in _credits(release)]
+def _lookup(release: FakeRelease, inc: set[str]) -> dict[str, Any]:
+    """The release as ``/ws/2/release/<mbid>?inc=recordings+artist-credits`` returns it; ``inc``
+    ``release-groups`` adds its release group, and ``genres`` the genres of it and of the release (the
+    release's own are left empty here: voters tag the group)."""
+    credit = [{"name": c[0], "joinphrase": c[1], "artist": _artist(c)} for c in _credits(release)]
     formats = release.formats or ("CD",) * len(release.discs)
     media = []
     for position, (fmt, tracks) in enumerate(zip(formats, release.discs, strict=True), start=1):
@@ -330,7 +353,26 @@ def _lookup(release: FakeRelease) -> dict[str, Any]:
             "darkened": False,
         },
         "media": media,
+        **({"genres": []} if "genres" in inc else {}),
+        **({"release-group": _group(release, inc)} if "release-groups" in inc else {}),
     }
+
+
+def _group(release: FakeRelease, inc: set[str]) -> dict[str, Any]:
+    group: dict[str, Any] = {
+        "id": f"rg-{release.mbid}",
+        "title": release.title,
+        "primary-type": release.primary_type,
+        "secondary-types": list(release.secondary_types),
+        "first-release-date": release.date,
+        "disambiguation": "",
+    }
+    if "genres" in inc:
+        group["genres"] = [
+            {"id": f"genre-{normalize_title(name)}", "name": name, "count": count, "disambiguation": ""}
+            for name, count in release.genres
+        ]
+    return group
 
 
 def _track(

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import psutil
 
+from bot import dask_backend
 from sources.youtube import DownloadFailedError, NetworkError, YouTubeOptions, download_audio
 from tests.fakes.discord import OP_RESUME, Callback, FakeDiscord, FakeInteraction, SentMessage
 from tests.fakes.media import FeedItem, song_bytes
@@ -62,6 +63,13 @@ Scenario = Callable[[Harness, Path], Awaitable[Survived]]
 async def answer(inter: FakeInteraction, timeout: float = 120.0) -> SentMessage:  # noqa: ASYNC109
     """The message that carries the rating or the error (both are embeds)."""
     return await inter.wait_message(lambda m: bool(m.embeds), timeout=timeout)
+
+
+async def album_answer(inter: FakeInteraction, timeout: float = 120.0) -> SentMessage:  # noqa: ASYNC109
+    """An /album's final message: its rating or its error, not a progress edit."""
+    return await inter.wait_message(
+        lambda m: bool(m.embeds) and "Listening to" not in m.embeds[0].get("title", ""), timeout=timeout
+    )
 
 
 async def rate_file(fake: FakeDiscord, name: str, data: bytes, user_id: int) -> FakeInteraction:
@@ -398,9 +406,7 @@ async def bot_killed_mid_album(harness: Harness, tmp: Path) -> Survived:
         with bot_process(fake, config, scratch):
             await fake.wait_gateway(lambda f: f.identifies == 2 and f.connected, timeout=120)
             again = await fake.slash_command("album", {"artist": artist, "title": title})
-            final = await again.wait_message(
-                lambda m: bool(m.embeds) and "Listening to" not in m.embeds[0].get("title", ""), timeout=120
-            )
+            final = await album_answer(again)
         (embed,) = final.embeds
         text = " ".join([embed.get("description", ""), str(embed.get("fields", "")),
                          embed.get("footer", {}).get("text", "")])
@@ -465,17 +471,22 @@ async def reads_while_saves_wait(harness: Harness, tmp: Path) -> Survived:
     )
 
 
+def add_album(harness: Harness, mbid: str, artist: str, title: str, tracks: list[str], *, seed: int) -> None:
+    """An album the fake MusicBrainz knows, each track's search finding one 5-s song of its own."""
+    for n, track in enumerate(tracks):
+        name = f"{mbid}-{n}.wav"
+        harness.media.add(name, song_bytes(5.0, seed=seed + n), "audio/wav")
+        item = FeedItem(name, f"{artist} - {track}", 200.0)
+        harness.media.add_feed(f"search/{artist} {track}.rss", [item])
+    discs = [[(track, 200.0) for track in tracks]]
+    harness.musicbrainz.releases.append(FakeRelease(mbid, title, artist, "2022-01-01", discs))
+
+
 async def album_saved_while_locked(harness: Harness, tmp: Path) -> Survived:
-    fake, media = harness.fake, harness.media
+    fake = harness.fake
     artist, title = "Locked Band", "Locked Album"
     tracks = ["Shut", "Bolted"]
-    for n, track in enumerate(tracks):
-        name = f"locked-album-{n}.wav"
-        media.add(name, song_bytes(5.0, seed=5500 + n), "audio/wav")
-        media.add_feed(f"search/{artist} {track}.rss", [FeedItem(name, f"{artist} - {track}", 200.0)])
-    harness.musicbrainz.releases.append(
-        FakeRelease("mb-locked", title, artist, "2022-01-01", [[(track, 200.0) for track in tracks]])
-    )
+    add_album(harness, "mb-locked", artist, title, tracks, seed=5500)
     user = fake.user_id + 55
     with database_locked(harness.database):
         inter = await fake.slash_command("album", {"artist": artist, "title": title}, user_id=user)
@@ -483,9 +494,7 @@ async def album_saved_while_locked(harness: Harness, tmp: Path) -> Survived:
     assert "database is locked" in str(error.embeds) and error.ephemeral, error
     assert inter.shown_to_channel() == [], "the channel still shows the album's thinking message"
     again = await fake.slash_command("album", {"artist": artist, "title": title}, user_id=user)
-    final = await again.wait_message(
-        lambda m: bool(m.embeds) and "Listening to" not in m.embeds[0].get("title", ""), timeout=120
-    )
+    final = await album_answer(again)
     assert "2 of 2 tracks rated" in str(final.embeds), final
     return Survived(
         f"Another process holds the database's write lock past the bot's wait ({DATABASE_TIMEOUT:g} s) as"
@@ -493,6 +502,33 @@ async def album_saved_while_locked(harness: Harness, tmp: Path) -> Survived:
         "the user alone was told the database is locked (not \"something went wrong\"); asking again"
         " afterwards rated the album",
         inter.elapsed(),
+    )
+
+
+async def album_while_workers_offline(harness: Harness, tmp: Path) -> Survived:
+    fake = harness.fake
+    artist, title = "Offline Band", "Offline Album"
+    tracks = ["Dark", "Quiet"]
+    add_album(harness, "mb-offline", artist, title, tracks, seed=5700)
+    jobs, user = harness.bot.jobs, fake.user_id + 57
+    # The configured Dask cluster is down: nothing answers at the scheduler's address.
+    connect, dask_backend.CONNECT_TIMEOUT = dask_backend.CONNECT_TIMEOUT, 0.5
+    local, jobs.backend = jobs.backend, dask_backend.DaskBackend("tcp://127.0.0.1:9", capacity=2)
+    try:
+        inter = await fake.slash_command("album", {"artist": artist, "title": title}, user_id=user)
+        offline = await album_answer(inter)
+    finally:
+        down, jobs.backend, dask_backend.CONNECT_TIMEOUT = jobs.backend, local, connect
+        await down.close()
+    assert str(offline.embeds).count("audio workers are offline") == 2, offline
+    again = await fake.slash_command("album", {"artist": artist, "title": title}, user_id=user)
+    back = await album_answer(again)
+    assert "2 of 2 tracks rated" in str(back.embeds) and "workers are offline" not in str(back.embeds), back
+    return Survived(
+        "The audio workers are offline (no Dask scheduler answers) as an /album is rated, then come back",
+        "each track said the workers are offline and nothing was remembered of it; asked again once they"
+        " were back, both tracks were rated (not \"No score\" from the cache)",
+        offline.at + back.at,
     )
 
 
@@ -521,23 +557,15 @@ def proxy_environment(url: str) -> Iterator[None]:
 
 
 async def proxy_in_the_environment(harness: Harness, tmp: Path) -> Survived:
-    fake, media = harness.fake, harness.media
+    fake = harness.fake
     artist, title = "Proxied Band", "Proxied Album"
     tracks = ["Direct", "Route"]
-    for n, track in enumerate(tracks):
-        name = f"proxied-album-{n}.wav"
-        media.add(name, song_bytes(5.0, seed=5600 + n), "audio/wav")
-        media.add_feed(f"search/{artist} {track}.rss", [FeedItem(name, f"{artist} - {track}", 200.0)])
-    harness.musicbrainz.releases.append(
-        FakeRelease("mb-proxied", title, artist, "2023-01-01", [[(track, 200.0) for track in tracks]])
-    )
+    add_album(harness, "mb-proxied", artist, title, tracks, seed=5600)
     # A SOCKS proxy would resolve names and connect for yt-dlp, past the guard's connect-time check.
     with RecordingProxy() as proxy, proxy_environment(proxy.url("socks5h")):
         asked = {"artist": artist, "title": title}
         inter = await fake.slash_command("album", asked, user_id=fake.user_id + 56)
-        final = await inter.wait_message(
-            lambda m: bool(m.embeds) and "Listening to" not in m.embeds[0].get("title", ""), timeout=120
-        )
+        final = await album_answer(inter)
         contacted = proxy.connections
     # The searches ran in the bot's own threads, MusicBrainz through its aiohttp session: all direct.
     assert "2 of 2 tracks rated" in str(final.embeds), final
@@ -562,6 +590,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     bot_killed_mid_album,
     reads_while_saves_wait,
     album_saved_while_locked,
+    album_while_workers_offline,
     proxy_in_the_environment,
 )
 
