@@ -142,6 +142,20 @@ class _Line:
             self._moved()
 
 
+def album_request(artist: str, title: str) -> tuple[str, str]:
+    """The artist and title asked for, spaces normalized; the cog checks them before deferring.
+
+    Raises
+    ------
+    AlbumError
+        Either is empty once spaces are dropped ("give both").
+    """
+    try:
+        return asked_album(artist, title)
+    except AlbumNotFoundError as error:
+        raise AlbumError(str(error)) from None
+
+
 class AlbumService:
     """Rates albums through a :class:`RatingService`.
 
@@ -202,10 +216,7 @@ class AlbumService:
             answer for now.
         """
         started = time.monotonic()
-        try:
-            artist, title = asked_album(artist, title)
-        except AlbumNotFoundError as error:
-            raise AlbumError(str(error)) from None
+        artist, title = album_request(artist, title)
         # A missing model fails every track; say so once, and remember nothing about the album's tracks.
         thresholds = await self.ratings.album_thresholds()
         album = await self._album(artist, title)

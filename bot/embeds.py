@@ -199,7 +199,9 @@ def error_embed(message: str, *, title: str = "Hmm, that didn't work") -> discor
     Parameters
     ----------
     message : str
-        What went wrong and what the user can do (outside text in it already through :func:`shown`).
+        What went wrong and what the user can do, in plain text as the command line prints it too. It
+        often quotes outside text (the album asked for, MusicBrainz's title for it, a video's title), so
+        every line of it is shown through :func:`shown`, read as written.
     title : str
         The default fits every command's errors (cooldowns, permissions too); pass e.g.
         ``"I couldn't rate that"`` where the failure is a rating's.
@@ -211,7 +213,7 @@ def error_embed(message: str, *, title: str = "Hmm, that didn't work") -> discor
     """
     return discord.Embed(
         title=clip(title, TITLE_LIMIT),
-        description=clip(message, DESCRIPTION_LIMIT),
+        description=clip("\n".join(shown(line) for line in message.splitlines()), DESCRIPTION_LIMIT),
         colour=ERROR_COLOUR,
     )
 

@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import embeds
-from bot.album import TrackResult
+from bot.album import TrackResult, album_request
 from bot.embeds import CHOICE_CHARS, CHOICES, CHOICES_SECONDS
 from bot.errors import UserFacingError
 from bot.progress import ResponseEditor
@@ -48,6 +48,7 @@ class Album(commands.Cog):
             raise UserFacingError(
                 "I'm still rating the album you asked for: one album at a time. Ask again when it's done."
             )
+        artist, title = album_request(artist, title)  # "give both" is answered before deferring, privately
         self._asking.add(user)
         try:
             await interaction.response.defer(thinking=True)

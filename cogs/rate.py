@@ -70,7 +70,7 @@ class Rate(commands.Cog):
                 f"Give me a song: attach an audio file ({FORMATS}) or paste a YouTube link."
             )
         if file is not None and url is not None:
-            raise UserFacingError("One song at a time: attach a file *or* paste a link, not both.")
+            raise UserFacingError("One song at a time: attach a file or paste a link, not both.")
         if file is not None:
             self._check_attachment(file)
         else:

@@ -29,6 +29,7 @@ from bot.progress import EDIT_FAILED
 from bot.service import Requester, link_key
 from bot.store import AlbumRecord, StoredTrack
 from sources import fantano, youtube
+from sources.albums import GIVE_BOTH
 from tests.fakes.discord import FakeInteraction, SentMessage
 from tests.fakes.genius import FakeAlbum
 from tests.fakes.media import FeedItem, MediaServer, song_bytes
@@ -38,7 +39,7 @@ from tests.support.harness import GENIUS_TOKEN, LOOPBACK_SOURCES, album_sources,
 from tests.support.harness import Harness as BotHarness
 from tests.support.markup import HOSTILE, Hostile, assert_shown
 from tests.support.serving import write_config
-from tests.test_bot import DEFERRED, rows
+from tests.test_bot import DEFERRED, immediate_error, rows
 from tests.test_cli import ROOT
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -679,6 +680,33 @@ async def test_hostile_musicbrainz_names_read_as_written(harness: Harness) -> No
         assert len(picks) == 2 and len(picked) >= 2, picks
         for hostile in picked:
             assert_shown(markup.embed_text(final.embeds[0]), hostile, upper=True)
+
+
+@pytest.mark.parametrize(("artist", "title"), [("   ", "Some Album"), ("Some Band", " \t ")])
+async def test_a_blank_artist_or_title_is_refused_before_deferring(
+    harness: Harness, artist: str, title: str
+) -> None:
+    asked = len(harness.catalogue.mb.hits())
+    inter = await harness.fake.slash_command("album", {"artist": artist, "title": title},
+                                             user_id=harness.fake.user_id + 950)
+    assert GIVE_BOTH in await immediate_error(inter)
+    assert len(harness.catalogue.mb.hits()) == asked, "MusicBrainz was asked"
+
+
+async def test_hostile_names_in_an_album_error_read_as_written(harness: Harness) -> None:
+    # The error quotes what was asked (not found) or MusicBrainz's own title (no tracks), to that user alone.
+    fake, catalogue = harness.fake, harness.catalogue
+    empty = Hostile("[no tracks](https://evil.example/empty) **Empty**")
+    catalogue.add_album("Hostile Empty Band", empty.name, [], seed=60)
+    asks = [(HOSTILE[0], {"artist": "Nobody At All", "title": HOSTILE[0].name}),
+            (HOSTILE[1], {"artist": HOSTILE[1].name, "title": "Nothing At All"}),
+            (empty, {"artist": "Hostile Empty Band", "title": empty.name})]
+    for n, (hostile, options) in enumerate(asks):
+        inter = await fake.slash_command("album", options, user_id=fake.user_id + 900 + n)
+        await inter.wait_response(timeout=3)
+        message = await inter.wait_followup(timeout=20)
+        assert message.ephemeral and inter.shown_to_channel() == []
+        assert_shown(markup.embed_text(message.embeds[0]), hostile)
 
 
 async def test_a_refused_final_edit_answers_in_a_followup_that_says_so(harness: Harness) -> None:
