@@ -164,7 +164,10 @@ async def musicbrainz_tracklist(
     tracks = _tracks(release)
     if not tracks:
         raise AlbumNotFoundError(f"MusicBrainz lists no tracks for “{album}” by {artist}.")
-    has_front = (release.get("cover-art-archive") or {}).get("front")
+    # "darkened": the Cover Art Archive took the images down (a rights holder asked), though "front" may
+    # still say there is one; asking would only fetch a refusal.
+    archive = release.get("cover-art-archive") or {}
+    has_front = archive.get("front") and not archive.get("darkened")
     return Tracklist(
         artist=_credit(release.get("artist-credit") or candidate.get("artist-credit")) or artist,
         album=str(release.get("title") or candidate.get("title") or album),

@@ -140,6 +140,7 @@ RELEASES = [
                  [("Where Boys Fear to Tread", 262.9), ("Farewell and Goodnight", 262.0)]]),
     FakeRelease("mb-sigur", "Ágætis byrjun", "Sigur Rós", "1999-06-12",
                 [[("Intro", 96.0), ("Svefn-g-englar", 604.0), ("Starálfur", 406.6)]], cover=False),
+    FakeRelease("mb-dark", "Taken Down", "Dark Band", "2001-01-01", [[("Gone", 200.0)]], darkened=True),
 ]  # fmt: skip
 
 
@@ -215,6 +216,8 @@ async def test_non_ascii_titles_and_no_cover(mb: FakeMusicBrainz, session: aioht
     assert (result.artist, result.album) == ("Sigur Rós", "Ágætis byrjun")
     assert _titles(result) == ("Intro", "Svefn-g-englar", "Starálfur")
     assert result.cover_url is None  # the release says the Cover Art Archive has no front image
+    # A darkened release's images were taken down: no cover is asked for, even where "front" says true.
+    assert (await find_tracklist("Dark Band", "Taken Down", _options(mb), session)).cover_url is None
     folded = await find_tracklist("sigur ros", "Ágætis Byrjun", _options(mb), session)
     assert folded.release_id == result.release_id
 

@@ -82,6 +82,7 @@ class FakeRelease:
     secondary_types: tuple[str, ...] = ()
     status: str | None = "Official"
     cover: bool = True
+    darkened: bool = False  # images taken down (at a rights holder's request): "front" may still say true
     credit: tuple[tuple[str, str], ...] = ()
     formats: tuple[str | None, ...] = ()
     pregap: tuple[str, float] | None = None
@@ -350,7 +351,7 @@ def _lookup(release: FakeRelease, inc: set[str]) -> dict[str, Any]:
             "count": int(release.cover),
             "front": release.cover,
             "back": False,
-            "darkened": False,
+            "darkened": release.darkened,
         },
         "media": media,
         **({"genres": []} if "genres" in inc else {}),
