@@ -12,11 +12,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import embeds
-from bot.embeds import shown
 from bot.errors import UserFacingError
 from bot.progress import PlaceInLine
 from bot.service import EMPTY_FILE, RatedSong, Requester, looks_like_audio
 from model.decode import FORMATS
+from sources.text import one_line
 
 if TYPE_CHECKING:
     from bot.client import NeedleBot
@@ -115,7 +115,7 @@ class Rate(commands.Cog):
             )
         if not looks_like_audio(attachment.filename, attachment.content_type):
             raise UserFacingError(
-                f"“{shown(attachment.filename)}” doesn't look like audio."
+                f"“{one_line(attachment.filename)}” doesn't look like audio."
                 f" Send {FORMATS}."
             )
 
