@@ -48,7 +48,7 @@ class Stats(commands.Cog):
         # guild_only hides the command in DMs on Discord's side, but a stale client can still send it.
         if interaction.guild_id is None:
             raise UserFacingError(
-                "`/top` ranks a server's songs, so it works only in servers. Try `/history`."
+                "/top ranks a server's songs, so it works only in servers. Try /history."
             )
         await interaction.response.defer(thinking=True)  # as /history: before the database is read
         rows = await self.bot.service.top(interaction.guild_id)
