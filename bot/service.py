@@ -32,6 +32,7 @@ from model.taste import TASTE_TFLITE, AlbumReview, ArtistHistory, Evidence, Tast
 from sources import youtube
 from sources.fantano import FantanoReview, FantanoScores
 from sources.names import core_title
+from sources.text import one_line
 
 if TYPE_CHECKING:
     from model.features import FeatureResult
@@ -506,7 +507,7 @@ def title_from_filename(filename: str) -> str:
     name = re.split(r"[\\/]", filename)[-1]
     name = name.rpartition(".")[0] or name  # "song.mp3" -> "song"; ".mp3" stays
     readable = "".join(" " if c == "_" or not c.isprintable() else c for c in name)
-    return " ".join(readable.split()) or "untitled"
+    return one_line(readable) or "untitled"
 
 
 def looks_like_audio(filename: str, content_type: str | None) -> bool:

@@ -4,9 +4,10 @@ No Discord here: the embeds (``bot.embeds``) and the command line (``bot.termina
 words, each in its own markup; outside text (titles, picks) reaches these functions already rendered by the
 caller's ``name``.
 
-Verdicts follow theneedledrop's register. The integer score comes from the model's calibration, which
-cuts the expected score into ten bands at nine thresholds (``card["calibration"]["thresholds"]``); where
-the expected score sits inside its band picks the qualifier:
+Verdicts follow theneedledrop's register. The integer score comes from the model's calibration
+(``model.calibration``); nine thresholds on the expected score (``card["calibration"]["thresholds"]``)
+cut it into ten bands, and where the expected score sits inside the score's band (clamped to it, when the
+integer was read off the whole distribution) picks the qualifier:
 
 =========  ====================  ====================  ====================
 score      lower third of band   middle third          upper third

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sources.failures import TryAgainLater
+from sources.text import one_line
 
 GIVE_BOTH = "Give both an artist and an album title."
 
@@ -90,7 +91,7 @@ def asked_album(artist: str, album: str) -> tuple[str, str]:
     AlbumNotFoundError
         Either is empty once spaces are dropped (:data:`GIVE_BOTH`).
     """
-    artist, album = " ".join(artist.split()), " ".join(album.split())
+    artist, album = one_line(artist), one_line(album)
     if not artist or not album:
         raise AlbumNotFoundError(GIVE_BOTH)
     return artist, album

@@ -41,7 +41,7 @@ from yt_dlp.utils import (
 from sources.failures import TryAgainLater
 from sources.names import normalize_title
 from sources.netguard import BlockedRequestError, HostPolicy, guarded_ydl
-from sources.text import clock
+from sources.text import clock, one_line
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,7 @@ def find_track(
     SourceError
         The search itself failed (see :class:`SourceError`'s subclasses).
     """
-    artist, title = " ".join(artist.split()), " ".join(title.split())
+    artist, title = one_line(artist), one_line(title)
     if not title:
         raise NoResultsError("Give me a track title to search for.")
     query = f"{artist} {title}".strip()
